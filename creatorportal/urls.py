@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+from creatorportal.health import healthz
+
+urlpatterns = [
+    path("", account_views.landing, name="landing"),
+    path("dashboard/", account_views.dashboard, name="dashboard"),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include("accounts.urls")),
+    path("tracks/", include("tracks.urls")),
+    path("consent/", include("consent.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "accounts.views.page_not_found"
+handler403 = "accounts.views.permission_denied"
+handler500 = "accounts.views.server_error"
