@@ -106,3 +106,170 @@ def staff_user(make_user):
 def artist_client(client, artist):
     client.force_login(artist)
     return client
+
+
+# --- A real Celery worker process -------------------------------------------------------
+
+
+def _database_url_for_subprocess() -> str:
+    """The URL of the database this test is using (the test database)."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    if connection.vendor == "postgresql":
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    raise RuntimeError(f"no subprocess URL for database vendor {connection.vendor}")
+
+
+# One queue per test session, so a test worker never takes a task meant for a
+# development worker running against the same broker, or the reverse.
+TEST_QUEUE = f"portal-test-{os.getpid()}"
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess against the test database and broker."""
+
+    def __init__(self, env: dict[str, str], log_path):
+        import subprocess
+        import sys
+
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 -- closed in stop()
+        command = [
+            sys.executable, "-m", "celery", "-A", "creatorportal", "worker",
+            "--loglevel=INFO", "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-Q", TEST_QUEUE, "-n", f"{TEST_QUEUE}-{next(_sequence)}@%h",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from tests.utils import wait_until
+
+        def ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            return "ready." in self.log()
+
+        wait_until(ready, timeout=timeout, message="celery worker to be ready")
+
+    def kill(self) -> None:
+        """SIGKILL: the worker gets no chance to finish or acknowledge anything."""
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def start_celery_worker(request, transactional_db, settings, tmp_path):
+    """Factory: start real worker processes; all are stopped after the test.
+
+    Needs @pytest.mark.real_worker (so the test process enqueues to the broker
+    instead of running tasks in-process). Keyword arguments become environment
+    variables of the worker, for example EMAIL_URL or REDIS_URL.
+    """
+    if not request.node.get_closest_marker("real_worker"):
+        raise RuntimeError("tests using a real worker must be marked @pytest.mark.real_worker")
+    workers: list[WorkerProcess] = []
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = TEST_QUEUE
+
+    def start(**extra_env: str) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url_for_subprocess(),
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
+            **{key: str(value) for key, value in extra_env.items()},
+        }
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers) + 1}.log")
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    celery_app.conf.task_default_queue = previous_queue
+
+
+@pytest.fixture
+def celery_worker_process(start_celery_worker):
+    """One real worker with the test's settings."""
+    return start_celery_worker()
+
+
+# --- A real browser ------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not executable:
+        service_missing("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread for as long as
+    # the browser lives; tests still use the ORM synchronously, which Django
+    # would otherwise refuse.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def browser_page(request, _chromium, live_server):
+    """A fresh browser context and page; a screenshot is saved if the test fails."""
+    from pathlib import Path
+
+    context = _chromium.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        artifacts = Path(__file__).parent / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
+    context.close()

@@ -186,6 +186,7 @@ if not REDIS_URL:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery-processed"),
+        "control_folder": str(VAR_DIR / "celery-control"),
         "store_processed": False,
     }
 else:
@@ -208,36 +209,51 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "worker-heartbeat": {"task": "creatorportal.tasks.worker_heartbeat", "schedule": 60.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Email ----------------------------------------------------------------------
 EMAIL_URL = env_url("EMAIL_URL", "", schemes={"smtp", "smtps", "file", "console"})
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Creator Consent Portal <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_SEND_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 if not EMAIL_URL:
+    if not DEBUG:
+        # Email is how artists learn of every change; production must not
+        # quietly write it to files.
+        raise ImproperlyConfigured("EMAIL_URL must be set (smtp://host:port) when DJANGO_DEBUG is off.")
     EMAIL_URL = f"file://{VAR_DIR / 'mail'}"
 _email = urlsplit(EMAIL_URL)
 if _email.scheme in {"smtp", "smtps"}:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     if not _email.hostname:
         raise ImproperlyConfigured(f"EMAIL_URL={EMAIL_URL!r} has no host name.")
-    EMAIL_HOST = _email.hostname
     try:
-        EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 25)
+        _email_port = _email.port or (465 if _email.scheme == "smtps" else 25)
     except ValueError:
         raise ImproperlyConfigured(f"EMAIL_URL={EMAIL_URL!r} has an invalid port.") from None
-    EMAIL_HOST_USER = unquote(_email.username or "")
-    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
-    _email_query = parse_qs(_email.query)
-    EMAIL_USE_SSL = _email.scheme == "smtps"
-    EMAIL_USE_TLS = not EMAIL_USE_SSL and _email_query.get("tls", ["0"])[0] in {"1", "true", "yes"}
+    _email_use_ssl = _email.scheme == "smtps"
+    _mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": _email.hostname,
+            "port": _email_port,
+            "username": unquote(_email.username or ""),
+            "password": unquote(_email.password or ""),
+            "use_ssl": _email_use_ssl,
+            "use_tls": not _email_use_ssl and parse_qs(_email.query).get("tls", ["0"])[0] in {"1", "true", "yes"},
+            "timeout": EMAIL_SEND_TIMEOUT,
+        },
+    }
 elif _email.scheme == "file":
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = _email.path or str(VAR_DIR / "mail")
+    _mailer = {
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {"file_path": _email.path or str(VAR_DIR / "mail")},
+    }
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    _mailer = {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+MAILERS = {"default": _mailer}
 
 # --- Static and media -------------------------------------------------------------
 STATIC_URL = "static/"
@@ -318,7 +334,7 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

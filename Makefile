@@ -1,0 +1,15 @@
+.PHONY: run test lint migrations-check
+
+# Set up and run the portal on the embedded defaults (web + worker + beat).
+run:
+	scripts/run.sh
+
+# Set up and run ruff and the whole test suite.
+test:
+	scripts/test.sh
+
+lint:
+	.venv/bin/ruff check .
+
+migrations-check:
+	.venv/bin/python manage.py makemigrations --check --dry-run
