@@ -1,0 +1,244 @@
+"""Consent state and the append-only audit log.
+
+`Consent` holds the current answer for one (track, purpose); no row means not
+granted. `AuditEvent` holds every change, hash-chained per artist. Both are
+written only by `consent.services`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+GENESIS_HASH = "0" * 64
+
+
+class Purpose(models.Model):
+    """One use the platform may make of a track, only with the artist's opt-in."""
+
+    RECOMMENDATION = "recommendation"
+    FRAUD_DETECTION = "fraud_detection"
+    GENERATIVE_TRAINING = "generative_training"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(help_text="What this use means for the artist, in plain language.")
+    requires_confirmation = models.BooleanField(
+        default=False,
+        help_text="Granting this purpose needs a separate, explicit confirmation step.",
+    )
+    ordering = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["ordering", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyVersionQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(published_at__isnull=False)
+
+    def in_force(self, at=None) -> PolicyVersion | None:
+        """The published version whose effective date has come, latest first."""
+        at = at or timezone.now()
+        return (
+            self.published()
+            .filter(models.Q(effective_at__isnull=True) | models.Q(effective_at__lte=at))
+            .order_by("-version")
+            .first()
+        )
+
+
+class PolicyVersion(models.Model):
+    version = models.PositiveIntegerField(unique=True)
+    summary = models.TextField()
+    full_text = models.TextField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    effective_at = models.DateTimeField(null=True, blank=True)
+    is_material = models.BooleanField(
+        default=False, help_text="A material change needs prominent notice to every artist."
+    )
+    purposes_changed = models.ManyToManyField(Purpose, blank=True, related_name="policy_versions")
+
+    objects = PolicyVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Version {self.version}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("consent:policy", args=[self.version])
+
+
+class Consent(models.Model):
+    """The current answer for one track and one purpose."""
+
+    track = models.ForeignKey("tracks.Track", on_delete=models.CASCADE, related_name="consents")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="consents")
+    granted = models.BooleanField(default=False)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_by_kind = models.CharField(max_length=16, blank=True)
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["track", "purpose"], name="consent_consent_track_purpose_unique"),
+        ]
+        indexes = [models.Index(fields=["purpose", "granted"], name="consent_purpose_granted_idx")]
+
+    def __str__(self) -> str:
+        state = "granted" if self.granted else "not granted"
+        return f"{self.purpose} for track {self.track_id}: {state}"
+
+
+class UploadDefault(models.Model):
+    """What an artist chose to grant to every future upload. No row means off."""
+
+    artist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_defaults")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    granted = models.BooleanField(default=False)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["artist", "purpose"], name="consent_uploaddefault_artist_purpose_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} default for {self.artist_id}: {self.granted}"
+
+
+class AuditChainHead(models.Model):
+    """The last link of one artist's chain.
+
+    Locked with SELECT ... FOR UPDATE by every writer, which serialises writes
+    per artist (no lost update, no fork); its hash is what receipts carry.
+    """
+
+    artist = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"Chain of {self.artist_id} at {self.seq}"
+
+
+class AuditLogImmutable(Exception):
+    """Raised by any attempt to change or remove an audit event through the ORM."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditLogImmutable("Audit events are never updated.")
+
+    def delete(self):
+        raise AuditLogImmutable("Audit events are never deleted.")
+
+    _raw_delete = delete
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AuditLogImmutable("Audit events are never updated.")
+
+
+class AuditEvent(models.Model):
+    """One fact in an artist's history. Append-only; hash-chained per artist."""
+
+    class ActorKind(models.TextChoices):
+        ARTIST = "artist", "Artist"
+        STAFF = "staff", "Staff"
+        LABEL = "label", "Label"
+        SYSTEM = "system", "System"
+
+    class Source(models.TextChoices):
+        WEB = "web", "Web"
+        UPLOAD = "upload", "Upload form"
+        ACCOUNT_DEFAULT = "account_default", "Account default"
+        ADMIN = "admin", "Admin"
+        BULK = "bulk", "Bulk edit"
+        CSV = "csv", "CSV import"
+        API = "api", "API"
+        POLICY_LAPSE = "policy_lapse", "Policy lapse"
+        POLICY_ACK = "policy_ack", "Policy acknowledgement"
+        SYSTEM = "system", "System"
+
+    class Kind(models.TextChoices):
+        CONSENT_CHANGED = "consent_changed", "Consent changed"
+        DEFAULTS_CHANGED = "defaults_changed", "Upload default changed"
+        TRACK_UPLOADED = "track_uploaded", "Track uploaded"
+        TRACK_DELETED = "track_deleted", "Track deleted"
+        POLICY_ACKNOWLEDGED = "policy_acknowledged", "Policy acknowledged"
+
+    # Users and tracks are referenced without a database constraint and with
+    # DO_NOTHING: the history must outlive them, and a cascade or SET NULL would
+    # be an UPDATE/DELETE that the triggers refuse.
+    artist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="audit_events"
+    )
+    seq = models.PositiveBigIntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    source = models.CharField(max_length=32, choices=Source.choices)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    track = models.ForeignKey(
+        "tracks.Track", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    track_uuid = models.UUIDField(null=True, blank=True, db_index=True)
+    track_title = models.CharField(max_length=300, blank=True)
+    purpose = models.ForeignKey(Purpose, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    purpose_slug = models.CharField(max_length=64, blank=True)
+    old_value = models.CharField(max_length=32, blank=True)
+    new_value = models.CharField(max_length=32, blank=True)
+    policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Kept as text, not inet: the hash covers exactly the string that was stored.
+    ip = models.CharField("IP address", max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    receipt_id = models.UUIDField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["artist", "seq"], name="consent_auditevent_artist_seq_unique"),
+        ]
+        indexes = [models.Index(fields=["artist", "created_at"], name="consent_audit_artist_time_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.get_kind_display()} for {self.artist_id}"
+
+    def save(self, *args, **kwargs):
+        # Rows are appended by consent.services in bulk, with their hashes; a
+        # save() could only produce an unchained row or rewrite an old one.
+        raise AuditLogImmutable("Audit events are written only by consent.services.")
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogImmutable("Audit events are never deleted.")
+
+    @property
+    def actor_label(self) -> str:
+        if self.actor_kind == self.ActorKind.ARTIST and self.actor_id == self.artist_id:
+            return "You"
+        return self.get_actor_kind_display()

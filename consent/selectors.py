@@ -1,0 +1,207 @@
+"""Reads of consent state and of the audit log."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from consent.chain import HASHED_FIELDS, event_hash
+from consent.models import GENESIS_HASH, AuditChainHead, AuditEvent, Consent, Purpose, UploadDefault
+
+
+def purposes() -> list[Purpose]:
+    return list(Purpose.objects.all())
+
+
+@dataclass(frozen=True)
+class Cell:
+    purpose: Purpose
+    granted: bool
+    changed_at: datetime.datetime | None
+    changed_by_label: str
+
+
+def _who(consent: Consent, viewer_id: int | None) -> str:
+    if consent.changed_by_id is not None and consent.changed_by_id == viewer_id:
+        return "you"
+    return {"staff": "staff", "system": "the system", "label": "your label"}.get(consent.changed_by_kind, "you")
+
+
+def consent_matrix(
+    tracks: Sequence, purpose_list: Sequence[Purpose], *, viewer_id: int | None
+) -> dict[int, list[Cell]]:
+    """Track id -> one Cell per purpose, in one query whatever the number of tracks."""
+    found = {
+        (c.track_id, c.purpose_id): c
+        for c in Consent.objects.filter(track__in=[t.pk for t in tracks], purpose__in=purpose_list)
+    }
+    matrix = {}
+    for track in tracks:
+        cells = []
+        for purpose in purpose_list:
+            consent = found.get((track.pk, purpose.pk))
+            if consent is None:
+                cells.append(Cell(purpose, False, None, ""))
+            else:
+                cells.append(Cell(purpose, consent.granted, consent.changed_at, _who(consent, viewer_id)))
+        matrix[track.pk] = cells
+    return matrix
+
+
+def granted_slugs(track_ids: Sequence[int]) -> set[tuple[int, str]]:
+    return set(Consent.objects.filter(track_id__in=track_ids, granted=True).values_list("track_id", "purpose__slug"))
+
+
+def upload_defaults(artist) -> dict[str, bool]:
+    chosen = dict(UploadDefault.objects.filter(artist=artist).values_list("purpose__slug", "granted"))
+    return {p.slug: chosen.get(p.slug, False) for p in Purpose.objects.all()}
+
+
+# --- Audit log ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    track_uuid: uuid.UUID | None = None
+    purpose: str = ""
+    actor_kind: str = ""
+    source: str = ""
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+
+
+def audit_events(*, artist, filters: AuditFilter | None = None) -> QuerySet[AuditEvent]:
+    """The artist's events, newest first (seq order is commit order within a chain)."""
+    f = filters or AuditFilter()
+    qs = AuditEvent.objects.filter(artist=artist)
+    if f.track_uuid:
+        qs = qs.filter(track_uuid=f.track_uuid)
+    if f.purpose:
+        qs = qs.filter(purpose_slug=f.purpose)
+    if f.actor_kind == "you":
+        qs = qs.filter(actor_id=artist.pk)
+    elif f.actor_kind:
+        qs = qs.filter(actor_kind=f.actor_kind).exclude(Q(actor_id=artist.pk) & Q(actor_kind="artist"))
+    if f.source:
+        qs = qs.filter(source=f.source)
+    if f.date_from:
+        qs = qs.filter(created_at__date__gte=f.date_from)
+    if f.date_to:
+        qs = qs.filter(created_at__date__lte=f.date_to)
+    return qs.order_by("-seq")
+
+
+# --- Chain verification ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    artist_id: int
+    seq: int | None
+    event_id: int | None
+    problem: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        where = f"artist {self.artist_id}"
+        if self.seq is not None:
+            where += f", seq {self.seq}, event id {self.event_id}"
+        return f"{where}: {self.problem} (expected {self.expected}, found {self.found})"
+
+
+@dataclass
+class VerifyReport:
+    chains: int = 0
+    events: int = 0
+    breaks: list[ChainBreak] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+_COLUMNS = ("pk", "prev_hash", "hash", *HASHED_FIELDS)
+
+
+def iter_chain_breaks(
+    *, artist_id: int | None = None, chunk_size: int = 5000, report: VerifyReport
+) -> Iterator[ChainBreak]:
+    """Walk every chain in (artist, seq) order, yielding the first break of each.
+
+    Streams with .iterator(), so memory stays flat whatever the log size.
+    """
+    events = AuditEvent.objects.order_by("artist_id", "seq").values_list(*_COLUMNS)
+    heads = AuditChainHead.objects.order_by("artist_id")
+    if artist_id is not None:
+        events = events.filter(artist_id=artist_id)
+        heads = heads.filter(artist_id=artist_id)
+    head_by_artist = {h.artist_id: (h.seq, h.hash) for h in heads}
+
+    current = None
+    expected_seq = 1
+    expected_prev = GENESIS_HASH
+    broken = False
+
+    def close_chain(artist: int, last_seq: int, last_hash: str) -> ChainBreak | None:
+        head = head_by_artist.pop(artist, None)
+        if head is None:
+            return ChainBreak(artist, None, None, "chain has no head row", "a head", "none")
+        if head != (last_seq, last_hash):
+            return ChainBreak(
+                artist,
+                None,
+                None,
+                "chain head does not match the last event",
+                f"seq {last_seq} hash {last_hash}",
+                f"seq {head[0]} hash {head[1]}",
+            )
+        return None
+
+    for row in events.iterator(chunk_size=chunk_size):
+        pk, prev_hash, stored_hash = row[0], row[1], row[2]
+        event = dict(zip(HASHED_FIELDS, row[3:], strict=True))
+        artist, seq = event["artist_id"], event["seq"]
+        if artist != current:
+            if current is not None:
+                problem = close_chain(current, expected_seq - 1, expected_prev)
+                if problem and not broken:
+                    yield problem
+            current, expected_seq, expected_prev, broken = artist, 1, GENESIS_HASH, False
+            report.chains += 1
+        report.events += 1
+        if broken:
+            continue
+        if seq != expected_seq:
+            broken = True
+            yield ChainBreak(artist, seq, pk, "sequence gap", str(expected_seq), str(seq))
+        elif prev_hash != expected_prev:
+            broken = True
+            yield ChainBreak(artist, seq, pk, "prev_hash does not link to the previous event", expected_prev, prev_hash)
+        else:
+            computed = event_hash(prev_hash, event)
+            if computed != stored_hash:
+                broken = True
+                yield ChainBreak(artist, seq, pk, "hash does not match the event's content", computed, stored_hash)
+        expected_seq, expected_prev = seq + 1, stored_hash
+    if current is not None:
+        problem = close_chain(current, expected_seq - 1, expected_prev)
+        if problem and not broken:
+            yield problem
+    for artist, (seq, _hash) in head_by_artist.items():
+        if seq:
+            yield ChainBreak(artist, None, None, "chain head points at events that are missing", f"{seq} events", "0")
+
+
+def verify_chains(*, artist_id: int | None = None, chunk_size: int = 5000) -> VerifyReport:
+    report = VerifyReport()
+    report.breaks = list(iter_chain_breaks(artist_id=artist_id, chunk_size=chunk_size, report=report))
+    return report
+
+
+def chain_head(artist_id: int) -> AuditChainHead | None:
+    return AuditChainHead.objects.filter(artist_id=artist_id).first()

@@ -1,0 +1,608 @@
+"""The only writer of consent state and of the audit log.
+
+Every function here runs in one transaction that checks permission, locks the
+artists' audit chains (which serialises writers per artist), writes the new
+state set-based and appends one hash-chained audit event per fact that changed.
+A call that changes nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from consent.bulk import insert_rows, pk_in
+from consent.chain import event_hash
+from consent.models import (
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditEvent,
+    Consent,
+    PolicyVersion,
+    Purpose,
+    UploadDefault,
+)
+from tracks.models import Track
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+Source = AuditEvent.Source
+Kind = AuditEvent.Kind
+ActorKind = AuditEvent.ActorKind
+
+GRANTED = "granted"
+NOT_GRANTED = "not_granted"
+
+
+# --- Errors -------------------------------------------------------------------------
+
+
+class ConsentError(Exception):
+    """A request the service refuses, with a message fit to show the person who made it."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownPurpose(ConsentError):
+    pass
+
+
+class ConfirmationRequired(ConsentError):
+    def __init__(self, purposes: Collection[Purpose]):
+        names = ", ".join(p.name for p in purposes)
+        super().__init__(f"Granting {names} needs its own explicit confirmation.")
+        self.purposes = list(purposes)
+
+
+class ConsentPermissionDenied(ConsentError, PermissionDenied):
+    pass
+
+
+class NoPolicyInForce(ConsentError):
+    pass
+
+
+# --- Inputs and results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """Where a change came from, as the audit log records it."""
+
+    ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+    @classmethod
+    def from_request(cls, request) -> RequestMeta:
+        # REMOTE_ADDR only: a forwarded-for header is whatever the client wrote
+        # unless a trusted proxy rewrote it, and the log must not record fiction.
+        raw_ip = request.META.get("REMOTE_ADDR", "") or ""
+        try:
+            ip = str(ipaddress.ip_address(raw_ip))
+        except ValueError:
+            ip = ""
+        return cls(
+            ip=ip,
+            user_agent=(request.headers.get("User-Agent", "") or "")[:512],
+            request_id=(getattr(request, "request_id", "") or "")[:64],
+        )
+
+
+@dataclass
+class ChangeResult:
+    receipt_id: uuid.UUID | None = None
+    # purpose slug -> {"granted": n, "withdrawn": n}
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    event_count: int = 0
+    # artist id -> {"seq": n, "hash": "..."} after the change
+    chain_heads: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.event_count > 0
+
+
+# --- Permission -----------------------------------------------------------------------
+
+
+def actor_kind_for(actor: User | None, artist_id: int) -> str:
+    if actor is None:
+        return ActorKind.SYSTEM
+    if actor.pk == artist_id:
+        return ActorKind.ARTIST
+    if actor.is_staff:
+        return ActorKind.STAFF
+    # Label managers act through delegations (a later issue adds that branch
+    # to can_change_consent); until then nobody else can act for an artist.
+    return ActorKind.LABEL
+
+
+def can_change_consent(actor: User | None, *, owner_id: int, granted: bool) -> bool:
+    """The one permission rule for consent on a track owned by `owner_id`.
+
+    The artist may grant and withdraw. Staff and the system may only withdraw.
+    Label managers get a branch here when delegations exist.
+    """
+    if actor is None:
+        return not granted
+    if not actor.is_active:
+        return False
+    if actor.pk == owner_id:
+        return True
+    if actor.is_staff:
+        return not granted
+    return False
+
+
+# --- Helpers --------------------------------------------------------------------------
+
+
+def _purposes_by_slug(slugs: Iterable[str]) -> dict[str, Purpose]:
+    slugs = set(slugs)
+    found = {p.slug: p for p in Purpose.objects.filter(slug__in=slugs)}
+    unknown = sorted(slugs - found.keys())
+    if unknown:
+        raise UnknownPurpose(f"Unknown purpose: {', '.join(unknown)}.")
+    return found
+
+
+def _policy_in_force() -> PolicyVersion:
+    policy = PolicyVersion.objects.in_force()
+    if policy is None:
+        raise NoPolicyInForce("No published policy version is in force; consent cannot be recorded.")
+    return policy
+
+
+def _require_confirmation(purposes: Iterable[Purpose], confirmed_purposes: Collection[str]) -> None:
+    missing = [p for p in purposes if p.requires_confirmation and p.slug not in confirmed_purposes]
+    if missing:
+        raise ConfirmationRequired(missing)
+
+
+def _lock_chain_heads(artist_ids: Collection[int]) -> dict[int, AuditChainHead]:
+    """Create missing chain heads, then lock all of them in artist order.
+
+    The lock is what serialises concurrent writers for one artist: the second
+    waits here, then reads the state the first committed.
+    """
+    insert_rows(
+        AuditChainHead, [{"artist_id": a, "seq": 0, "hash": GENESIS_HASH} for a in artist_ids], ignore_conflicts=True
+    )
+    heads = AuditChainHead.objects.select_for_update().filter(artist_id__in=pk_in(artist_ids)).order_by("artist_id")
+    return {head.artist_id: head for head in heads}
+
+
+def _append_events(heads: dict[int, AuditChainHead], events: list[dict[str, Any]]) -> None:
+    """Chain the events (in list order per artist) onto their heads and insert them."""
+    if not events:
+        return
+    touched: dict[int, AuditChainHead] = {}
+    for event in events:
+        head = heads[event["artist_id"]]
+        head.seq += 1
+        event["seq"] = head.seq
+        event["prev_hash"] = head.hash
+        event["hash"] = event_hash(head.hash, event)
+        head.hash = event["hash"]
+        touched[head.artist_id] = head
+    insert_rows(AuditEvent, events)
+    AuditChainHead.objects.bulk_update(list(touched.values()), ["seq", "hash"])
+
+
+def _event(
+    *,
+    artist_id: int,
+    actor: User | None,
+    kind: str,
+    source: str,
+    now,
+    request_meta: RequestMeta | None,
+    policy: PolicyVersion | None,
+    receipt_id: uuid.UUID | None = None,
+    track_id: int | None = None,
+    track_uuid: uuid.UUID | None = None,
+    track_title: str = "",
+    purpose: Purpose | None = None,
+    old_value: str = "",
+    new_value: str = "",
+) -> dict[str, Any]:
+    meta = request_meta or RequestMeta()
+    return {
+        "artist_id": artist_id,
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_kind": actor_kind_for(actor, artist_id),
+        "source": str(source),
+        "kind": str(kind),
+        "track_id": track_id,
+        "track_uuid": track_uuid,
+        "track_title": (track_title or "")[:300],
+        "purpose_id": purpose.pk if purpose else None,
+        "purpose_slug": purpose.slug if purpose else "",
+        "old_value": old_value,
+        "new_value": new_value,
+        "policy_version_id": policy.pk if policy else None,
+        "ip": meta.ip,
+        "user_agent": meta.user_agent[:512],
+        "request_id": meta.request_id[:64],
+        "receipt_id": receipt_id,
+        "created_at": now,
+    }
+
+
+def _state(granted: bool) -> str:
+    return GRANTED if granted else NOT_GRANTED
+
+
+def _valid_source(source: str) -> str:
+    if source not in Source.values:
+        raise ConsentError(f"Unknown source {source!r}.")
+    return str(source)
+
+
+# --- Consent on tracks ----------------------------------------------------------------
+
+
+def change_consent(
+    *,
+    actor: User | None,
+    tracks: QuerySet[Track],
+    changes: Mapping[str, bool],
+    source: str,
+    request_meta: RequestMeta | None = None,
+    confirmed_purposes: Collection[str] = (),
+) -> ChangeResult:
+    """Set the same answer per purpose on every track in `tracks`.
+
+    `changes` maps purpose slug to granted. A grant of a purpose that requires
+    confirmation is refused unless its slug is in `confirmed_purposes`, which
+    only a confirmation step may pass.
+
+    Issue 5 adds, inside this same transaction, the notification outbox rows
+    for the artists whose consent changed.
+    """
+    return _write_track_consent(
+        actor=actor,
+        tracks=tracks,
+        wanted=lambda _uuid: changes,
+        slugs=changes.keys(),
+        source=source,
+        request_meta=request_meta,
+        confirmed_purposes=confirmed_purposes,
+    )
+
+
+def set_track_consents(
+    *,
+    actor: User | None,
+    tracks: QuerySet[Track],
+    states: Mapping[uuid.UUID, Mapping[str, bool]],
+    source: str,
+    request_meta: RequestMeta | None = None,
+    confirmed_purposes: Collection[str] = (),
+) -> ChangeResult:
+    """Set a possibly different answer per track (the matrix page, admin actions).
+
+    Tracks of `tracks` missing from `states` are left alone. One receipt
+    covers the whole save.
+    """
+    slugs: set[str] = set()
+    for wanted in states.values():
+        slugs.update(wanted)
+    return _write_track_consent(
+        actor=actor,
+        tracks=tracks,
+        wanted=lambda track_uuid: states.get(track_uuid),
+        slugs=slugs,
+        source=source,
+        request_meta=request_meta,
+        confirmed_purposes=confirmed_purposes,
+    )
+
+
+def _write_track_consent(*, actor, tracks, wanted, slugs, source, request_meta, confirmed_purposes) -> ChangeResult:
+    source = _valid_source(source)
+    purposes = _purposes_by_slug(slugs)
+    if not purposes:
+        return ChangeResult()
+
+    with transaction.atomic():
+        owner_ids = set(tracks.order_by().values_list("owner_id", flat=True).distinct())
+        if not owner_ids:
+            return ChangeResult()
+        heads = _lock_chain_heads(owner_ids)
+        # Locking the tracks after the heads (the order record_track_deleted
+        # uses too) keeps a concurrent deletion from racing the insert below.
+        rows = list(
+            Track.objects.filter(pk__in=tracks.order_by().values("pk"))
+            .select_for_update()
+            .order_by("owner_id", "pk")
+            .values_list("pk", "uuid", "title", "owner_id")
+        )
+        late_owners = {row[3] for row in rows} - heads.keys()
+        if late_owners:
+            # A track of another artist joined the set between the two reads.
+            heads.update(_lock_chain_heads(late_owners))
+
+        cells: list[tuple[tuple, Purpose, bool]] = []
+        for row in rows:
+            per_track = wanted(row[1])
+            if not per_track:
+                continue
+            for slug, granted in per_track.items():
+                cells.append((row, purposes[slug], bool(granted)))
+
+        refused = [cell for cell in cells if not can_change_consent(actor, owner_id=cell[0][3], granted=cell[2])]
+        if refused:
+            if any(granted for _, _, granted in refused) and actor is not None and actor.is_staff:
+                raise ConsentPermissionDenied("Staff may withdraw consent but never grant it.")
+            count = len({cell[0][0] for cell in refused})
+            raise ConsentPermissionDenied(f"You may not change consent on {count} of these tracks.")
+
+        existing = {
+            (track_id, purpose_id): (consent_id, granted)
+            for consent_id, track_id, purpose_id, granted in Consent.objects.select_for_update()
+            .filter(track_id__in=pk_in(row[0] for row in rows), purpose_id__in=[p.pk for p in purposes.values()])
+            .values_list("pk", "track_id", "purpose_id", "granted")
+        }
+
+        changed = []
+        for row, purpose, granted in cells:
+            consent_id, old = existing.get((row[0], purpose.pk), (None, False))
+            if old != granted:
+                changed.append((row, purpose, granted, consent_id))
+        if not changed:
+            return ChangeResult()
+
+        grants = [p for _, p, granted, _ in changed if granted]
+        _require_confirmation(set(grants), confirmed_purposes)
+
+        policy = _policy_in_force()
+        now = timezone.now()
+        receipt_id = uuid.uuid4()
+        _write_consent_rows(actor=actor, changed=changed, policy=policy, now=now)
+
+        changed.sort(key=lambda c: (c[0][3], c[0][0], c[1].ordering, c[1].pk))
+        events = [
+            _event(
+                artist_id=row[3],
+                actor=actor,
+                kind=Kind.CONSENT_CHANGED,
+                source=source,
+                now=now,
+                request_meta=request_meta,
+                policy=policy,
+                receipt_id=receipt_id,
+                track_id=row[0],
+                track_uuid=row[1],
+                track_title=row[2],
+                purpose=purpose,
+                old_value=_state(not granted),
+                new_value=_state(granted),
+            )
+            for row, purpose, granted, _ in changed
+        ]
+        _append_events(heads, events)
+
+        counts: dict[str, dict[str, int]] = {}
+        for _, purpose, granted, _ in changed:
+            bucket = counts.setdefault(purpose.slug, {"granted": 0, "withdrawn": 0})
+            bucket["granted" if granted else "withdrawn"] += 1
+        touched = {row[3] for row, *_ in changed}
+        return ChangeResult(
+            receipt_id=receipt_id,
+            counts=counts,
+            event_count=len(events),
+            chain_heads={a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(touched)},
+        )
+
+
+def _write_consent_rows(*, actor, changed, policy: PolicyVersion, now) -> None:
+    """New rows in one INSERT; existing rows in one UPDATE per (value, actor kind)."""
+    inserts = []
+    updates: dict[tuple[bool, str], list[int]] = defaultdict(list)
+    for row, purpose, granted, consent_id in changed:
+        kind = actor_kind_for(actor, row[3])
+        if consent_id is None:
+            inserts.append(
+                {
+                    "track_id": row[0],
+                    "purpose_id": purpose.pk,
+                    "granted": granted,
+                    "changed_at": now,
+                    "changed_by_id": actor.pk if actor else None,
+                    "changed_by_kind": kind,
+                    "policy_version_id": policy.pk,
+                }
+            )
+        else:
+            updates[(granted, kind)].append(consent_id)
+    insert_rows(Consent, inserts)
+    for (granted, kind), ids in updates.items():
+        Consent.objects.filter(pk__in=pk_in(ids)).update(
+            granted=granted, changed_at=now, changed_by=actor, changed_by_kind=kind, policy_version=policy
+        )
+
+
+# --- Uploads and account events ---------------------------------------------------------
+
+
+def apply_upload_consent(
+    *,
+    actor: User,
+    track: Track,
+    choices: Mapping[str, bool] | None = None,
+    request_meta: RequestMeta | None = None,
+    confirmed_purposes: Collection[str] = (),
+) -> list[ChangeResult]:
+    """Give a new track what its artist chose: account defaults, then the upload form.
+
+    Opt-in only: `False` in `choices` and defaults that are off grant nothing,
+    and a new track starts with nothing granted. A default that needs
+    confirmation was confirmed when the artist set it, so it applies as is.
+    """
+    results = []
+    with transaction.atomic():
+        defaults = list(
+            UploadDefault.objects.filter(artist_id=track.owner_id, granted=True).values_list("purpose__slug", flat=True)
+        )
+        one_track = Track.objects.filter(pk=track.pk)
+        if defaults:
+            results.append(
+                change_consent(
+                    actor=actor,
+                    tracks=one_track,
+                    changes=dict.fromkeys(defaults, True),
+                    source=Source.ACCOUNT_DEFAULT,
+                    request_meta=request_meta,
+                    confirmed_purposes=defaults,
+                )
+            )
+        chosen = {slug: True for slug, granted in (choices or {}).items() if granted}
+        if chosen:
+            results.append(
+                change_consent(
+                    actor=actor,
+                    tracks=one_track,
+                    changes=chosen,
+                    source=Source.UPLOAD,
+                    request_meta=request_meta,
+                    confirmed_purposes=confirmed_purposes,
+                )
+            )
+    return [r for r in results if r.changed]
+
+
+def set_upload_defaults(
+    *,
+    actor: User,
+    artist: User,
+    choices: Mapping[str, bool],
+    request_meta: RequestMeta | None = None,
+    confirmed_purposes: Collection[str] = (),
+    source: str = Source.ACCOUNT_DEFAULT,
+) -> ChangeResult:
+    """Change what future uploads of `artist` are granted. Audited as defaults_changed."""
+    source = _valid_source(source)
+    purposes = _purposes_by_slug(choices)
+    refused = [s for s, g in choices.items() if not can_change_consent(actor, owner_id=artist.pk, granted=bool(g))]
+    if refused:
+        raise ConsentPermissionDenied("You may not change these upload defaults.")
+    with transaction.atomic():
+        heads = _lock_chain_heads([artist.pk])
+        existing = {
+            purpose_id: (pk, granted)
+            for pk, purpose_id, granted in UploadDefault.objects.select_for_update()
+            .filter(artist=artist, purpose__in=purposes.values())
+            .values_list("pk", "purpose_id", "granted")
+        }
+        changed = []
+        for slug, granted in choices.items():
+            purpose = purposes[slug]
+            pk, old = existing.get(purpose.pk, (None, False))
+            if old != bool(granted):
+                changed.append((purpose, bool(granted), pk))
+        if not changed:
+            return ChangeResult()
+        _require_confirmation({p for p, g, _ in changed if g}, confirmed_purposes)
+
+        policy = _policy_in_force()
+        now = timezone.now()
+        receipt_id = uuid.uuid4()
+        changed.sort(key=lambda c: (c[0].ordering, c[0].pk))
+        insert_rows(
+            UploadDefault,
+            [
+                {"artist_id": artist.pk, "purpose_id": p.pk, "granted": g, "changed_at": now}
+                for p, g, pk in changed
+                if pk is None
+            ],
+        )
+        for granted in (True, False):
+            ids = [pk for _, g, pk in changed if pk is not None and g == granted]
+            if ids:
+                UploadDefault.objects.filter(pk__in=ids).update(granted=granted, changed_at=now)
+        _append_events(
+            heads,
+            [
+                _event(
+                    artist_id=artist.pk,
+                    actor=actor,
+                    kind=Kind.DEFAULTS_CHANGED,
+                    source=source,
+                    now=now,
+                    request_meta=request_meta,
+                    policy=policy,
+                    receipt_id=receipt_id,
+                    purpose=p,
+                    old_value=_state(not g),
+                    new_value=_state(g),
+                )
+                for p, g, _ in changed
+            ],
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for p, g, _ in changed:
+            counts[p.slug] = {"granted": int(g), "withdrawn": int(not g)}
+        head = heads[artist.pk]
+        return ChangeResult(
+            receipt_id=receipt_id,
+            counts=counts,
+            event_count=len(changed),
+            chain_heads={artist.pk: {"seq": head.seq, "hash": head.hash}},
+        )
+
+
+def _record_track_event(*, actor, track: Track, kind: str, source: str, request_meta) -> None:
+    with transaction.atomic():
+        heads = _lock_chain_heads([track.owner_id])
+        _append_events(
+            heads,
+            [
+                _event(
+                    artist_id=track.owner_id,
+                    actor=actor,
+                    kind=kind,
+                    source=_valid_source(source),
+                    now=timezone.now(),
+                    request_meta=request_meta,
+                    policy=PolicyVersion.objects.in_force(),
+                    track_id=track.pk,
+                    track_uuid=track.uuid,
+                    track_title=track.title or track.original_filename,
+                )
+            ],
+        )
+
+
+def record_track_uploaded(
+    *, actor: User | None, track: Track, request_meta: RequestMeta | None = None, source: str = Source.UPLOAD
+) -> None:
+    """Note a new track in its artist's log. Call in the transaction that creates it."""
+    _record_track_event(actor=actor, track=track, kind=Kind.TRACK_UPLOADED, source=source, request_meta=request_meta)
+
+
+def record_track_deleted(
+    *, actor: User | None, track: Track, request_meta: RequestMeta | None = None, source: str = Source.WEB
+) -> None:
+    """Note a deletion, keeping the track's uuid and title in the log.
+
+    Call inside the same transaction as ``track.delete()`` and before it, so the
+    event and the deletion commit together (and in the lock order of the
+    consent writers: chain head first, then the track).
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("record_track_deleted must run in the transaction that deletes the track.")
+    _record_track_event(actor=actor, track=track, kind=Kind.TRACK_DELETED, source=source, request_meta=request_meta)

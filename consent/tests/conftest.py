@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import pytest
+
+# Until the root conftest registers it for the whole suite (pytest_plugins =
+# ["consent.testing"]), the consent tests register it themselves.
+from consent.testing import _audit_guards_around_flush  # noqa: F401
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def make_track(db):
+    """Create Track rows directly: consent tests do not depend on the upload pipeline."""
+    from tracks.models import Track
+
+    def make(*, owner, title: str | None = None, **fields) -> Track:
+        n = next(_numbers)
+        fields.setdefault("status", Track.Status.READY)
+        return Track.objects.create(
+            owner=owner,
+            title=title if title is not None else f"Track {n}",
+            audio_file=f"audio/test-{n}.flac",
+            sha256=hashlib.sha256(f"track-{n}".encode()).hexdigest(),
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_tracks(db):
+    """Many tracks for one owner in one INSERT."""
+    from tracks.models import Track
+
+    def make(count: int, *, owner) -> list[Track]:
+        start = next(_numbers)
+        for _ in range(count):
+            next(_numbers)
+        return Track.objects.bulk_create(
+            [
+                Track(
+                    owner=owner,
+                    title=f"Track {start + i}",
+                    audio_file=f"audio/bulk-{start + i}.flac",
+                    sha256=hashlib.sha256(f"bulk-{start + i}".encode()).hexdigest(),
+                    status=Track.Status.READY,
+                )
+                for i in range(count)
+            ]
+        )
+
+    return make
+
+
+@pytest.fixture
+def purposes(db):
+    from consent.models import Purpose
+
+    return {p.slug: p for p in Purpose.objects.all()}
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The consent tests create many users; hashing is not what they test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from consent import services
+from consent.chain import HASHED_FIELDS, event_hash
+from consent.models import AuditEvent, AuditLogImmutable
+from tracks.models import Track
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def logged(artist, make_track):
+    track = make_track(owner=artist)
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+    )
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": False}, source="web"
+    )
+    return AuditEvent.objects.order_by("seq").first()
+
+
+def raw(sql: str, params=()):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE consent_auditevent SET new_value = 'granted' WHERE id = %s",
+        "UPDATE consent_auditevent SET hash = 'x' WHERE id = %s",
+        "DELETE FROM consent_auditevent WHERE id = %s",
+    ],
+    ids=["update-value", "update-hash", "delete-row"],
+)
+def test_database_refuses_raw_update_and_delete_of_audit_events(logged, sql):
+    assert connection.vendor in {"sqlite", "postgresql"}
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw(sql, [logged.pk])
+    assert AuditEvent.objects.filter(pk=logged.pk, new_value="granted").exists()
+
+
+def test_database_refuses_deleting_every_audit_event(logged):
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw("DELETE FROM consent_auditevent")
+    assert AuditEvent.objects.count() == 2
+
+
+def test_postgresql_refuses_truncate_of_audit_events(logged):
+    if connection.vendor != "postgresql":
+        pytest.skip("TRUNCATE exists only on PostgreSQL; SQLite's DELETE is covered above.")
+    # The rows were inserted in this test's transaction: run their deferred FK
+    # checks now, or PostgreSQL refuses TRUNCATE for that reason instead.
+    raw("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw("TRUNCATE consent_auditevent")
+    assert AuditEvent.objects.count() == 2
+
+
+def test_model_refuses_save_update_and_delete(logged):
+    with pytest.raises(AuditLogImmutable):
+        logged.save()
+    with pytest.raises(AuditLogImmutable):
+        logged.delete()
+    with pytest.raises(AuditLogImmutable):
+        AuditEvent.objects.filter(pk=logged.pk).update(new_value="granted")
+    with pytest.raises(AuditLogImmutable):
+        AuditEvent.objects.all().delete()
+    with pytest.raises(AuditLogImmutable):
+        AuditEvent.objects.bulk_update([logged], ["new_value"])
+
+
+def test_verify_audit_log_passes_an_intact_log(logged, capsys):
+    call_command("verify_audit_log")
+    assert "OK: 2 events in 1 chain(s) verified." in capsys.readouterr().out
+
+
+def _insert_behind_the_back(artist, *, seq, prev_hash, hash_):
+    # Every column written explicitly, as an intruder with SQL access would.
+    raw(
+        "INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, track_title, "
+        "purpose_slug, old_value, new_value, ip, user_agent, request_id, created_at, prev_hash, hash) "
+        "VALUES (%s, %s, %s, 'artist', 'web', 'consent_changed', 'forged', 'generative_training', "
+        "'not_granted', 'granted', '', '', '', %s, %s, %s)",
+        [artist.pk, seq, artist.pk, "2026-01-01 00:00:00", prev_hash, hash_],
+    )
+
+
+def test_verify_audit_log_reports_a_row_with_a_bogus_hash(artist, logged, capsys):
+    last = AuditEvent.objects.order_by("-seq").first()
+    _insert_behind_the_back(artist, seq=3, prev_hash=last.hash, hash_="f" * 64)
+    with pytest.raises(CommandError, match="1 broken chain"):
+        call_command("verify_audit_log")
+    err = capsys.readouterr().err
+    assert f"artist {artist.pk}, seq 3" in err and "hash does not match" in err
+
+
+def test_verify_audit_log_reports_a_row_with_the_wrong_prev_hash(artist, logged, capsys):
+    _insert_behind_the_back(artist, seq=3, prev_hash="0" * 64, hash_="e" * 64)
+    with pytest.raises(CommandError):
+        call_command("verify_audit_log")
+    assert "prev_hash does not link" in capsys.readouterr().err
+
+
+def test_verify_audit_log_reports_a_forged_row_whose_hash_is_correct(artist, logged, capsys):
+    """Even a correctly chained forgery is caught: the chain head was not moved."""
+    last = AuditEvent.objects.order_by("-seq").first()
+    forged = AuditEvent.objects.filter(pk=last.pk).values(*HASHED_FIELDS)[0]
+    forged["seq"] = 3
+    good_hash = event_hash(last.hash, forged)
+    raw(
+        "INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, track_id, track_uuid, "
+        "track_title, purpose_id, purpose_slug, old_value, new_value, policy_version_id, ip, user_agent, "
+        "request_id, receipt_id, created_at, prev_hash, hash) "
+        "SELECT artist_id, 3, actor_id, actor_kind, source, kind, track_id, track_uuid, track_title, purpose_id, "
+        "purpose_slug, old_value, new_value, policy_version_id, ip, user_agent, request_id, receipt_id, created_at, "
+        "%s, %s FROM consent_auditevent WHERE id = %s",
+        [last.hash, good_hash, last.pk],
+    )
+    with pytest.raises(CommandError):
+        call_command("verify_audit_log")
+    assert "chain head does not match" in capsys.readouterr().err
+
+
+def test_verify_audit_log_only_checks_the_requested_artist(artist, other_artist, logged, capsys):
+    _insert_behind_the_back(artist, seq=3, prev_hash="0" * 64, hash_="d" * 64)
+    call_command("verify_audit_log", artist=other_artist.pk)
+    assert "OK: 0 events" in capsys.readouterr().out
