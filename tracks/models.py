@@ -2,6 +2,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
+
+from tracks.metadata import mime_type_for_container
 
 
 class Track(models.Model):
@@ -34,12 +37,18 @@ class Track(models.Model):
     size_bytes = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
 
-    artwork = models.ImageField(max_length=255, blank=True)
-    artwork_thumbnail = models.ImageField(max_length=255, blank=True)
+    # Plain file fields: tracks.artwork (the only caller of Pillow) has already
+    # checked and re-encoded whatever is stored here.
+    artwork = models.FileField(max_length=255, blank=True)
+    artwork_thumbnail = models.FileField(max_length=255, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING, db_index=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_reason = models.TextField(blank=True)
+    # Set by the worker that is processing the track; lets a redelivered task
+    # tell a live run from one whose worker died.
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    processed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -49,6 +58,25 @@ class Track(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "sha256"], name="tracks_track_owner_sha256_unique"),
         ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="tracks_owner_created_idx"),
+            models.Index(fields=["owner", "status"], name="tracks_owner_status_idx"),
+        ]
 
     def __str__(self) -> str:
-        return self.title or self.original_filename or f"Track {self.pk}"
+        return self.display_title
+
+    def get_absolute_url(self) -> str:
+        return reverse("tracks:detail", kwargs={"uuid": self.uuid})
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.original_filename or "Untitled track"
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status != self.Status.PROCESSING
+
+    @property
+    def mime_type(self) -> str:
+        return mime_type_for_container(self.container)

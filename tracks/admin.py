@@ -1,0 +1,63 @@
+from django.contrib import admin
+
+from tracks import services
+from tracks.models import Track
+
+
+@admin.register(Track)
+class TrackAdmin(admin.ModelAdmin):
+    """Read-mostly: staff can correct the descriptive fields; files and processing
+    results come only from uploads."""
+
+    list_display = ["__str__", "owner", "status", "container", "duration_seconds", "size_bytes", "created_at"]
+    list_filter = ["status", "container", "failure_code", "created_at"]
+    search_fields = ["title", "artist_name", "album", "isrc", "original_filename", "sha256", "owner__email", "uuid"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["owner"]
+    fields = [
+        "uuid",
+        "owner",
+        ("title", "artist_name"),
+        ("album", "year", "isrc"),
+        "status",
+        ("failure_code", "failure_reason"),
+        ("original_filename", "audio_file"),
+        ("container", "codec", "duration_seconds"),
+        ("bitrate", "sample_rate", "channels"),
+        ("size_bytes", "sha256"),
+        ("artwork", "artwork_thumbnail"),
+        ("created_at", "updated_at", "processed_at"),
+    ]
+    readonly_fields = [
+        "uuid",
+        "owner",
+        "status",
+        "failure_code",
+        "failure_reason",
+        "original_filename",
+        "audio_file",
+        "container",
+        "codec",
+        "duration_seconds",
+        "bitrate",
+        "sample_rate",
+        "channels",
+        "size_bytes",
+        "sha256",
+        "artwork",
+        "artwork_thumbnail",
+        "created_at",
+        "updated_at",
+        "processed_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # tracks arrive through the upload page, which validates them
+
+    def delete_model(self, request, obj: Track) -> None:
+        services.delete_track(track=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for track in queryset:
+            services.delete_track(track=track)

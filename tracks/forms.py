@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from tracks import artwork
+from tracks.metadata import FORMATS
+from tracks.models import Track
+from tracks.selectors import DEFAULT_SORT
+from tracks.services import clean_filename
+from tracks.validators import MIN_YEAR, max_year, normalise_isrc, validate_year
+
+# A hint for the file picker only; the server decides by content.
+AUDIO_ACCEPT = ",".join(
+    sorted({f.mime_type for f in FORMATS.values()} | {f".{f.extension}" for f in FORMATS.values()} | {".aif"})
+)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        if not files and self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return list(files)
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label="Audio files",
+        help_text="MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC).",
+        error_messages={"required": "Choose at least one audio file to upload."},
+        widget=MultipleFileInput(attrs={"accept": AUDIO_ACCEPT}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
+        max_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
+        self.fields["files"].help_text = (
+            f"MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC); up to {max_files} files at once, {max_mb:g} MB each."
+        )
+
+    def clean_files(self):
+        files = self.cleaned_data["files"]
+        max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
+        if len(files) > max_files:
+            raise forms.ValidationError(
+                f"You chose {len(files)} files; upload at most {max_files} at a time.", code="too_many_files"
+            )
+        return files
+
+
+class TrackFilterForm(forms.Form):
+    q = forms.CharField(label="Search titles", required=False, max_length=200)
+    status = forms.ChoiceField(label="Status", required=False, choices=[("", "Any status"), *Track.Status.choices])
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[
+            ("newest", "Newest first"),
+            ("oldest", "Oldest first"),
+            ("title", "Title, A to Z"),
+            ("-title", "Title, Z to A"),
+            ("duration", "Shortest first"),
+            ("-duration", "Longest first"),
+            ("status", "Status"),
+        ],
+    )
+    per_page = forms.TypedChoiceField(
+        label="Per page", required=False, coerce=int, empty_value=25, choices=[(25, "25"), (50, "50"), (100, "100")]
+    )
+
+    def filters(self) -> dict:
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "search": (data.get("q") or "").strip(),
+            "status": data.get("status") or "",
+            "sort": data.get("sort") or DEFAULT_SORT,
+        }
+
+    def page_size(self) -> int:
+        return (self.cleaned_data.get("per_page") if self.is_valid() else None) or 25
+
+
+class TrackEditForm(forms.ModelForm):
+    artwork_upload = forms.FileField(
+        label="Replace artwork",
+        required=False,
+        help_text="JPEG, PNG or WebP. It is re-encoded and its embedded data (EXIF, location) removed.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    remove_artwork = forms.BooleanField(label="Remove the current artwork", required=False)
+
+    class Meta:
+        model = Track
+        fields = ["title", "artist_name", "album", "year", "isrc"]
+        labels = {"artist_name": "Artist"}
+        help_texts = {"isrc": "International Standard Recording Code, e.g. GB-AYE-25-00001."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.renditions: dict[str, artwork.Rendition] | None = None
+        self.fields["title"].required = True
+        self.fields["year"].widget.attrs.update({"min": MIN_YEAR, "max": max_year()})
+        if not (self.instance and self.instance.artwork):
+            del self.fields["remove_artwork"]
+
+    def clean_title(self) -> str:
+        return self.cleaned_data["title"].strip()
+
+    def clean_isrc(self) -> str:
+        value = self.cleaned_data.get("isrc", "").strip()
+        return normalise_isrc(value) if value else ""
+
+    def clean_year(self):
+        value = self.cleaned_data.get("year")
+        validate_year(value)
+        return value
+
+    def clean_artwork_upload(self):
+        upload = self.cleaned_data.get("artwork_upload")
+        if not upload:
+            return None
+        name = clean_filename(upload.name)
+        if upload.size > settings.ARTWORK_MAX_UPLOAD_BYTES:
+            limit = settings.ARTWORK_MAX_UPLOAD_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"{name}: the image is larger than {limit} MB.", code="artwork_too_large")
+        try:
+            self.renditions = artwork.make_renditions(upload)
+        except artwork.ArtworkError as exc:
+            raise forms.ValidationError(f"{name}: {exc.reason}", code=exc.code) from exc
+        return upload

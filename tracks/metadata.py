@@ -1,0 +1,759 @@
+"""The one place that reads audio files: a wrapper around mutagen.
+
+Everything about an upload is decided from its bytes, never from its name or
+the browser's Content-Type. The format is sniffed from magic numbers first and
+then handed to exactly one mutagen class, so a file cannot be parsed as "the
+best guess among everything mutagen knows".
+
+Only headers are read: the container's metadata, plus a small, bounded window
+at the end of formats whose truncation would otherwise go unnoticed (FLAC, MP4,
+RIFF/IFF). Validating a 500 MB file therefore reads about as much as validating
+a 1 MB one; `CountingReader` makes that measurable.
+
+Every exception a parser raises, whatever its type, leaves this module as a
+`MetadataError` with a code (stored on failed tracks) and a sentence an artist
+can act on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import mutagen
+from mutagen.aiff import AIFF
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import ID3
+from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4, MP4Cover
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class MetadataError(Exception):
+    """An audio file the portal cannot accept, with a reason fit for the artist."""
+
+    code = "invalid_audio"
+
+    def __init__(self, reason: str, *, code: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        if code:
+            self.code = code
+
+
+class EmptyFileError(MetadataError):
+    code = "empty"
+
+
+class UnsupportedFormatError(MetadataError):
+    code = "unsupported_format"
+
+
+class CorruptFileError(MetadataError):
+    code = "corrupt"
+
+
+class TruncatedFileError(CorruptFileError):
+    code = "truncated"
+
+
+class DurationError(MetadataError):
+    code = "bad_duration"
+
+
+# --- formats ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    key: str
+    label: str
+    container: str
+    extension: str
+    mime_type: str
+
+
+FORMATS: dict[str, AudioFormat] = {
+    f.key: f
+    for f in (
+        AudioFormat("mp3", "MP3", "MPEG audio", "mp3", "audio/mpeg"),
+        AudioFormat("flac", "FLAC", "FLAC", "flac", "audio/flac"),
+        AudioFormat("wav", "WAV", "WAVE", "wav", "audio/wav"),
+        AudioFormat("aiff", "AIFF", "AIFF", "aiff", "audio/aiff"),
+        AudioFormat("vorbis", "Ogg Vorbis", "Ogg", "ogg", "audio/ogg"),
+        AudioFormat("opus", "Opus", "Ogg", "opus", "audio/ogg"),
+        AudioFormat("m4a", "M4A (AAC)", "MP4", "m4a", "audio/mp4"),
+    )
+}
+ALLOWED_FORMATS_TEXT = "MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC)"
+_MIME_BY_CONTAINER = {f.container: f.mime_type for f in FORMATS.values()}
+
+# Tags larger than this are refused rather than loaded: mutagen reads a whole
+# tag into memory, and a forged size field must not make us allocate 200 MB.
+MAX_TAG_BYTES = 24 * 1024 * 1024
+# How much of the end of a file is read to prove it was not cut short.
+_TAIL_WINDOW = 256 * 1024
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    format: AudioFormat
+    codec: str
+    duration_seconds: float
+    bitrate: int | None
+    sample_rate: int | None
+    channels: int | None
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Tags:
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+    date: str = ""
+    isrc: str = ""
+
+    @property
+    def year(self) -> int | None:
+        match = re.search(r"\b(1[89]\d\d|20\d\d|21\d\d)\b", self.date)
+        return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class EmbeddedPicture:
+    data: bytes
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class AudioMetadata:
+    info: AudioInfo
+    tags: Tags = field(default_factory=Tags)
+    picture: EmbeddedPicture | None = None
+
+
+def mime_type_for_container(container: str) -> str:
+    return _MIME_BY_CONTAINER.get(container, "application/octet-stream")
+
+
+# --- byte counting ------------------------------------------------------------------------
+
+
+class CountingReader(io.RawIOBase):
+    """A read-only view of a file that counts the bytes read through it.
+
+    Also hides the file's name from mutagen, so that nothing downstream can be
+    swayed by an extension.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__()
+        self._raw = raw
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+# --- public API ---------------------------------------------------------------------------
+
+
+def probe(fileobj: BinaryIO, *, min_duration: float | None = None, max_duration: float | None = None) -> AudioInfo:
+    """Identify and check an audio file from its headers; raise MetadataError if unusable."""
+    return read(fileobj, min_duration=min_duration, max_duration=max_duration).info
+
+
+def read(fileobj: BinaryIO, *, min_duration: float | None = None, max_duration: float | None = None) -> AudioMetadata:
+    """Stream information, tags and the embedded cover of an allowed audio file."""
+    try:
+        return _read(fileobj, min_duration=min_duration, max_duration=max_duration)
+    except MetadataError:
+        raise
+    except MemoryError:
+        raise CorruptFileError("The file's headers claim an impossible size; it is damaged or not audio.") from None
+    except Exception as exc:
+        # mutagen raises its own errors but also struct.error, IndexError,
+        # ValueError, UnicodeDecodeError… on hostile input. All mean the same.
+        raise CorruptFileError(
+            "The file could not be read as audio: it looks damaged or is not what its header claims."
+        ) from exc
+
+
+def _read(fileobj: BinaryIO, *, min_duration: float | None, max_duration: float | None) -> AudioMetadata:
+    fileobj.seek(0, io.SEEK_END)
+    size = fileobj.tell()
+    fileobj.seek(0)
+    if size == 0:
+        raise EmptyFileError("The file is empty (0 bytes).")
+    kind, tag_end = _sniff(fileobj, size)
+    fmt = FORMATS[kind]
+    fileobj.seek(0)
+
+    parsed, codec = _PARSERS[kind](fileobj, size, tag_end)
+    info = parsed.info
+    duration = float(getattr(info, "length", 0) or 0)
+    if not math.isfinite(duration) or duration <= 0:
+        raise CorruptFileError(f"The file looks like {fmt.label} but reports no playable audio.")
+    if min_duration is not None and duration < min_duration:
+        raise DurationError(
+            f"The recording is {_seconds(duration)} long; the shortest allowed is {_seconds(min_duration)}.",
+            code="too_short",
+        )
+    if max_duration is not None and duration > max_duration:
+        raise DurationError(
+            f"The recording is {_seconds(duration)} long; the longest allowed is {_seconds(max_duration)}.",
+            code="too_long",
+        )
+    bitrate = int(getattr(info, "bitrate", 0) or 0) or int(size * 8 / duration)
+    sample_rate = int(getattr(info, "sample_rate", 0) or 0) or None
+    channels = int(getattr(info, "channels", 0) or 0) or None
+    audio = AudioInfo(
+        format=fmt,
+        codec=codec,
+        duration_seconds=round(duration, 3),
+        bitrate=bitrate,
+        sample_rate=sample_rate,
+        channels=channels,
+        size_bytes=size,
+    )
+    tags, picture = _TAG_READERS[kind](parsed)
+    return AudioMetadata(info=audio, tags=tags, picture=picture)
+
+
+def _seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+# --- sniffing -----------------------------------------------------------------------------
+
+
+def _id3v2_end(head: bytes) -> int:
+    """Offset just past a leading ID3v2 tag, or 0 when there is none."""
+    if len(head) < 10 or head[:3] != b"ID3":
+        return 0
+    if any(b & 0x80 for b in head[6:10]):
+        raise CorruptFileError("The file starts with a damaged ID3 tag (its size field is invalid).")
+    tag_size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
+    footer = 10 if head[5] & 0x10 else 0
+    if tag_size > MAX_TAG_BYTES:
+        raise CorruptFileError("The file's ID3 tag is unreasonably large; it is damaged or not a normal MP3.")
+    return 10 + tag_size + footer
+
+
+def _is_mpeg_audio_sync(data: bytes) -> bool:
+    # 11 sync bits, then a version other than "reserved" and layer III.
+    return len(data) >= 2 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0 and (data[1] & 0x06) == 0x02
+
+
+def _sniff(fileobj: BinaryIO, size: int) -> tuple[str, int]:
+    head = fileobj.read(64)
+    tag_end = _id3v2_end(head)
+    if tag_end:
+        if tag_end >= size:
+            raise TruncatedFileError("The file holds an ID3 tag but no audio after it.")
+        fileobj.seek(tag_end)
+        after = fileobj.read(16)
+        # Some taggers put ID3 in front of FLAC; the audio decides the format.
+        return ("flac" if after[:4] == b"fLaC" else "mp3"), tag_end
+    if head[:4] == b"fLaC":
+        return "flac", 0
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav", 0
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff", 0
+    if head[:4] == b"OggS":
+        return _sniff_ogg(head), 0
+    if head[4:8] == b"ftyp":
+        return "m4a", 0
+    if _is_mpeg_audio_sync(head):
+        return "mp3", 0
+    raise UnsupportedFormatError(f"{_describe_non_audio(head)} Allowed formats: {ALLOWED_FORMATS_TEXT}.")
+
+
+def _sniff_ogg(head: bytes) -> str:
+    if len(head) < 28:
+        raise TruncatedFileError("The Ogg file ends inside its first page.")
+    first_packet = head[27 + head[26] :]
+    if first_packet.startswith(b"\x01vorbis"):
+        return "vorbis"
+    if first_packet.startswith(b"OpusHead"):
+        return "opus"
+    raise UnsupportedFormatError(
+        f"This Ogg file holds a codec the portal does not accept. Allowed formats: {ALLOWED_FORMATS_TEXT}."
+    )
+
+
+_NON_AUDIO_SIGNATURES = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+)
+
+
+def _describe_non_audio(head: bytes) -> str:
+    for magic, what in _NON_AUDIO_SIGNATURES:
+        if head.startswith(magic):
+            return f"This is {what}, not audio."
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "This is a WebP image, not audio."
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "This is a raw AAC (ADTS) stream; put it in an M4A container first."
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")):
+        return "This is a web page (HTML), not audio."
+    if text.startswith((b"<?xml", b"<svg")):
+        return "This is an XML or SVG document, not audio."
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = ""
+    if decoded and all(ch.isprintable() or ch in "\r\n\t" for ch in decoded):
+        return "This is a text file, not audio."
+    return "The file is not in a recognised audio format."
+
+
+# --- per-format parsing and extra checks ------------------------------------------------
+
+
+def _parse_mp3(fileobj: BinaryIO, size: int, tag_end: int):
+    try:
+        parsed = MP3(fileobj)
+    except mutagen.MutagenError:
+        parsed = None
+    info = parsed.info if parsed is not None else None
+    if info is None:
+        raise CorruptFileError("The file claims to be an MP3, but no valid MP3 audio frames follow its header.")
+    # mutagen hunts up to 1 MB for anything frame-shaped and settles for two
+    # frames; in random bytes that finds ghosts. Real MP3s start their frames
+    # right after the tag and mutagen finds a run of them (or a Xing header).
+    if info.sketchy or info.layer != 3:
+        raise CorruptFileError("The file claims to be an MP3, but no valid MP3 audio frames follow its header.")
+    first_frame = getattr(info, "frame_offset", None)
+    if first_frame is not None and first_frame - tag_end > 4096:
+        raise CorruptFileError("The file claims to be an MP3, but its audio frames do not start where they should.")
+    return parsed, "MP3"
+
+
+def _parse_flac(fileobj: BinaryIO, size: int, tag_end: int):
+    audio_start, stream = _walk_flac_metadata(fileobj, size, tag_end)
+    fileobj.seek(audio_start)
+    if not _is_flac_frame_sync(fileobj.read(2)):
+        raise CorruptFileError("The FLAC file's metadata is not followed by audio frames.")
+    _check_flac_tail(fileobj, size, audio_start, stream)
+    fileobj.seek(0)
+    return FLAC(fileobj), "FLAC"
+
+
+@dataclass(frozen=True)
+class _FlacStreamInfo:
+    min_blocksize: int
+    max_blocksize: int
+    max_framesize: int
+    total_samples: int
+
+
+def _walk_flac_metadata(fileobj: BinaryIO, size: int, tag_end: int) -> tuple[int, _FlacStreamInfo]:
+    pos = tag_end + 4
+    stream = None
+    total = 0
+    while True:
+        fileobj.seek(pos)
+        header = fileobj.read(4)
+        if len(header) < 4:
+            raise TruncatedFileError("The FLAC file ends inside its metadata: it was cut short.")
+        is_last, block_type = header[0] & 0x80, header[0] & 0x7F
+        length = int.from_bytes(header[1:4], "big")
+        if block_type == 127:
+            raise CorruptFileError("The FLAC file has an invalid metadata block.")
+        if pos + 4 + length > size:
+            raise TruncatedFileError("The FLAC file ends inside its metadata: it was cut short.")
+        total += length
+        if total > MAX_TAG_BYTES:
+            raise CorruptFileError("The FLAC file's metadata is unreasonably large.")
+        if block_type == 0:
+            body = fileobj.read(34)
+            if length != 34 or len(body) != 34:
+                raise CorruptFileError("The FLAC file's stream information block is damaged.")
+            min_bs, max_bs = struct.unpack(">HH", body[:4])
+            max_fs = int.from_bytes(body[7:10], "big")
+            packed = int.from_bytes(body[10:18], "big")
+            sample_rate = packed >> 44
+            total_samples = packed & ((1 << 36) - 1)
+            if sample_rate == 0 or min_bs < 16 or max_bs < min_bs:
+                raise CorruptFileError("The FLAC file's stream information block is damaged.")
+            stream = _FlacStreamInfo(min_bs, max_bs, max_fs, total_samples)
+        elif stream is None:
+            raise CorruptFileError("The FLAC file does not start with its stream information.")
+        pos += 4 + length
+        if is_last:
+            return pos, stream
+
+
+def _is_flac_frame_sync(data: bytes) -> bool:
+    return len(data) >= 2 and data[0] == 0xFF and data[1] in (0xF8, 0xF9)
+
+
+def _crc8_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        table.append(crc)
+    return table
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_CRC8 = _crc8_table()
+_CRC16 = _crc16_table()
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = _CRC8[crc ^ byte]
+    return crc
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+    return crc
+
+
+def _flac_frame_header(buf: bytes, i: int) -> tuple[int, int, bool] | None:
+    """Parse a frame header at buf[i]: (frame or sample number, block size, variable) or None."""
+    if i + 6 > len(buf) or not _is_flac_frame_sync(buf[i : i + 2]):
+        return None
+    bs_code, sr_code = buf[i + 2] >> 4, buf[i + 2] & 0x0F
+    channels, sample_size, reserved = buf[i + 3] >> 4, (buf[i + 3] >> 1) & 7, buf[i + 3] & 1
+    if bs_code == 0 or sr_code == 15 or channels > 10 or sample_size == 3 or reserved:
+        return None
+    j = i + 4
+    first = buf[j]
+    if first < 0x80:
+        extra, number = 0, first
+    elif 0xC0 <= first < 0xFE:
+        extra = 1
+        while first & (0x40 >> extra):
+            extra += 1
+        number = first & (0x3F >> extra)
+    else:
+        return None
+    if j + 1 + extra > len(buf):
+        return None
+    for k in range(1, extra + 1):
+        cont = buf[j + k]
+        if cont & 0xC0 != 0x80:
+            return None
+        number = (number << 6) | (cont & 0x3F)
+    j += 1 + extra
+    if bs_code == 1:
+        blocksize = 192
+    elif 2 <= bs_code <= 5:
+        blocksize = 576 << (bs_code - 2)
+    elif bs_code in (6, 7):
+        width = bs_code - 5
+        if j + width > len(buf):
+            return None
+        blocksize = int.from_bytes(buf[j : j + width], "big") + 1
+        j += width
+    else:
+        blocksize = 256 << (bs_code - 8)
+    j += {12: 1, 13: 2, 14: 2}.get(sr_code, 0)
+    if j >= len(buf) or _crc8(buf[i:j]) != buf[j]:
+        return None
+    return number, blocksize, bool(buf[i + 1] & 1)
+
+
+def _check_flac_tail(fileobj: BinaryIO, size: int, audio_start: int, stream: _FlacStreamInfo) -> None:
+    """Prove the last audio frame is whole and is the one the stream info promises.
+
+    A download cut short keeps its metadata, so mutagen alone would accept it.
+    """
+    window = max(_TAIL_WINDOW, 2 * stream.max_framesize + 64)
+    start = max(audio_start, size - window)
+    fileobj.seek(start)
+    tail = fileobj.read(size - start)
+    if len(tail) >= 128 and tail[-128:-125] == b"TAG":
+        tail = tail[:-128]  # an ID3v1 tag appended by an old tagger
+    i = len(tail) - 2
+    while i >= 0:
+        i = max(tail.rfind(b"\xff\xf8", 0, i + 2), tail.rfind(b"\xff\xf9", 0, i + 2))
+        if i < 0:
+            break
+        header = _flac_frame_header(tail, i)
+        if header and len(tail) - i > 2 and _crc16(tail[i:-2]) == int.from_bytes(tail[-2:], "big"):
+            number, blocksize, variable = header
+            first_sample = number if variable else number * stream.max_blocksize
+            if stream.total_samples and first_sample + blocksize != stream.total_samples:
+                break
+            return
+        i -= 1
+    raise TruncatedFileError("The FLAC file was cut short: its last audio frame is missing or incomplete.")
+
+
+def _walk_boxes(fileobj: BinaryIO, size: int, *, container: str) -> list[tuple[bytes, int, int]]:
+    """Top-level MP4 boxes as (type, offset, length); raise if one runs past the end."""
+    boxes = []
+    pos = 0
+    while pos < size:
+        fileobj.seek(pos)
+        header = fileobj.read(16)
+        if len(header) < 8:
+            raise TruncatedFileError(f"The {container} file ends in the middle of a box header: it was cut short.")
+        length, kind = struct.unpack(">I4s", header[:8])
+        if length == 1:
+            if len(header) < 16:
+                raise TruncatedFileError(f"The {container} file was cut short.")
+            length = struct.unpack(">Q", header[8:16])[0]
+        elif length == 0:
+            length = size - pos
+        if length < 8:
+            raise CorruptFileError(f"The {container} file has a damaged box structure.")
+        if pos + length > size:
+            name = kind.decode("latin-1")
+            raise TruncatedFileError(
+                f"The {container} file was cut short: its '{name}' section needs {pos + length - size:,} more bytes."
+            )
+        boxes.append((kind, pos, length))
+        if len(boxes) > 10_000:
+            raise CorruptFileError(f"The {container} file has an implausible structure.")
+        pos += length
+    return boxes
+
+
+def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
+    boxes = _walk_boxes(fileobj, size, container="M4A")
+    kinds = [kind for kind, _, _ in boxes]
+    if b"moov" not in kinds:
+        raise CorruptFileError("The M4A file has no track information (no 'moov' box): it is incomplete.")
+    if b"mdat" not in kinds:
+        raise CorruptFileError("The M4A file has no audio data (no 'mdat' box): it is incomplete.")
+    moov_length = next(length for kind, _, length in boxes if kind == b"moov")
+    if moov_length > MAX_TAG_BYTES:
+        raise CorruptFileError("The M4A file's track information is unreasonably large.")
+    fileobj.seek(0)
+    parsed = MP4(fileobj)
+    codec = (parsed.info.codec or "").lower()
+    if codec.startswith("mp4a"):
+        return parsed, "AAC"
+    if codec == "alac":
+        return parsed, "ALAC"
+    raise UnsupportedFormatError(
+        f"This MP4 file's audio is not AAC (found {codec or 'none'!r}). Allowed formats: {ALLOWED_FORMATS_TEXT}."
+    )
+
+
+def _walk_iff_chunks(fileobj: BinaryIO, size: int, *, order: str, audio_chunk: bytes, container: str) -> None:
+    """Check that a WAV (RIFF) or AIFF (IFF) file's audio chunk is all there."""
+    pos = 12
+    seen = 0
+    while pos + 8 <= size:
+        fileobj.seek(pos)
+        kind, length = struct.unpack(f"{order}4sI", fileobj.read(8))
+        if kind == audio_chunk:
+            if pos + 8 + length > size:
+                raise TruncatedFileError(f"The {container} file was cut short: its audio data is incomplete.")
+            return
+        pos += 8 + length + (length & 1)
+        seen += 1
+        if seen > 10_000:
+            break
+    raise CorruptFileError(f"The {container} file holds no audio data.")
+
+
+def _parse_wav(fileobj: BinaryIO, size: int, tag_end: int):
+    _walk_iff_chunks(fileobj, size, order="<", audio_chunk=b"data", container="WAV")
+    fileobj.seek(0)
+    parsed = WAVE(fileobj)
+    fmt = getattr(parsed.info, "audio_format", 1)
+    if fmt not in (1, 3, 0xFFFE):
+        raise UnsupportedFormatError("This WAV file holds compressed audio; only uncompressed (PCM) WAV is accepted.")
+    bits = getattr(parsed.info, "bits_per_sample", 0)
+    return parsed, f"PCM {bits}-bit" if bits else "PCM"
+
+
+def _parse_aiff(fileobj: BinaryIO, size: int, tag_end: int):
+    _walk_iff_chunks(fileobj, size, order=">", audio_chunk=b"SSND", container="AIFF")
+    fileobj.seek(0)
+    parsed = AIFF(fileobj)
+    bits = getattr(parsed.info, "bits_per_sample", 0)
+    return parsed, f"PCM {bits}-bit" if bits else "PCM"
+
+
+def _parse_vorbis(fileobj: BinaryIO, size: int, tag_end: int):
+    return OggVorbis(fileobj), "Vorbis"
+
+
+def _parse_opus(fileobj: BinaryIO, size: int, tag_end: int):
+    return OggOpus(fileobj), "Opus"
+
+
+_PARSERS = {
+    "mp3": _parse_mp3,
+    "flac": _parse_flac,
+    "wav": _parse_wav,
+    "aiff": _parse_aiff,
+    "vorbis": _parse_vorbis,
+    "opus": _parse_opus,
+    "m4a": _parse_m4a,
+}
+
+
+# --- tags and pictures --------------------------------------------------------------------
+
+
+def _first_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value)
+    # Tags are free text from someone else's software: no control characters,
+    # no absurd lengths.
+    text = "".join(ch for ch in text if ch.isprintable())
+    return text.strip()[:300]
+
+
+def _tags_from_id3(tags: ID3 | None) -> tuple[Tags, EmbeddedPicture | None]:
+    if not tags:
+        return Tags(), None
+
+    def text(frame_id: str) -> str:
+        frame = tags.get(frame_id)
+        return _first_text(getattr(frame, "text", None)) if frame else ""
+
+    date = text("TDRC") or text("TYER") or text("TDRL")
+    picture = None
+    apics = tags.getall("APIC")
+    if apics:
+        chosen = next((a for a in apics if a.type == 3), apics[0])
+        picture = EmbeddedPicture(bytes(chosen.data), chosen.mime or "")
+    found = Tags(title=text("TIT2"), artist=text("TPE1"), album=text("TALB"), date=date, isrc=text("TSRC"))
+    return found, picture
+
+
+def _tags_from_vorbis_comments(comments) -> Tags:
+    if not comments:
+        return Tags()
+
+    def text(key: str) -> str:
+        return _first_text(comments.get(key))
+
+    return Tags(title=text("title"), artist=text("artist"), album=text("album"), date=text("date"), isrc=text("isrc"))
+
+
+def _picture_from_block_comment(comments) -> EmbeddedPicture | None:
+    if not comments:
+        return None
+    pictures = []
+    for encoded in comments.get("metadata_block_picture", []):
+        try:
+            pictures.append(Picture(base64.b64decode(encoded)))
+        except (binascii.Error, ValueError, mutagen.MutagenError, struct.error):
+            continue  # one broken picture must not hide the others
+    return _choose_flac_picture(pictures)
+
+
+def _choose_flac_picture(pictures) -> EmbeddedPicture | None:
+    if not pictures:
+        return None
+    chosen = next((p for p in pictures if p.type == 3), pictures[0])
+    return EmbeddedPicture(bytes(chosen.data), chosen.mime or "")
+
+
+def _read_id3_file(parsed):
+    return _tags_from_id3(parsed.tags if isinstance(parsed.tags, ID3) else None)
+
+
+def _read_flac(parsed):
+    return _tags_from_vorbis_comments(parsed.tags), _choose_flac_picture(parsed.pictures)
+
+
+def _read_ogg(parsed):
+    return _tags_from_vorbis_comments(parsed.tags), _picture_from_block_comment(parsed.tags)
+
+
+def _read_mp4(parsed):
+    tags = parsed.tags
+    if not tags:
+        return Tags(), None
+    isrc = ""
+    for key, value in tags.items():
+        if key.upper().endswith(":ISRC"):
+            isrc = _first_text(value)
+    found = Tags(
+        title=_first_text(tags.get("\xa9nam")),
+        artist=_first_text(tags.get("\xa9ART")),
+        album=_first_text(tags.get("\xa9alb")),
+        date=_first_text(tags.get("\xa9day")),
+        isrc=isrc,
+    )
+    picture = None
+    covers = tags.get("covr") or []
+    if covers:
+        cover = covers[0]
+        mime = "image/png" if getattr(cover, "imageformat", None) == MP4Cover.FORMAT_PNG else "image/jpeg"
+        picture = EmbeddedPicture(bytes(cover), mime)
+    return found, picture
+
+
+_TAG_READERS = {
+    "mp3": _read_id3_file,
+    "wav": _read_id3_file,
+    "aiff": _read_id3_file,
+    "flac": _read_flac,
+    "vorbis": _read_ogg,
+    "opus": _read_ogg,
+    "m4a": _read_mp4,
+}

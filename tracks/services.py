@@ -1,0 +1,357 @@
+"""Every write to tracks and their stored files goes through here.
+
+Files and rows must never disagree: a stored file without a row is a leak, a
+row without its file is a broken page. So files are written before the row
+and deleted again if the row's transaction fails, and files of a deleted row
+go only once that deletion has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from accounts.models import User
+from tracks import metadata
+from tracks.artwork import Rendition
+from tracks.models import Track
+from tracks.validators import normalise_isrc_or_blank, plausible_year
+
+logger = logging.getLogger(__name__)
+
+_HASH_CHUNK = 1024 * 1024
+
+
+class UploadRejected(Exception):
+    """An upload the portal will not keep, with a reason for the artist."""
+
+    def __init__(self, reason: str, *, code: str, existing_track: Track | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.existing_track = existing_track
+
+
+@dataclass(frozen=True)
+class ArtworkFiles:
+    display: str
+    thumbnail: str
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def clean_filename(name: str | None) -> str:
+    """The user's file name, fit for display only: no folders, no control characters."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/")
+    name = posixpath.basename(name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".").strip()
+    if not name:
+        return "unnamed file"
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem[: 190 - len(ext)]}…{dot}{ext}" if dot and len(ext) <= 10 else name[:199] + "…"
+    return name
+
+
+def _title_from_filename(name: str) -> str:
+    stem, dot, _ext = name.rpartition(".")
+    return (stem if dot and stem else name).replace("_", " ").strip()[:300]
+
+
+def _audio_storage_name(fmt: metadata.AudioFormat) -> str:
+    return f"audio/{uuid.uuid4().hex}.{fmt.extension}"
+
+
+def _delete_stored(*names: str) -> None:
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except Exception:
+            # A file we failed to delete is garbage, not a reason to fail the
+            # user's request; the log makes it findable.
+            logger.exception("could not delete stored file %s", name)
+
+
+def delete_files_on_commit(*names: str) -> None:
+    names = tuple(n for n in names if n)
+    if names:
+        transaction.on_commit(partial(_delete_stored, *names))
+
+
+def sha256_of(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks(_HASH_CHUNK):
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+# --- upload --------------------------------------------------------------------------------
+
+
+def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
+    """Judge an uploaded file by its content; raise UploadRejected with the reason."""
+    if getattr(upload, "over_limit", False) or upload.size > settings.TRACKS_MAX_UPLOAD_BYTES:
+        limit_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
+        raise UploadRejected(
+            f"The file is {_megabytes(upload.size)}; the largest file accepted is {limit_mb:g} MB.", code="too_large"
+        )
+    upload.seek(0)
+    try:
+        info = metadata.probe(
+            metadata.CountingReader(upload),
+            min_duration=settings.TRACKS_MIN_DURATION_SECONDS,
+            max_duration=settings.TRACKS_MAX_DURATION_SECONDS,
+        )
+    except metadata.MetadataError as exc:
+        raise UploadRejected(exc.reason, code=exc.code) from exc
+    finally:
+        upload.seek(0)
+    return info
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 100 * 1024 else f"{size:,} bytes"
+
+
+def create_track(*, owner: User, upload: UploadedFile) -> Track:
+    """Validate, store and record one uploaded recording, then queue its processing.
+
+    Raises UploadRejected (nothing stored, no row) for anything the portal will
+    not keep, including a file this artist has already uploaded.
+    """
+    original_filename = clean_filename(upload.name)
+    info = validate_upload(upload=upload)
+    digest = getattr(upload, "sha256", None) or sha256_of(upload)
+
+    existing = Track.objects.filter(owner=owner, sha256=digest).first()
+    if existing is not None:
+        raise _duplicate(existing)
+
+    stored_name = default_storage.save(_audio_storage_name(info.format), upload)
+    try:
+        with transaction.atomic(durable=True):
+            track = Track.objects.create(
+                owner=owner,
+                title=_title_from_filename(original_filename),
+                audio_file=stored_name,
+                original_filename=original_filename,
+                container=info.format.container,
+                codec=info.codec,
+                duration_seconds=info.duration_seconds,
+                bitrate=info.bitrate,
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                size_bytes=info.size_bytes,
+                sha256=digest,
+                status=Track.Status.PROCESSING,
+            )
+            # Consent defaults for new uploads belong here, inside this
+            # transaction, so that a track never exists without them.
+            transaction.on_commit(partial(_enqueue_processing, track.pk))
+    except IntegrityError:
+        _delete_stored(stored_name)
+        # Two uploads of the same file raced; the other one won.
+        existing = Track.objects.filter(owner=owner, sha256=digest).first()
+        if existing is None:
+            raise
+        raise _duplicate(existing) from None
+    except BaseException:
+        _delete_stored(stored_name)
+        raise
+    return track
+
+
+def _duplicate(existing: Track) -> UploadRejected:
+    return UploadRejected(
+        f"You already uploaded this exact file as “{existing.display_title}”.",
+        code="duplicate",
+        existing_track=existing,
+    )
+
+
+def _enqueue_processing(track_id: int) -> None:
+    from tracks.tasks import process_track
+
+    process_track.delay(track_id)
+
+
+# --- processing ----------------------------------------------------------------------------
+
+
+def claim_for_processing(*, track_id: int) -> Track | None:
+    """Mark a processing track as being worked on; None if there is nothing to do.
+
+    A conditional update, so two deliveries of the same task cannot both
+    proceed; a claim older than the task's hard time limit belonged to a worker
+    that died, and may be taken over.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    claimed = (
+        Track.objects.filter(pk=track_id, status=Track.Status.PROCESSING)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+        .update(claimed_at=now)
+    )
+    if not claimed:
+        return None
+    return Track.objects.get(pk=track_id)
+
+
+def store_artwork(*, renditions: dict[str, Rendition]) -> ArtworkFiles:
+    stem = uuid.uuid4().hex
+    display = renditions["display"]
+    thumbnail = renditions["thumbnail"]
+    display_name = default_storage.save(f"artwork/{stem}.{display.extension}", ContentFile(display.content))
+    try:
+        thumbnail_name = default_storage.save(
+            f"artwork/{stem}-thumb.{thumbnail.extension}", ContentFile(thumbnail.content)
+        )
+    except BaseException:
+        _delete_stored(display_name)
+        raise
+    return ArtworkFiles(display=display_name, thumbnail=thumbnail_name)
+
+
+def _fill_if_blank(field: str, value, *, blank=""):
+    if value in (None, ""):
+        return F(field)
+    return Case(When(**{field: blank}, then=Value(value)), default=F(field), output_field=Track._meta.get_field(field))
+
+
+def complete_processing(
+    *, track: Track, audio: metadata.AudioMetadata, renditions: dict[str, Rendition] | None
+) -> bool:
+    """Record what processing found and mark the track ready.
+
+    Tags fill only fields the artist left empty, checked in the UPDATE itself
+    so that an edit made while the worker ran is never overwritten.
+    Returns False if the track stopped being ours meanwhile (deleted, or
+    claimed by someone else).
+    """
+    artwork_files = store_artwork(renditions=renditions) if renditions else None
+    tags = audio.tags
+    info = audio.info
+    updates = {
+        "title": _fill_if_blank("title", tags.title),
+        "artist_name": _fill_if_blank("artist_name", tags.artist),
+        "album": _fill_if_blank("album", tags.album),
+        "isrc": _fill_if_blank("isrc", normalise_isrc_or_blank(tags.isrc)),
+        "container": info.format.container,
+        "codec": info.codec,
+        "duration_seconds": info.duration_seconds,
+        "bitrate": info.bitrate,
+        "sample_rate": info.sample_rate,
+        "channels": info.channels,
+        "status": Track.Status.READY,
+        "failure_code": "",
+        "failure_reason": "",
+        "claimed_at": None,
+        "processed_at": timezone.now(),
+    }
+    year = plausible_year(tags.year)
+    if year is not None:
+        updates["year"] = Case(
+            When(year__isnull=True, then=Value(year)), default=F("year"), output_field=Track._meta.get_field("year")
+        )
+    if tags.title and track.title == _title_from_filename(track.original_filename):
+        # The title the upload guessed from the file name gives way to a real tag.
+        updates["title"] = Case(
+            When(title=track.title, then=Value(tags.title)),
+            default=F("title"),
+            output_field=Track._meta.get_field("title"),
+        )
+    if artwork_files:
+        updates["artwork"] = _fill_if_blank("artwork", artwork_files.display)
+        updates["artwork_thumbnail"] = _fill_if_blank("artwork_thumbnail", artwork_files.thumbnail)
+
+    with transaction.atomic():
+        done = Track.objects.filter(pk=track.pk, status=Track.Status.PROCESSING, claimed_at=track.claimed_at).update(
+            **updates
+        )
+        kept_artwork = (
+            done and artwork_files and Track.objects.filter(pk=track.pk, artwork=artwork_files.display).exists()
+        )
+        if artwork_files and not kept_artwork:
+            delete_files_on_commit(artwork_files.display, artwork_files.thumbnail)
+    return bool(done)
+
+
+def fail_processing(*, track_id: int, code: str, reason: str) -> bool:
+    return bool(
+        Track.objects.filter(pk=track_id, status=Track.Status.PROCESSING).update(
+            status=Track.Status.FAILED,
+            failure_code=code[:64],
+            failure_reason=reason,
+            claimed_at=None,
+            processed_at=timezone.now(),
+        )
+    )
+
+
+# --- editing and deleting ------------------------------------------------------------------
+
+
+def update_track(
+    *,
+    track: Track,
+    title: str,
+    artist_name: str,
+    album: str,
+    year: int | None,
+    isrc: str,
+    new_artwork: dict[str, Rendition] | None = None,
+    remove_artwork: bool = False,
+) -> Track:
+    """Save the artist's edits; `isrc` must already be normalised (see validators)."""
+    artwork_files = store_artwork(renditions=new_artwork) if new_artwork else None
+    old_files = (track.artwork.name, track.artwork_thumbnail.name)
+    try:
+        with transaction.atomic():
+            track.title = title
+            track.artist_name = artist_name
+            track.album = album
+            track.year = year
+            track.isrc = isrc
+            if artwork_files:
+                track.artwork = artwork_files.display
+                track.artwork_thumbnail = artwork_files.thumbnail
+            elif remove_artwork:
+                track.artwork = ""
+                track.artwork_thumbnail = ""
+            track.save()
+            if artwork_files or remove_artwork:
+                delete_files_on_commit(*old_files)
+    except BaseException:
+        if artwork_files:
+            _delete_stored(artwork_files.display, artwork_files.thumbnail)
+        raise
+    return track
+
+
+def delete_track(*, track: Track) -> None:
+    """Delete a track; its stored files go once the deletion commits (see signals)."""
+    with transaction.atomic():
+        # Consent and audit records about this track are the consent app's to
+        # settle; this is the single place a track is removed.
+        track.delete()

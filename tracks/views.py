@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from tracks import selectors, services
+from tracks.forms import TrackEditForm, TrackFilterForm, UploadForm
+from tracks.models import Track
+from tracks.streaming import serve_stored_file
+from tracks.uploads import HashingUploadHandler
+
+logger = logging.getLogger(__name__)
+
+
+def _own_track(request: HttpRequest, uuid) -> Track:
+    # Scoped lookup: someone else's track is indistinguishable from no track.
+    return get_object_or_404(Track, uuid=uuid, owner=request.user)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_GET
+def track_list(request: HttpRequest) -> HttpResponse:
+    filters = TrackFilterForm(request.GET)
+    tracks = selectors.tracks_for_owner(owner=request.user, **filters.filters())
+    page = Paginator(tracks, filters.page_size()).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "tracks/list.html",
+        {"page": page, "filters": filters, "query": query.urlencode(), "sort": filters.filters()["sort"]},
+    )
+
+
+# The upload handler must be in place before anything reads the request body,
+# and CsrfViewMiddleware reads it; so CSRF is checked inside, once it is set.
+@csrf_exempt
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        request.upload_handlers = [HashingUploadHandler(request)]
+    return _upload(request)
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def _upload(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "tracks/upload.html", {"form": UploadForm()})
+
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        if _wants_json(request):
+            errors = [str(e) for e in form.errors.get("files", [])] or ["The upload was not understood."]
+            return JsonResponse({"results": [], "errors": errors}, status=400)
+        return render(request, "tracks/upload.html", {"form": form}, status=400)
+
+    results = [_upload_one(request, f) for f in form.cleaned_data["files"]]
+    accepted = sum(1 for r in results if r["ok"])
+    # 422 only when nothing at all was kept; a mixed batch is a success with notes.
+    status = 422 if accepted == 0 else 201 if accepted == len(results) and _wants_json(request) else 200
+    if _wants_json(request):
+        return JsonResponse({"results": results}, status=status)
+    return render(request, "tracks/upload.html", {"form": UploadForm(), "results": results}, status=status)
+
+
+def _upload_one(request: HttpRequest, uploaded) -> dict:
+    filename = services.clean_filename(uploaded.name)
+    try:
+        track = services.create_track(owner=request.user, upload=uploaded)
+    except services.UploadRejected as exc:
+        existing = exc.existing_track
+        return {
+            "ok": False,
+            "filename": filename,
+            "code": exc.code,
+            "message": exc.reason,
+            "existing_url": existing.get_absolute_url() if existing else None,
+            "existing_title": existing.display_title if existing else None,
+        }
+    except Exception:
+        # Storage or database trouble: the service has already removed
+        # anything it stored; the artist gets an answer, not an error page.
+        logger.exception("upload of %r failed", filename)
+        return {
+            "ok": False,
+            "filename": filename,
+            "code": "server_error",
+            "message": "The file could not be saved because of a problem on our side. Please try again.",
+            "existing_url": None,
+            "existing_title": None,
+        }
+    track.refresh_from_db(fields=["status", "title", "failure_reason"])
+    return {
+        "ok": True,
+        "filename": filename,
+        "code": "accepted",
+        "message": "Uploaded. Reading tags and artwork…" if not track.is_settled else _status_sentence(track),
+        "url": track.get_absolute_url(),
+        "status_url": reverse("tracks:status", kwargs={"uuid": track.uuid}),
+        "status": track.status,
+        "title": track.display_title,
+    }
+
+
+def _status_sentence(track: Track) -> str:
+    if track.status == Track.Status.READY:
+        return "Ready."
+    if track.status == Track.Status.FAILED:
+        return f"Failed: {track.failure_reason}"
+    return "Processing…"
+
+
+@login_required
+@require_GET
+def track_detail(request: HttpRequest, uuid) -> HttpResponse:
+    track = _own_track(request, uuid)
+    return render(request, "tracks/detail.html", {"track": track})
+
+
+@login_required
+@require_GET
+def track_status(request: HttpRequest, uuid) -> JsonResponse:
+    track = _own_track(request, uuid)
+    response = JsonResponse(
+        {
+            "status": track.status,
+            "status_label": track.get_status_display(),
+            "settled": track.is_settled,
+            "message": _status_sentence(track),
+            "failure_reason": track.failure_reason,
+            "title": track.display_title,
+            "url": track.get_absolute_url(),
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def track_edit(request: HttpRequest, uuid) -> HttpResponse:
+    track = _own_track(request, uuid)
+    form = TrackEditForm(request.POST or None, request.FILES or None, instance=track)
+    if request.method == "POST" and form.is_valid():
+        services.update_track(
+            track=track,
+            title=form.cleaned_data["title"],
+            artist_name=form.cleaned_data["artist_name"],
+            album=form.cleaned_data["album"],
+            year=form.cleaned_data["year"],
+            isrc=form.cleaned_data["isrc"],
+            new_artwork=form.renditions,
+            remove_artwork=bool(form.cleaned_data.get("remove_artwork")),
+        )
+        messages.success(request, "Your changes are saved.")
+        return redirect(track)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "tracks/edit.html", {"track": track, "form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def track_delete(request: HttpRequest, uuid) -> HttpResponse:
+    track = _own_track(request, uuid)
+    if request.method == "POST":
+        title = track.display_title
+        services.delete_track(track=track)
+        messages.success(request, f"“{title}” is deleted.")
+        return redirect("tracks:list")
+    return render(request, "tracks/confirm_delete.html", {"track": track})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def track_audio(request: HttpRequest, uuid) -> HttpResponse:
+    track = _own_track(request, uuid)
+    extension = track.audio_file.name.rpartition(".")[2]
+    return serve_stored_file(
+        request,
+        name=track.audio_file.name,
+        content_type=track.mime_type,
+        etag=track.sha256,
+        download_name=f"{track.uuid}.{extension}",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def track_artwork(request: HttpRequest, uuid, size: str) -> HttpResponse:
+    track = _own_track(request, uuid)
+    name = track.artwork_thumbnail.name if size == "thumbnail" else track.artwork.name
+    return serve_stored_file(
+        request,
+        name=name,
+        content_type="image/jpeg",
+        etag=name.rpartition("/")[2].partition(".")[0],
+        download_name=f"{track.uuid}-{size}.jpg",
+    )
