@@ -81,8 +81,16 @@ def _read_bounded(source: bytes | BinaryIO) -> bytes:
     if not data:
         raise CorruptImageError("The image file is empty.", code="artwork_empty")
     if len(data) > limit:
-        raise ArtworkTooLargeError(f"The image is larger than {limit // (1024 * 1024)} MB.")
+        raise ArtworkTooLargeError(f"The image is larger than {human_size(limit)}.")
     return data
+
+
+def human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{round(size / (1024 * 1024), 1):g} MB"
+    if size >= 1024:
+        return f"{round(size / 1024, 1):g} KB"
+    return f"{size} bytes"
 
 
 def _too_many_pixels() -> ArtworkError:

@@ -42,7 +42,9 @@ class UploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
         max_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
-        self.fields["files"].help_text = (
+        self.fields[
+            "files"
+        ].help_text = (
             f"MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC); up to {max_files} files at once, {max_mb:g} MB each."
         )
 
@@ -129,8 +131,9 @@ class TrackEditForm(forms.ModelForm):
             return None
         name = clean_filename(upload.name)
         if upload.size > settings.ARTWORK_MAX_UPLOAD_BYTES:
-            limit = settings.ARTWORK_MAX_UPLOAD_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"{name}: the image is larger than {limit} MB.", code="artwork_too_large")
+            limit = artwork.human_size(settings.ARTWORK_MAX_UPLOAD_BYTES)
+            raise forms.ValidationError(f"{name}: the image is larger than {limit}.", code="artwork_too_large")
+        upload.seek(0)
         try:
             self.renditions = artwork.make_renditions(upload)
         except artwork.ArtworkError as exc:

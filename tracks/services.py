@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from tracks import metadata
-from tracks.artwork import Rendition
+from tracks.artwork import Rendition, human_size
 from tracks.models import Track
 from tracks.validators import normalise_isrc_or_blank, plausible_year
 
@@ -112,9 +112,9 @@ def sha256_of(upload: UploadedFile) -> str:
 def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
     """Judge an uploaded file by its content; raise UploadRejected with the reason."""
     if getattr(upload, "over_limit", False) or upload.size > settings.TRACKS_MAX_UPLOAD_BYTES:
-        limit_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
+        limit = human_size(settings.TRACKS_MAX_UPLOAD_BYTES)
         raise UploadRejected(
-            f"The file is {_megabytes(upload.size)}; the largest file accepted is {limit_mb:g} MB.", code="too_large"
+            f"The file is {human_size(upload.size)}; the largest file accepted is {limit}.", code="too_large"
         )
     upload.seek(0)
     try:
@@ -128,10 +128,6 @@ def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
     finally:
         upload.seek(0)
     return info
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB" if size >= 100 * 1024 else f"{size:,} bytes"
 
 
 def create_track(*, owner: User, upload: UploadedFile) -> Track:

@@ -138,7 +138,7 @@ def test_file_over_the_size_limit_is_refused_without_being_kept(settings, upload
 
     assert response.status_code == 422
     html = response.content.decode()
-    assert "good.flac" in html and "the largest file accepted is 0.00390625 MB" in html
+    assert "good.flac" in html and "The file is 22.3 KB; the largest file accepted is 4 KB." in html
     assert not Track.objects.exists()
     assert stored_files(media) == []
 

@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import io
+import os
+import random
+import struct
+
+import pytest
+
+from tracks import metadata
+from tracks.tests.conftest import FIXTURES, fixture_bytes
+
+EXPECTED = {
+    # name: (format key, codec, sample rate, tags present, picture mime)
+    "good.mp3": ("mp3", "MP3", 22050, True, "image/jpeg"),
+    "good.flac": ("flac", "FLAC", 22050, True, "image/png"),
+    "good.wav": ("wav", "PCM 16-bit", 8000, False, None),
+    "good.aiff": ("aiff", "PCM 16-bit", 8000, False, None),
+    "good.ogg": ("vorbis", "Vorbis", 22050, True, "image/webp"),
+    "good.opus": ("opus", "Opus", None, True, "image/webp"),
+    "good.m4a": ("m4a", "AAC", 22050, True, "image/jpeg"),
+}
+
+
+def read(name: str, **limits) -> metadata.AudioMetadata:
+    with open(FIXTURES / name, "rb") as fh:
+        return metadata.read(fh, **limits)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_allowed_format_is_identified_from_its_content(name):
+    key, codec, sample_rate, has_tags, picture_mime = EXPECTED[name]
+
+    result = read(name, min_duration=1, max_duration=60)
+
+    assert result.info.format.key == key
+    assert result.info.codec == codec
+    assert result.info.sample_rate == sample_rate
+    assert result.info.channels in (1, 2)
+    assert 1.4 < result.info.duration_seconds < 1.7
+    assert result.info.bitrate > 0
+    assert result.info.size_bytes == (FIXTURES / name).stat().st_size
+    if has_tags:
+        assert (result.tags.title, result.tags.artist, result.tags.album) == (
+            "Fixture Tone",
+            "Ada Artist",
+            "Test Sessions",
+        )
+        assert result.tags.year == 2024
+    else:
+        assert result.tags == metadata.Tags()
+    if picture_mime:
+        assert result.picture.mime_type == picture_mime
+        assert len(result.picture.data) > 50
+    else:
+        assert result.picture is None
+
+
+@pytest.mark.parametrize(("name", "isrc"), [("good.mp3", "GB-AYE-24-00001"), ("good.flac", "GBAYE2400001")])
+def test_isrc_tag_is_read_as_written(name, isrc):
+    assert read(name).tags.isrc == isrc
+
+
+def test_the_file_name_plays_no_part(tmp_path):
+    renamed = tmp_path / "definitely-a-picture.jpg"
+    renamed.write_bytes(fixture_bytes("good.ogg"))
+    with open(renamed, "rb") as fh:
+        assert metadata.probe(fh).format.key == "vorbis"
+
+
+BAD = [
+    ("empty.mp3", metadata.EmptyFileError, "empty", "The file is empty (0 bytes)."),
+    ("text.mp3", metadata.UnsupportedFormatError, "unsupported_format", "This is a text file, not audio."),
+    ("page.mp3", metadata.UnsupportedFormatError, "unsupported_format", "This is a web page (HTML), not audio."),
+    ("photo.mp3", metadata.UnsupportedFormatError, "unsupported_format", "This is a JPEG image, not audio."),
+    ("cover.png", metadata.UnsupportedFormatError, "unsupported_format", "This is a PNG image, not audio."),
+    ("cover.webp", metadata.UnsupportedFormatError, "unsupported_format", "This is a WebP image, not audio."),
+    ("artwork.svg", metadata.UnsupportedFormatError, "unsupported_format", "This is an XML or SVG document"),
+    ("truncated.flac", metadata.TruncatedFileError, "truncated", "The FLAC file was cut short"),
+    ("truncated.m4a", metadata.TruncatedFileError, "truncated", "The M4A file was cut short"),
+    ("noise-id3.mp3", metadata.CorruptFileError, "corrupt", "no valid MP3 audio frames follow its header"),
+    ("noise-flac.flac", metadata.TruncatedFileError, "truncated", "The FLAC file ends inside its metadata"),
+]
+
+
+@pytest.mark.parametrize(("name", "error", "code", "reason"), BAD)
+def test_bad_files_raise_our_own_error_with_a_reason(name, error, code, reason):
+    with pytest.raises(error) as caught:
+        read(name)
+    assert caught.value.code == code
+    assert reason in caught.value.reason
+    assert isinstance(caught.value, metadata.MetadataError)
+
+
+def test_unsupported_format_message_lists_what_is_allowed():
+    with pytest.raises(metadata.UnsupportedFormatError) as caught:
+        read("text.mp3")
+    assert caught.value.reason.endswith("Allowed formats: MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC).")
+
+
+def test_too_short_and_too_long_are_measured_against_the_limits():
+    with pytest.raises(metadata.DurationError) as short:
+        read("short.mp3", min_duration=1)
+    assert short.value.code == "too_short"
+    assert short.value.reason == "The recording is 0.5 s long; the shortest allowed is 1.0 s."
+
+    with pytest.raises(metadata.DurationError) as long:
+        read("good.flac", max_duration=1)
+    assert long.value.code == "too_long"
+
+
+# Formats whose container records how long it is: a cut anywhere shows.
+SELF_DESCRIBING = ["good.flac", "good.m4a", "good.wav", "good.aiff"]
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5, 0.9, 0.999])
+@pytest.mark.parametrize("name", SELF_DESCRIBING)
+def test_a_cut_anywhere_in_a_self_describing_format_is_reported(name, fraction):
+    data = fixture_bytes(name)
+    with pytest.raises(metadata.MetadataError):
+        metadata.read(io.BytesIO(data[: int(len(data) * fraction)]))
+
+
+def _read_or_metadata_error(data: bytes) -> str:
+    """'ok' or the error code; any exception other than MetadataError fails the test."""
+    try:
+        metadata.read(io.BytesIO(data))
+    except metadata.MetadataError as exc:
+        assert exc.reason
+        return exc.code
+    return "ok"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_cut_of_every_format_ends_in_a_result_or_our_error(name):
+    # MP3 and Ogg are streams: a cut-off copy is a shorter, playable file. What
+    # matters is that no cut makes a parser exception escape.
+    data = fixture_bytes(name)
+    outcomes = {_read_or_metadata_error(data[:cut]) for cut in range(0, len(data), max(1, len(data) // 200))}
+    assert outcomes - {"ok"}, "at least the very short cuts must be refused"
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_noise_behind_each_formats_header_ends_in_a_result_or_our_error(name, seed):
+    data = fixture_bytes(name)
+    rng = random.Random(f"{name}-{seed}")
+    keep = rng.choice([4, 12, 32, 64, 200])
+    noisy = data[:keep] + bytes(rng.getrandbits(8) for _ in range(len(data) - keep))
+    assert _read_or_metadata_error(noisy) in {
+        "ok",
+        "corrupt",
+        "truncated",
+        "unsupported_format",
+        "empty",
+        "bad_duration",
+    }
+
+
+def test_flac_cut_exactly_at_a_frame_boundary_is_caught():
+    data = fixture_bytes("good.flac")
+    # Find the start of the last frame (a valid header) and cut just before it.
+    last = max(i for i in range(len(data) - 16) if metadata._flac_frame_header(data, i))
+    with pytest.raises(metadata.TruncatedFileError):
+        metadata.read(io.BytesIO(data[:last]))
+
+
+def test_a_forged_huge_id3_size_is_refused_before_anything_is_allocated():
+    forged = b"ID3\x03\x00\x00" + bytes([0x7F, 0x7F, 0x7F, 0x7F]) + b"\x00" * 100
+    with pytest.raises(metadata.CorruptFileError, match="ID3 tag is unreasonably large"):
+        metadata.read(io.BytesIO(forged))
+
+
+def test_ogg_with_another_codec_is_refused():
+    # An Ogg page whose first packet is a Speex header.
+    page = b"OggS\x00\x02" + bytes(20) + b"\x01\x50" + b"Speex   " + bytes(72)
+    with pytest.raises(metadata.UnsupportedFormatError, match="Ogg file holds a codec"):
+        metadata.read(io.BytesIO(page))
+
+
+def test_compressed_wav_is_refused():
+    wav = bytearray(fixture_bytes("good.wav"))
+    fmt = wav.index(b"fmt ") + 8
+    wav[fmt : fmt + 2] = struct.pack("<H", 0x55)  # MP3-in-WAV
+    with pytest.raises(metadata.UnsupportedFormatError, match="compressed audio"):
+        metadata.read(io.BytesIO(bytes(wav)))
+
+
+def test_unexpected_parser_exceptions_become_corrupt_file_errors(monkeypatch):
+    def explode(*args, **kwargs):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setitem(metadata._PARSERS, "vorbis", explode)
+    with pytest.raises(metadata.CorruptFileError) as caught:
+        read("good.ogg")
+    assert "could not be read as audio" in caught.value.reason
+
+
+def _padded_copy(tmp_path, name: str, total_bytes: int):
+    """A valid file of about total_bytes: WAV with a longer data chunk (header patched to match)."""
+    source = fixture_bytes(name)
+    path = tmp_path / f"big-{total_bytes}.wav"
+    data_at = source.index(b"data")
+    header = bytearray(source[: data_at + 8])
+    audio_bytes = total_bytes - len(header)
+    struct.pack_into("<I", header, 4, len(header) - 8 + audio_bytes)
+    struct.pack_into("<I", header, data_at + 4, audio_bytes)
+    with open(path, "wb") as fh:
+        fh.write(header)
+        fh.truncate(len(header) + audio_bytes)  # sparse: no real disk use
+    return path
+
+
+def test_validation_reads_headers_only_whatever_the_size(tmp_path):
+    small = _padded_copy(tmp_path, "good.wav", 1024 * 1024)
+    large = _padded_copy(tmp_path, "good.wav", 500 * 1024 * 1024)
+    counts = []
+    for path in (small, large):
+        with open(path, "rb") as fh:
+            reader = metadata.CountingReader(fh)
+            info = metadata.probe(reader)
+            counts.append(reader.bytes_read)
+        assert info.format.key == "wav"
+    assert counts[1] < 64 * 1024
+    assert counts[1] - counts[0] < 4096
+    assert os.path.getsize(large) == 500 * 1024 * 1024
