@@ -4,6 +4,8 @@ pytest-django empties the database after every transactional test with
 TRUNCATE (PostgreSQL) or DELETE (SQLite), which the append-only triggers
 refuse by design. The fixture below lifts the guards only for that flush and
 puts them back before the next test starts, so every test sees them in force.
+The flush also empties the purposes and policy version 1 that a data migration
+seeded; the fixture restores them with that same migration's code.
 
 Register it for the whole suite from the root conftest.py with::
 
@@ -14,7 +16,10 @@ Nothing in the production code path imports this module.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from django.db import connections
 
 from consent import db_guards
@@ -49,6 +54,11 @@ def enable_audit_guards(connection) -> None:
         _lifted.discard(connection.alias)
 
 
+def restore_reference_data() -> None:
+    """Re-run the seed migration's code (idempotent) against the current models."""
+    importlib.import_module("consent.migrations.0003_seed_purposes_and_policy").seed(django_apps, None)
+
+
 def _is_transactional(request) -> bool:
     marker = request.node.get_closest_marker("django_db")
     if marker is not None and (marker.kwargs.get("transaction") or (len(marker.args) > 0 and marker.args[0])):
@@ -61,6 +71,7 @@ def _audit_guards_around_flush(request, django_db_blocker):
     """Guards on for every test; lifted only for the flush after a transactional one."""
     if _lifted:
         with django_db_blocker.unblock():
+            restore_reference_data()
             for alias in list(_lifted):
                 enable_audit_guards(connections[alias])
     if not _is_transactional(request):

@@ -29,6 +29,21 @@ def raw(sql: str, params=()):
         cursor.execute(sql, params)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_transactional_test_can_write_audit_events_and_still_be_flushed(artist, make_track):
+    track = make_track(owner=artist)
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+    )
+    assert AuditEvent.objects.count() == 1
+
+
+def test_after_a_flush_the_guards_and_the_seeded_purposes_are_back(logged):
+    assert AuditEvent.objects.count() == 2
+    with pytest.raises(DatabaseError, match="append-only"):
+        raw("DELETE FROM consent_auditevent")
+
+
 @pytest.mark.parametrize(
     "sql",
     [
