@@ -273,3 +273,78 @@ def browser_page(request, _chromium, live_server):
         artifacts.mkdir(exist_ok=True)
         page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+# --- A real SMTP server --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """An aiosmtpd server in a thread that keeps what it receives.
+
+    `refuse_next(n)` makes it answer the next n messages with a temporary
+    failure (451), as a mail server under load or in maintenance does.
+    """
+
+    def __init__(self):
+        import email
+        import email.policy
+        import threading
+
+        from aiosmtpd.controller import Controller
+
+        self._email = email
+        self._policy = email.policy.default
+        self._lock = threading.Lock()
+        self.messages: list = []
+        self.refusals_left = 0
+        self.refused = 0
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            if self.refusals_left > 0:
+                self.refusals_left -= 1
+                self.refused += 1
+                return "451 4.3.0 Temporarily unable to accept mail, try again later"
+            self.messages.append(self._email.message_from_bytes(envelope.content, policy=self._policy))
+        return "250 2.0.0 OK"
+
+    def refuse_next(self, count: int) -> None:
+        with self._lock:
+            self.refusals_left = count
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def message_ids(self) -> list[str]:
+        with self._lock:
+            return [message["Message-ID"] for message in self.messages]
+
+    def to(self, address: str) -> list:
+        with self._lock:
+            return [message for message in self.messages if message["To"] == address]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on a free port; Django's default mailer points at it."""
+    sink = SmtpSink()
+    sink.controller.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "timeout": 5},
+        }
+    }
+    yield sink
+    sink.controller.stop()

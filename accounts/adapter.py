@@ -1,7 +1,14 @@
+import uuid
 from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
 from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
+from django.db import transaction
+
+from notifications.models import Notification
+from notifications.services import queue_notification
 
 
 def _on_site_url(url: str) -> str:
@@ -24,3 +31,30 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_reset_password_from_key_url(self, key: str) -> str:
         return _on_site_url(super().get_reset_password_from_key_url(key))
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Account emails go through the outbox like every other email.
+
+        allauth renders them here (its templates, its context); the outbox
+        stores the rendered text and the worker delivers it with retries, so a
+        mail server outage loses no verification or reset email.
+        """
+        request = allauth_context.request
+        message = self.render_mail(
+            template_prefix,
+            email,
+            {"request": request, "email": email, "current_site": get_current_site(request), **context},
+        )
+        html = next(
+            (content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""
+        )
+        user = context.get("user")
+        with transaction.atomic():
+            queue_notification(
+                kind=Notification.Kind.ACCOUNT_EMAIL,
+                to_email=email,
+                # Every account email is its own event (each carries a fresh key).
+                dedupe_key=f"account:{template_prefix.rsplit('/', 1)[-1]}:{uuid.uuid4().hex}",
+                context={"subject": message.subject, "body": message.body, "html": html},
+                recipient=user if getattr(user, "pk", None) else None,
+            )

@@ -68,7 +68,7 @@ def env_url(name: str, default: str, *, schemes: set[str]) -> str:
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
-_DEV_SECRET = "dev-insecure-secret-key-change-me-for-anything-but-a-laptop"
+_DEV_SECRET = "dev-insecure-secret-key-change-me-for-anything-but-a-laptop"  # noqa: S105 -- refused below when DEBUG is off
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
@@ -141,9 +141,7 @@ TEMPLATES = [
 # SQLite under var/ is the embedded default so that a bare machine can run the
 # portal; production and CI use PostgreSQL through DATABASE_URL.
 _default_db_url = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-_db_url = env_url(
-    "DATABASE_URL", _default_db_url, schemes={"sqlite", "postgres", "postgresql", "pgsql"}
-)
+_db_url = env_url("DATABASE_URL", _default_db_url, schemes={"sqlite", "postgres", "postgresql", "pgsql"})
 DATABASES = {"default": dj_database_url.parse(_db_url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not ":memory:", so that a real worker process in the tests sees
@@ -193,7 +191,7 @@ if not REDIS_URL:
 else:
     # Every retry countdown in the project stays below this, so that Redis
     # never redelivers a task that is merely waiting for its retry time.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -372,7 +370,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # aiosmtpd (the tests' SMTP server) logs every connection at INFO.
+        "mail.log": {"level": "WARNING"},
+    },
 }
 
 # --- Tracks: upload limits ------------------------------------------------------------
@@ -388,3 +390,25 @@ DATA_UPLOAD_MAX_NUMBER_FILES = TRACKS_MAX_FILES_PER_REQUEST + 1
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 
 # --- Consent ---------------------------------------------------------------------------
+
+# --- Notifications ----------------------------------------------------------------------
+# Delivery retries transient SMTP failures with exponential backoff and jitter.
+# Every countdown stays below the broker's visibility timeout (see Celery above).
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATIONS_RETRY_BASE_SECONDS = float(env_int("NOTIFICATIONS_RETRY_BASE_MS", 30_000, minimum=1)) / 1000
+NOTIFICATIONS_RETRY_MAX_SECONDS = 1800
+# A row claimed longer ago than this is presumed abandoned (worker killed) and
+# handed out again by the sweep.
+NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", 600, minimum=1)
+# The sweep leaves fresh rows to their on-commit task for this long.
+NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 30, minimum=0)
+NOTIFICATIONS_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+NOTIFICATIONS_BATCH_SIZE = 50
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
+    "task": "notifications.tasks.sweep_notifications",
+    "schedule": float(NOTIFICATIONS_SWEEP_INTERVAL_SECONDS),
+}
+# Publishing must not hang a web request when the broker is down: give up
+# quickly, the outbox row is safe and the sweep sends it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -11,17 +11,24 @@ pytestmark = pytest.mark.django_db
 CONFIRM_LINK = re.compile(r"https?://[^\s]+/accounts/confirm-email/[^\s]+/")
 
 
-def sign_up(client, password, email="new.artist@example.test", display_name="New Artist"):
-    return client.post(
-        reverse("account_signup"),
-        {"email": email, "display_name": display_name, "password1": password, "password2": password},
-    )
+@pytest.fixture
+def sign_up(client, password, django_capture_on_commit_callbacks):
+    """Post the sign-up form; emails queued in the outbox are delivered on commit."""
+
+    def post(email="new.artist@example.test", display_name="New Artist"):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                reverse("account_signup"),
+                {"email": email, "display_name": display_name, "password1": password, "password2": password},
+            )
+
+    return post
 
 
-def test_signup_creates_unverified_user_and_sends_verification_email(client, mailoutbox, password, settings):
+def test_signup_creates_unverified_user_and_sends_verification_email(sign_up, mailoutbox, settings):
     settings.SITE_URL = "https://portal.example"
 
-    response = sign_up(client, password)
+    response = sign_up()
 
     assert response.status_code == 302
     user = User.objects.get(email="new.artist@example.test")
@@ -35,8 +42,8 @@ def test_signup_creates_unverified_user_and_sends_verification_email(client, mai
     assert link.startswith("https://portal.example/accounts/confirm-email/")
 
 
-def test_unverified_user_cannot_sign_in_or_reach_the_dashboard(client, mailoutbox, password):
-    sign_up(client, password)
+def test_unverified_user_cannot_sign_in_or_reach_the_dashboard(client, sign_up, mailoutbox, password):
+    sign_up()
     client.logout()
 
     response = client.post(reverse("account_login"), {"login": "new.artist@example.test", "password": password})
@@ -47,8 +54,8 @@ def test_unverified_user_cannot_sign_in_or_reach_the_dashboard(client, mailoutbo
     assert "_auth_user_id" not in client.session
 
 
-def test_following_the_verification_link_verifies_and_signs_in(client, mailoutbox, password):
-    sign_up(client, password)
+def test_following_the_verification_link_verifies_and_signs_in(client, sign_up, mailoutbox):
+    sign_up()
     link = CONFIRM_LINK.search(mailoutbox[0].body).group(0)
     path = "/" + link.split("/", 3)[3]
 
@@ -63,18 +70,18 @@ def test_following_the_verification_link_verifies_and_signs_in(client, mailoutbo
     assert "Welcome, New Artist" in dashboard.text
 
 
-def test_signup_requires_a_display_name(client, password):
-    response = sign_up(client, password, display_name="   ")
+def test_signup_requires_a_display_name(sign_up):
+    response = sign_up(display_name="   ")
 
     assert response.status_code == 200
     assert not User.objects.filter(email="new.artist@example.test").exists()
     assert "display_name" in response.context["form"].errors
 
 
-def test_signup_with_a_taken_email_creates_no_account_and_reveals_nothing(client, make_user, password, mailoutbox):
+def test_signup_with_a_taken_email_creates_no_account_and_reveals_nothing(sign_up, make_user, mailoutbox):
     make_user(email="taken@example.test")
 
-    response = sign_up(client, password, email="Taken@Example.test")
+    response = sign_up(email="Taken@Example.test")
 
     # Same answer as a fresh sign-up (no account enumeration); the owner of the
     # address is told by email instead.
@@ -100,10 +107,13 @@ def test_sign_out_ends_the_session(artist_client):
     assert artist_client.get(reverse("dashboard")).status_code == 302
 
 
-def test_password_reset_email_links_to_the_site(client, artist, mailoutbox, settings):
+def test_password_reset_email_links_to_the_site(
+    client, artist, mailoutbox, settings, django_capture_on_commit_callbacks
+):
     settings.SITE_URL = "https://portal.example"
 
-    client.post(reverse("account_reset_password"), {"email": artist.email})
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("account_reset_password"), {"email": artist.email})
 
     assert len(mailoutbox) == 1
     assert "https://portal.example/accounts/password/reset/key/" in mailoutbox[0].body

@@ -1,0 +1,65 @@
+import hashlib
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def message_id_for(dedupe_key: str) -> str:
+    """A Message-ID that is the same for every attempt to send one notice.
+
+    If a send is ever repeated (a worker killed between handing the message to
+    SMTP and recording it), mail systems see one message, not two.
+    """
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:40]
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<{digest}@{domain}>"
+
+
+class Notification(models.Model):
+    """One email in the transactional outbox.
+
+    Written in the same transaction as the change it reports, so a notice
+    exists if and only if the change does; delivered afterwards by Celery.
+    """
+
+    class Kind(models.TextChoices):
+        CONSENT_RECEIPT = "consent_receipt", "Consent receipt"
+        CHANGED_ON_BEHALF = "changed_on_behalf", "Change made on your behalf"
+        POLICY_CHANGE = "policy_change", "Policy change"
+        ACCOUNT_EMAIL = "account_email", "Account email"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    to_email = models.EmailField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    context = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    message_id = models.CharField(max_length=120)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sweep's question: what is due?
+            models.Index(fields=["status", "next_attempt_at"], name="notif_status_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to_email} ({self.status})"

@@ -1,0 +1,108 @@
+"""What each notice says, decided where the change happens.
+
+The consent service calls these inside its transaction, so the outbox row is
+committed with the change or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from accounts.models import User
+from notifications.models import Notification
+from notifications.services import queue_notification
+
+# How many track titles a digest names per purpose before it says "and N more".
+DIGEST_TITLES = 10
+
+
+@dataclass(frozen=True)
+class ChangedCell:
+    artist_id: int
+    track_title: str
+    purpose_slug: str
+    purpose_name: str
+    granted: bool
+
+
+def _actor_label(actor: User | None, artist_id: int) -> str:
+    if actor is None:
+        return "the portal (automatic change)"
+    if actor.pk == artist_id:
+        return "you"
+    if actor.is_staff:
+        return "Portal staff"
+    return actor.display_name or "someone acting for you"
+
+
+def _digest(cells: list[ChangedCell]) -> list[dict]:
+    per_purpose: dict[str, dict] = {}
+    for cell in cells:
+        entry = per_purpose.setdefault(
+            cell.purpose_slug,
+            {"slug": cell.purpose_slug, "name": cell.purpose_name, "granted": [], "withdrawn": []},
+        )
+        entry["granted" if cell.granted else "withdrawn"].append(cell.track_title or "Untitled track")
+    digest = []
+    for entry in per_purpose.values():
+        summary = {"slug": entry["slug"], "name": entry["name"]}
+        for state in ("granted", "withdrawn"):
+            titles = entry[state]
+            summary[f"{state}_count"] = len(titles)
+            summary[f"{state}_titles"] = titles[:DIGEST_TITLES]
+            summary[f"{state}_more"] = max(0, len(titles) - DIGEST_TITLES)
+        digest.append(summary)
+    return digest
+
+
+def queue_consent_change_notices(
+    *,
+    actor: User | None,
+    receipt_id,
+    source: str,
+    cells: Iterable[ChangedCell],
+    chain_heads: dict[int, dict],
+    receipts: dict[int, dict] | None = None,
+) -> int:
+    """One email per artist per save, whatever the number of tracks.
+
+    To the artist's own save: a receipt. To a change someone else made: a
+    notice of a change made on their behalf, which cannot be turned off.
+    """
+    by_artist: dict[int, list[ChangedCell]] = defaultdict(list)
+    for cell in cells:
+        by_artist[cell.artist_id].append(cell)
+    if not by_artist:
+        return 0
+    artists = User.objects.in_bulk(list(by_artist))
+    audit_url = reverse("consent:audit_log")
+    queued = 0
+    for artist_id, artist_cells in by_artist.items():
+        artist = artists[artist_id]
+        own_change = actor is not None and actor.pk == artist_id
+        kind = Notification.Kind.CONSENT_RECEIPT if own_change else Notification.Kind.CHANGED_ON_BEHALF
+        context = {
+            "artist_name": artist.display_name or artist.email,
+            "actor_label": _actor_label(actor, artist_id),
+            "source": source,
+            "receipt_id": str(receipt_id),
+            "change_count": len(artist_cells),
+            "purposes": _digest(artist_cells),
+            "chain_head": chain_heads.get(artist_id, {}).get("hash", ""),
+            "audit_log_path": f"{audit_url}?receipt={receipt_id}",
+        }
+        if receipts and artist_id in receipts:
+            context["receipt"] = receipts[artist_id]
+        if queue_notification(
+            kind=kind,
+            to_email=artist.email,
+            dedupe_key=f"consent:{receipt_id}:{artist_id}",
+            context=context,
+            recipient=artist,
+        ):
+            queued += 1
+    return queued

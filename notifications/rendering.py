@@ -1,0 +1,43 @@
+"""Turn an outbox row into an email: subject, plain text and HTML templates."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from notifications.models import Notification
+
+
+def build_message(notification: Notification) -> EmailMultiAlternatives:
+    if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
+        # allauth renders its own templates when it queues the row.
+        subject = notification.context["subject"]
+        text = notification.context["body"]
+        html = notification.context.get("html") or ""
+    else:
+        context = {**notification.context, "SITE_URL": settings.SITE_URL, "notification": notification}
+        prefix = f"emails/{notification.kind}"
+        subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
+        text = render_to_string(f"{prefix}/body.txt", context)
+        html = render_to_string(f"{prefix}/body.html", context)
+
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.to_email],
+        headers={"Message-ID": notification.message_id, "Auto-Submitted": "auto-generated"},
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    receipt = notification.context.get("receipt")
+    if receipt:
+        message.attach(
+            f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",
+            json.dumps(receipt, indent=2, sort_keys=True),
+            "application/json",
+        )
+    return message

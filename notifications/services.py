@@ -1,0 +1,63 @@
+"""Writers of the outbox. Called by other services inside their transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+
+from notifications.models import Notification, message_id_for
+
+logger = logging.getLogger(__name__)
+
+
+def queue_notification(
+    *,
+    kind: str,
+    to_email: str,
+    dedupe_key: str,
+    context: dict,
+    recipient=None,
+) -> Notification | None:
+    """Write one outbox row and deliver it once the caller's transaction commits.
+
+    Returns None when a row with the same dedupe key already exists: the same
+    notice is never queued twice.
+    """
+    try:
+        # A savepoint, so a duplicate leaves the caller's transaction usable.
+        with transaction.atomic():
+            row = Notification.objects.create(
+                recipient=recipient,
+                to_email=to_email,
+                kind=kind,
+                context=context,
+                dedupe_key=dedupe_key,
+                message_id=message_id_for(dedupe_key),
+            )
+    except IntegrityError:
+        if Notification.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
+    transaction.on_commit(lambda: enqueue_delivery([row.id]))
+    return row
+
+
+def enqueue_delivery(notification_ids: Iterable[int]) -> bool:
+    """Hand rows to Celery. A broker outage is logged, never raised.
+
+    The rows are already committed; if the broker does not get the task, the
+    periodic sweep finds the rows and sends them later.
+    """
+    from notifications.tasks import deliver_notifications
+
+    ids = list(notification_ids)
+    if not ids:
+        return True
+    try:
+        deliver_notifications.delay(ids)
+    except Exception:
+        logger.warning("could not enqueue delivery of notifications %s; the sweep will send them", ids, exc_info=True)
+        return False
+    return True

@@ -1,0 +1,165 @@
+"""Delivery of the outbox.
+
+Each task takes row ids, claims rows with a conditional update (so two tasks
+for the same row send one email), sends a batch over one SMTP connection, and
+records the outcome on the row. The sweep hands out anything the broker lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import smtplib
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.core import mail
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import Notification
+from notifications.rendering import build_message
+
+logger = logging.getLogger(__name__)
+
+
+class PermanentDeliveryError(Exception):
+    """The mail server rejected the message for good (5xx)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    # Connection refused, reset, timed out, server went away.
+    return isinstance(error, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError))
+
+
+def retry_countdown(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped below the visibility timeout."""
+    ceiling = min(settings.NOTIFICATIONS_RETRY_MAX_SECONDS, settings.NOTIFICATIONS_RETRY_BASE_SECONDS * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def claim(notification_ids: list[int]) -> list[Notification]:
+    """Take the due, pending rows among these ids; rows another task holds are skipped."""
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(id__in=notification_ids, status=Notification.Status.PENDING, next_attempt_at__lte=now)
+            .order_by("id")
+        )
+        if rows:
+            Notification.objects.filter(id__in=[row.id for row in rows]).update(
+                status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    for row in rows:
+        row.attempts += 1
+    return rows
+
+
+def _mark_sent(row: Notification) -> None:
+    Notification.objects.filter(id=row.id, status=Notification.Status.SENDING).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+
+
+def _mark_failed(row: Notification, error: str) -> None:
+    Notification.objects.filter(id=row.id, status=Notification.Status.SENDING).update(
+        status=Notification.Status.FAILED, last_error=error[:2000]
+    )
+
+
+def _mark_for_retry(row: Notification, error: str, countdown: float) -> None:
+    Notification.objects.filter(id=row.id, status=Notification.Status.SENDING).update(
+        status=Notification.Status.PENDING,
+        last_error=error[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=countdown),
+        claimed_at=None,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def deliver_notifications(self, notification_ids: list[int]) -> dict:
+    rows = claim(notification_ids)
+    outcome = {"sent": 0, "retry": 0, "failed": 0}
+    if not rows:
+        return outcome
+
+    to_retry: list[Notification] = []
+    connection = mail.mailers.default
+    try:
+        connection.open()
+    except Exception as error:
+        # Cannot even connect: every row in the batch waits for the next try.
+        for row in rows:
+            to_retry.append(row)
+            row.error = _describe(error)
+    else:
+        try:
+            for row in rows:
+                try:
+                    connection.send_messages([build_message(row)])
+                except Exception as error:
+                    row.error = _describe(error)
+                    if is_transient(error):
+                        to_retry.append(row)
+                    else:
+                        _mark_failed(row, row.error)
+                        outcome["failed"] += 1
+                        logger.error("notification %s failed permanently: %s", row.id, row.error)
+                else:
+                    _mark_sent(row)
+                    outcome["sent"] += 1
+        finally:
+            try:
+                connection.close()
+            except Exception:
+                logger.debug("SMTP close failed", exc_info=True)
+
+    retry_ids = []
+    for row in to_retry:
+        if row.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
+            _mark_failed(row, f"gave up after {row.attempts} attempts; last error: {row.error}")
+            outcome["failed"] += 1
+            continue
+        countdown = retry_countdown(row.attempts)
+        _mark_for_retry(row, row.error, countdown)
+        retry_ids.append((row.id, countdown))
+        outcome["retry"] += 1
+    if retry_ids:
+        # One retry for the batch, at the earliest due time of its rows.
+        countdown = min(countdown for _, countdown in retry_ids)
+        logger.info("retrying notifications %s in %.1fs", [i for i, _ in retry_ids], countdown)
+        raise self.retry(args=[[i for i, _ in retry_ids]], countdown=countdown)
+    return outcome
+
+
+@shared_task(ignore_result=True)
+def sweep_notifications() -> dict:
+    """Hand out what no task holds: rows the broker lost, or a killed worker left."""
+    now = timezone.now()
+    lease_expired = now - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS)
+    released = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=lease_expired).update(
+        status=Notification.Status.PENDING, claimed_at=None, next_attempt_at=now
+    )
+    due_before = now - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS)
+    due_ids = list(
+        Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=due_before)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:10_000]
+    )
+    from notifications.services import enqueue_delivery
+
+    batch = settings.NOTIFICATIONS_BATCH_SIZE
+    for start in range(0, len(due_ids), batch):
+        enqueue_delivery(due_ids[start : start + batch])
+    return {"released": released, "enqueued": len(due_ids)}
