@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import logging
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -18,6 +19,22 @@ from tracks.streaming import serve_stored_file
 from tracks.uploads import HashingUploadHandler
 
 logger = logging.getLogger(__name__)
+
+
+def track_owner_only(view):
+    """For URLs that name one track: anyone but its owner, signed in or not, gets 404.
+
+    No login redirect here, so an anonymous visitor cannot even learn that a
+    track exists; the owner follows links from pages they are signed in to.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            raise Http404("No such track.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _own_track(request: HttpRequest, uuid) -> Track:
@@ -123,14 +140,14 @@ def _status_sentence(track: Track) -> str:
     return "Processing…"
 
 
-@login_required
+@track_owner_only
 @require_GET
 def track_detail(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
     return render(request, "tracks/detail.html", {"track": track})
 
 
-@login_required
+@track_owner_only
 @require_GET
 def track_status(request: HttpRequest, uuid) -> JsonResponse:
     track = _own_track(request, uuid)
@@ -149,7 +166,7 @@ def track_status(request: HttpRequest, uuid) -> JsonResponse:
     return response
 
 
-@login_required
+@track_owner_only
 @require_http_methods(["GET", "POST"])
 def track_edit(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
@@ -171,7 +188,7 @@ def track_edit(request: HttpRequest, uuid) -> HttpResponse:
     return render(request, "tracks/edit.html", {"track": track, "form": form}, status=status)
 
 
-@login_required
+@track_owner_only
 @require_http_methods(["GET", "POST"])
 def track_delete(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
@@ -183,7 +200,7 @@ def track_delete(request: HttpRequest, uuid) -> HttpResponse:
     return render(request, "tracks/confirm_delete.html", {"track": track})
 
 
-@login_required
+@track_owner_only
 @require_http_methods(["GET", "HEAD"])
 def track_audio(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
@@ -197,7 +214,7 @@ def track_audio(request: HttpRequest, uuid) -> HttpResponse:
     )
 
 
-@login_required
+@track_owner_only
 @require_http_methods(["GET", "HEAD"])
 def track_artwork(request: HttpRequest, uuid, size: str) -> HttpResponse:
     track = _own_track(request, uuid)
