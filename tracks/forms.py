@@ -98,12 +98,18 @@ class TrackEditForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     remove_artwork = forms.BooleanField(label="Remove the current artwork", required=False)
+    # Longer than the stored 12 characters: people paste ISRCs with hyphens and spaces.
+    isrc = forms.CharField(
+        label="ISRC",
+        max_length=32,
+        required=False,
+        help_text="International Standard Recording Code, e.g. GB-AYE-25-00001.",
+    )
 
     class Meta:
         model = Track
         fields = ["title", "artist_name", "album", "year", "isrc"]
         labels = {"artist_name": "Artist"}
-        help_texts = {"isrc": "International Standard Recording Code, e.g. GB-AYE-25-00001."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
