@@ -101,7 +101,8 @@ _MIME_BY_CONTAINER = {f.container: f.mime_type for f in FORMATS.values()}
 # Tags larger than this are refused rather than loaded: mutagen reads a whole
 # tag into memory, and a forged size field must not make us allocate 200 MB.
 MAX_TAG_BYTES = 24 * 1024 * 1024
-# How much of the end of a file is read to prove it was not cut short.
+# How much of the end of a file is read to prove it was not cut short, when
+# the file does not say how big its frames can be.
 _TAIL_WINDOW = 256 * 1024
 
 
@@ -518,7 +519,9 @@ def _check_flac_tail(fileobj: BinaryIO, size: int, audio_start: int, stream: _Fl
 
     A download cut short keeps its metadata, so mutagen alone would accept it.
     """
-    window = max(_TAIL_WINDOW, 2 * stream.max_framesize + 64)
+    # Two of the largest frames always contain the last frame's header; 128
+    # more bytes allow for an ID3v1 tag at the very end.
+    window = 2 * stream.max_framesize + 256 if stream.max_framesize else _TAIL_WINDOW
     start = max(audio_start, size - window)
     fileobj.seek(start)
     tail = fileobj.read(size - start)
