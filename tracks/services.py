@@ -13,6 +13,7 @@ import logging
 import posixpath
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -26,6 +27,8 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import User
+from consent import services as consent_services
+from consent.services import RequestMeta
 from tracks import metadata
 from tracks.artwork import Rendition, human_size
 from tracks.models import Track
@@ -130,7 +133,13 @@ def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
     return info
 
 
-def create_track(*, owner: User, upload: UploadedFile) -> Track:
+def create_track(
+    *,
+    owner: User,
+    upload: UploadedFile,
+    consent_choices: Mapping[str, bool] | None = None,
+    request_meta: RequestMeta | None = None,
+) -> Track:
     """Validate, store and record one uploaded recording, then queue its processing.
 
     Raises UploadRejected (nothing stored, no row) for anything the portal will
@@ -162,8 +171,12 @@ def create_track(*, owner: User, upload: UploadedFile) -> Track:
                 sha256=digest,
                 status=Track.Status.PROCESSING,
             )
-            # Consent defaults for new uploads belong here, inside this
-            # transaction, so that a track never exists without them.
+            # Consent (issue 4): inside this transaction, so a track never
+            # exists without its audit entry and the artist's opt-in choices.
+            consent_services.record_track_uploaded(actor=owner, track=track, request_meta=request_meta)
+            consent_services.apply_upload_consent(
+                actor=owner, track=track, choices=consent_choices, request_meta=request_meta
+            )
             transaction.on_commit(partial(_enqueue_processing, track.pk))
     except IntegrityError:
         _delete_stored(stored_name)
@@ -345,9 +358,11 @@ def update_track(
     return track
 
 
-def delete_track(*, track: Track) -> None:
+def delete_track(*, track: Track, actor: User | None = None, request_meta: RequestMeta | None = None) -> None:
     """Delete a track; its stored files go once the deletion commits (see signals)."""
     with transaction.atomic():
-        # Consent and audit records about this track are the consent app's to
-        # settle; this is the single place a track is removed.
+        # Consent (issue 4): the audit entry is written first, in this
+        # transaction; consent rows go with the track (FK cascade), audit
+        # events stay.
+        consent_services.record_track_deleted(actor=actor, track=track, request_meta=request_meta)
         track.delete()

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from consent.services import RequestMeta
 from tracks import selectors, services
 from tracks.forms import TrackEditForm, TrackFilterForm, UploadForm
 from tracks.models import Track
@@ -84,7 +85,8 @@ def _upload(request: HttpRequest) -> HttpResponse:
             return JsonResponse({"results": [], "errors": errors}, status=400)
         return render(request, "tracks/upload.html", {"form": form}, status=400)
 
-    results = [_upload_one(request, f) for f in form.cleaned_data["files"]]
+    consent_choices = dict.fromkeys(form.cleaned_data["consent"], True)
+    results = [_upload_one(request, f, consent_choices) for f in form.cleaned_data["files"]]
     accepted = sum(1 for r in results if r["ok"])
     # 422 only when nothing at all was kept; a mixed batch is a success with notes.
     status = 422 if accepted == 0 else 201 if accepted == len(results) and _wants_json(request) else 200
@@ -93,10 +95,15 @@ def _upload(request: HttpRequest) -> HttpResponse:
     return render(request, "tracks/upload.html", {"form": UploadForm(), "results": results}, status=status)
 
 
-def _upload_one(request: HttpRequest, uploaded) -> dict:
+def _upload_one(request: HttpRequest, uploaded, consent_choices: dict[str, bool]) -> dict:
     filename = services.clean_filename(uploaded.name)
     try:
-        track = services.create_track(owner=request.user, upload=uploaded)
+        track = services.create_track(
+            owner=request.user,
+            upload=uploaded,
+            consent_choices=consent_choices,
+            request_meta=RequestMeta.from_request(request),
+        )
     except services.UploadRejected as exc:
         existing = exc.existing_track
         return {
@@ -194,7 +201,7 @@ def track_delete(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
     if request.method == "POST":
         title = track.display_title
-        services.delete_track(track=track)
+        services.delete_track(track=track, actor=request.user, request_meta=RequestMeta.from_request(request))
         messages.success(request, f"“{title}” is deleted.")
         return redirect("tracks:list")
     return render(request, "tracks/confirm_delete.html", {"track": track})

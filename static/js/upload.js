@@ -113,6 +113,10 @@
       var data = new FormData();
       data.append("csrfmiddlewaretoken", csrf ? csrf.value : "");
       data.append(input.name, entry.file, entry.file.name);
+      // Consent (issue 4): the opt-in boxes travel with every file.
+      form.querySelectorAll('input[name="consent"]:checked').forEach(function (box) {
+        data.append(box.name, box.value);
+      });
       var request = new XMLHttpRequest();
       var progress = entry.item.querySelector("progress");
       request.open("POST", form.action || window.location.href);
