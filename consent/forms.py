@@ -16,6 +16,7 @@ ACTOR_CHOICES = [
 
 class AuditFilterForm(forms.Form):
     track = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    title = forms.CharField(required=False, max_length=200, label="Track title contains")
     purpose = forms.ChoiceField(required=False)
     actor = forms.ChoiceField(required=False, choices=ACTOR_CHOICES, label="Who acted")
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *AuditEvent.Source.choices])
@@ -37,6 +38,7 @@ class AuditFilterForm(forms.Form):
         data = self.cleaned_data
         return AuditFilter(
             track_uuid=data.get("track"),
+            title=(data.get("title") or "").strip(),
             purpose=data.get("purpose") or "",
             actor_kind=data.get("actor") or "",
             source=data.get("source") or "",

@@ -67,6 +67,7 @@ def upload_defaults(artist) -> dict[str, bool]:
 @dataclass(frozen=True)
 class AuditFilter:
     track_uuid: uuid.UUID | None = None
+    title: str = ""
     purpose: str = ""
     actor_kind: str = ""
     source: str = ""
@@ -80,6 +81,8 @@ def audit_events(*, artist, filters: AuditFilter | None = None) -> QuerySet[Audi
     qs = AuditEvent.objects.filter(artist=artist)
     if f.track_uuid:
         qs = qs.filter(track_uuid=f.track_uuid)
+    if f.title:
+        qs = qs.filter(track_title__icontains=f.title)
     if f.purpose:
         qs = qs.filter(purpose_slug=f.purpose)
     if f.actor_kind == "you":

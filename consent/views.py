@@ -61,9 +61,10 @@ def _saved_message(request: HttpRequest, result: services.ChangeResult) -> None:
     if not result.changed:
         messages.info(request, "Nothing changed, so nothing was recorded.")
         return
+    names = dict(Purpose.objects.filter(slug__in=result.counts).values_list("slug", "name"))
     parts = []
     for slug, counts in result.counts.items():
-        name = slug.replace("_", " ")
+        name = names.get(slug, slug)
         if counts["granted"]:
             parts.append(f"{name} allowed on {counts['granted']}")
         if counts["withdrawn"]:
@@ -271,7 +272,7 @@ def _confirmation_sentence(purpose: Purpose, scope: str, count: int) -> str:
         target = "every track I upload from now on"
     else:
         target = "this track" if count == 1 else f"these {count} tracks"
-    return f"I understand, and I allow {purpose.name.lower()} on {target}."
+    return f"I understand, and I allow {purpose.name} on {target}."
 
 
 # --- Defaults for future uploads ---------------------------------------------------------

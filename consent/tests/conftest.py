@@ -5,10 +5,6 @@ import itertools
 
 import pytest
 
-# Until the root conftest registers it for the whole suite (pytest_plugins =
-# ["consent.testing"]), the consent tests register it themselves.
-from consent.testing import _audit_guards_around_flush  # noqa: F401
-
 _numbers = itertools.count(1)
 
 

@@ -250,7 +250,16 @@ def busy_log(artist, other_artist, staff_user, make_tracks):
 
 @pytest.mark.parametrize(
     "query",
-    ["", "purpose=recommendation", "actor=staff", "actor=you", "source=admin", "purpose=fraud_detection&source=web"],
+    [
+        "",
+        "purpose=recommendation",
+        "actor=staff",
+        "actor=you",
+        "source=admin",
+        "purpose=fraud_detection&source=web",
+        "title=Track",
+        "date_from=2000-01-01&date_to=2999-12-31",
+    ],
 )
 def test_csv_and_json_exports_contain_exactly_the_filtered_events(artist_client, artist, busy_log, query):
     from consent.forms import AuditFilterForm
@@ -331,3 +340,11 @@ def test_matrix_page_query_count_does_not_grow_with_page_size(
         artist_client.get(reverse("consent:matrix"))
     with django_assert_max_num_queries(12):
         artist_client.get(reverse("consent:audit_log"))
+
+
+def test_export_outside_the_date_range_is_empty_but_well_formed(artist_client, busy_log):
+    query = "date_from=2001-01-01&date_to=2001-12-31"
+    rows = list(csv.DictReader(io.StringIO(body(artist_client.get(f"{reverse('consent:audit_export_csv')}?{query}")))))
+    assert rows == []
+    data = json.loads(body(artist_client.get(f"{reverse('consent:audit_export_json')}?{query}")))
+    assert data["events"] == [] and data["filters"] == {"date_from": "2001-01-01", "date_to": "2001-12-31"}
