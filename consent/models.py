@@ -151,6 +151,10 @@ class AuditEventQuerySet(models.QuerySet):
     def bulk_update(self, objs, fields, batch_size=None):
         raise AuditLogImmutable("Audit events are never updated.")
 
+    def bulk_create(self, objs, *args, **kwargs):
+        # Only consent.services can append: it alone assigns seq and the hashes.
+        raise AuditLogImmutable("Audit events are written only by consent.services.")
+
 
 class AuditEvent(models.Model):
     """One fact in an artist's history. Append-only; hash-chained per artist."""

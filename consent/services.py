@@ -298,13 +298,19 @@ def set_track_consents(
     Tracks of `tracks` missing from `states` are left alone. One receipt
     covers the whole save.
     """
+    by_uuid: dict[uuid.UUID, Mapping[str, bool]] = {}
+    for key, wanted in states.items():
+        try:
+            by_uuid[key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))] = wanted
+        except ValueError:
+            raise ConsentError(f"{key!r} is not a track id.") from None
     slugs: set[str] = set()
-    for wanted in states.values():
+    for wanted in by_uuid.values():
         slugs.update(wanted)
     return _write_track_consent(
         actor=actor,
         tracks=tracks,
-        wanted=lambda track_uuid: states.get(track_uuid),
+        wanted=lambda track_uuid: by_uuid.get(track_uuid),
         slugs=slugs,
         source=source,
         request_meta=request_meta,

@@ -440,7 +440,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
         header = {
             "artist": {"id": request.user.pk, "email": request.user.email},
             "exported_at": timezone.now().isoformat(),
-            "filters": {k: v for k, v in request.GET.items() if k != "page"},
+            "filters": {k: v for k, v in request.GET.items() if k in form.fields and v},
         }
         response = StreamingHttpResponse(_stream_json(rows, header), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.{fmt}"'

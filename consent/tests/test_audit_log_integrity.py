@@ -88,6 +88,10 @@ def test_model_refuses_save_update_and_delete(logged):
         AuditEvent.objects.all().delete()
     with pytest.raises(AuditLogImmutable):
         AuditEvent.objects.bulk_update([logged], ["new_value"])
+    with pytest.raises(AuditLogImmutable):
+        AuditEvent.objects.create(artist_id=logged.artist_id, seq=99, created_at=logged.created_at)
+    with pytest.raises(AuditLogImmutable):
+        AuditEvent.objects.bulk_create([AuditEvent(artist_id=logged.artist_id, seq=99)])
 
 
 def test_verify_audit_log_passes_an_intact_log(logged, capsys):
@@ -146,3 +150,32 @@ def test_verify_audit_log_only_checks_the_requested_artist(artist, other_artist,
     _insert_behind_the_back(artist, seq=3, prev_hash="0" * 64, hash_="d" * 64)
     call_command("verify_audit_log", artist=other_artist.pk)
     assert "OK: 0 events" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_audit_log_command_exits_non_zero_on_a_break(artist, make_track):
+    """The real command line, in its own process, against this test's database."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import _database_url_for_subprocess
+
+    track = make_track(owner=artist)
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": _database_url_for_subprocess()}
+    command = [sys.executable, str(root / "manage.py"), "verify_audit_log"]
+
+    ok = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "OK: 1 events" in ok.stdout
+
+    last = AuditEvent.objects.get()
+    _insert_behind_the_back(artist, seq=2, prev_hash=last.hash, hash_="a" * 64)
+    broken = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert broken.returncode != 0
+    assert f"artist {artist.pk}, seq 2" in broken.stderr

@@ -249,3 +249,22 @@ def test_request_meta_from_request_drops_a_bogus_address(rf):
     request.request_id = "abc12345"
     meta = RequestMeta.from_request(request)
     assert meta == RequestMeta(ip="", user_agent="x" * 512, request_id="abc12345")
+
+
+def test_per_track_states_accept_uuid_strings_and_refuse_garbage(artist, make_track):
+    track = make_track(owner=artist)
+    tracks = Track.objects.filter(pk=track.pk)
+    result = services.set_track_consents(
+        actor=artist, tracks=tracks, states={str(track.uuid): {"recommendation": True}}, source="web"
+    )
+    assert result.event_count == 1
+    with pytest.raises(services.ConsentError, match="not a track id"):
+        services.set_track_consents(
+            actor=artist, tracks=tracks, states={"nope": {"recommendation": True}}, source="web"
+        )
+
+
+def test_unknown_source_is_refused(artist, make_track):
+    track = make_track(owner=artist)
+    with pytest.raises(services.ConsentError, match="Unknown source"):
+        save(artist, Track.objects.filter(pk=track.pk), {"recommendation": True}, source="carrier_pigeon")
