@@ -95,3 +95,9 @@ def test_deleting_a_track_through_the_tracks_page_keeps_its_history(artist_clien
     # The deleted track's history is still on the artist's audit log page.
     log = artist_client.get(f"{reverse('consent:audit_log')}?track={track.uuid}").content.decode()
     assert "Gone but logged" in log and "Track deleted" in log
+
+
+def test_track_list_links_to_the_consent_matrix(artist_client, artist, make_track):
+    make_track(owner=artist)
+    html = artist_client.get(reverse("tracks:list")).content.decode()
+    assert f'href="{reverse("consent:matrix")}"' in html
