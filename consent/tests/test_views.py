@@ -348,3 +348,28 @@ def test_export_outside_the_date_range_is_empty_but_well_formed(artist_client, b
     assert rows == []
     data = json.loads(body(artist_client.get(f"{reverse('consent:audit_export_json')}?{query}")))
     assert data["events"] == [] and data["filters"] == {"date_from": "2001-01-01", "date_to": "2001-12-31"}
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/phish", "//evil.example/", "javascript:alert(1)"])
+def test_saves_never_redirect_off_site(artist_client, owned, next_url):
+    track, _ = owned
+    response = artist_client.post(
+        reverse("consent:track_update", args=[track.uuid]), {"purpose": ["recommendation"], "next": next_url}
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("consent:track_update", args=[track.uuid])
+
+
+def test_track_panel_with_an_unknown_purpose_saves_nothing(artist_client, owned):
+    track, _ = owned
+    response = artist_client.post(
+        reverse("consent:track_update", args=[track.uuid]), {"purpose": ["mind_reading"]}, follow=True
+    )
+    assert "nothing was saved" in body(response)
+    assert Consent.objects.get().granted
+
+
+@pytest.mark.parametrize("page", ["abc", "-1", "99999"])
+def test_odd_page_numbers_still_show_a_page(artist_client, owned, page):
+    assert artist_client.get(reverse("consent:matrix"), {"page": page}).status_code == 200
+    assert artist_client.get(reverse("consent:audit_log"), {"page": page}).status_code == 200
