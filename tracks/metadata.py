@@ -31,7 +31,7 @@ from mutagen.aiff import AIFF
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, MP4Cover
+from mutagen.mp4 import MP4, Atoms, MP4Cover
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
@@ -584,6 +584,11 @@ def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
     if moov_length > MAX_TAG_BYTES:
         raise CorruptFileError("The M4A file's track information is unreasonably large.")
     fileobj.seek(0)
+    if b"vide" in _mp4_track_handlers(fileobj):
+        raise UnsupportedFormatError(
+            f"This is a video file, not an audio recording. Allowed formats: {ALLOWED_FORMATS_TEXT}."
+        )
+    fileobj.seek(0)
     parsed = MP4(fileobj)
     codec = (parsed.info.codec or "").lower()
     if codec.startswith("mp4a"):
@@ -593,6 +598,21 @@ def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
     raise UnsupportedFormatError(
         f"This MP4 file's audio is not AAC (found {codec or 'none'!r}). Allowed formats: {ALLOWED_FORMATS_TEXT}."
     )
+
+
+def _mp4_track_handlers(fileobj: BinaryIO) -> set[bytes]:
+    """The handler type ('soun', 'vide', …) of every track; cover art is not a track."""
+    atoms = Atoms(fileobj)
+    handlers = set()
+    for trak in atoms[b"moov"].findall(b"trak"):
+        try:
+            hdlr = trak[b"mdia", b"hdlr"]
+        except KeyError:
+            continue
+        # Box header (8), version and flags (4), pre_defined (4), then the type.
+        fileobj.seek(hdlr.offset + 16)
+        handlers.add(fileobj.read(4))
+    return handlers
 
 
 def _walk_iff_chunks(fileobj: BinaryIO, size: int, *, order: str, audio_chunk: bytes, container: str) -> None:
@@ -632,11 +652,44 @@ def _parse_aiff(fileobj: BinaryIO, size: int, tag_end: int):
     return parsed, f"PCM {bits}-bit" if bits else "PCM"
 
 
+def _check_ogg_headers(fileobj: BinaryIO, size: int) -> None:
+    """Refuse an Ogg stream whose header packets (tags, cover art) are absurdly large.
+
+    mutagen loads the comment packet whole; walking page headers first keeps a
+    forged file from making it read hundreds of megabytes into memory.
+    """
+    pos = 0
+    packets_done = 0
+    header_bytes = 0
+    while packets_done < 2:
+        fileobj.seek(pos)
+        page = fileobj.read(27)
+        if len(page) < 27 or page[:4] != b"OggS":
+            raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+        lacing = fileobj.read(page[26])
+        if len(lacing) < page[26]:
+            raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+        for value in lacing:
+            header_bytes += value
+            if value < 255:
+                packets_done += 1
+                if packets_done == 2:
+                    break
+        if header_bytes > MAX_TAG_BYTES:
+            raise CorruptFileError("The Ogg file's tags are unreasonably large.")
+        pos += 27 + page[26] + sum(lacing)
+        if pos > size:
+            raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+    fileobj.seek(0)
+
+
 def _parse_vorbis(fileobj: BinaryIO, size: int, tag_end: int):
+    _check_ogg_headers(fileobj, size)
     return OggVorbis(fileobj), "Vorbis"
 
 
 def _parse_opus(fileobj: BinaryIO, size: int, tag_end: int):
+    _check_ogg_headers(fileobj, size)
     return OggOpus(fileobj), "Opus"
 
 

@@ -224,3 +224,18 @@ def test_validation_reads_headers_only_whatever_the_size(tmp_path):
     assert counts[1] < 64 * 1024
     assert counts[1] - counts[0] < 4096
     assert os.path.getsize(large) == 500 * 1024 * 1024
+
+
+def test_an_mp4_video_is_not_accepted_as_a_recording():
+    with pytest.raises(metadata.UnsupportedFormatError) as caught:
+        read("video.mp4")
+    assert caught.value.reason.startswith("This is a video file, not an audio recording.")
+
+
+def test_ogg_header_packets_beyond_the_tag_limit_are_refused_before_loading(monkeypatch):
+    # good.ogg carries a cover in its comment packet, so a few hundred bytes is already too much.
+    monkeypatch.setattr(metadata, "MAX_TAG_BYTES", 200)
+    with pytest.raises(metadata.CorruptFileError, match="tags are unreasonably large"):
+        read("good.ogg")
+    with pytest.raises(metadata.CorruptFileError, match="tags are unreasonably large"):
+        read("good.opus")

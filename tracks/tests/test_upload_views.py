@@ -102,6 +102,7 @@ BAD_UPLOADS = [
     ("short.mp3", "too_short", "the shortest allowed is 1.0 s"),
     ("artwork.svg", "unsupported_format", "This is an XML or SVG document, not audio."),
     ("bomb.png", "unsupported_format", "This is a PNG image, not audio."),
+    ("video.mp4", "unsupported_format", "This is a video file, not an audio recording."),
 ]
 
 

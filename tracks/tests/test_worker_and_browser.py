@@ -1,4 +1,10 @@
-"""End-to-end: a real Celery worker process, and a real browser."""
+"""End-to-end: a real Celery worker process, and a real browser.
+
+Both need committed data (another process, another thread), hence transactional
+tests; serialized_rollback puts back the rows that data migrations seeded (the
+consent purposes), which the flush after a transactional test would otherwise
+remove for every test that runs later.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from tracks.tests.conftest import FIXTURES, as_upload, stored_files
 
 
 @pytest.mark.real_worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_upload_becomes_ready_through_a_real_worker(celery_worker_process, artist, client, media):
     client.force_login(artist)
 
@@ -39,7 +45,7 @@ def test_an_upload_becomes_ready_through_a_real_worker(celery_worker_process, ar
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(browser_page, live_server, artist, client):
     client.force_login(artist)
     page = browser_page
