@@ -77,3 +77,28 @@ def test_matrix_and_track_panel_work_without_javascript(_chromium, live_server, 
         assert Track.objects.filter(pk=track.pk).exists()
     finally:
         context.close()
+
+
+def test_upload_with_javascript_sends_the_opt_in_choice(browser_page, live_server, client, artist):
+    from pathlib import Path
+
+    from consent.models import AuditEvent
+
+    media = Path(__file__).resolve().parents[2] / "tracks" / "tests" / "fixtures"
+    page = browser_page
+    sign_in(page, client, live_server, artist)
+    page.goto(reverse("tracks:upload"))
+    assert page.locator("[data-dropzone-hint]").is_visible()  # upload.js is running
+    page.get_by_label("Recommendation").check()
+    page.set_input_files("input[type=file]", [str(media / "good.mp3")])
+    page.get_by_role("button", name="Upload").click()
+    page.locator("[data-upload-list] .upload-item a").first.wait_for()
+
+    track = Track.objects.get(owner=artist)
+    assert set(Consent.objects.filter(track=track, granted=True).values_list("purpose__slug", flat=True)) == {
+        "recommendation"
+    }
+    assert set(AuditEvent.objects.filter(artist=artist).values_list("kind", "source")) == {
+        ("track_uploaded", "upload"),
+        ("consent_changed", "upload"),
+    }
