@@ -564,7 +564,8 @@ def _walk_boxes(fileobj: BinaryIO, size: int, *, container: str) -> list[tuple[b
         if pos + length > size:
             name = kind.decode("latin-1")
             raise TruncatedFileError(
-                f"The {container} file was cut short: its '{name}' section needs {pos + length - size:,} more bytes."
+                f"The {container} file was cut short: it ends {pos + length - size:,} bytes before its "
+                f"'{name}' section does."
             )
         boxes.append((kind, pos, length))
         if len(boxes) > 10_000:

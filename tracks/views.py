@@ -55,11 +55,37 @@ def track_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(tracks, filters.page_size()).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    sort = filters.filters()["sort"]
     return render(
         request,
         "tracks/list.html",
-        {"page": page, "filters": filters, "query": query.urlencode(), "sort": filters.filters()["sort"]},
+        {
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "sort": sort,
+            "columns": _sort_columns(query, sort),
+        },
     )
+
+
+# Column → (ascending sort, descending sort), in the order the table shows them.
+_SORTABLE_COLUMNS = {
+    "title": ("title", "-title"),
+    "duration": ("duration", "-duration"),
+    "created": ("oldest", "newest"),
+}
+
+
+def _sort_columns(query, current: str) -> dict[str, dict[str, str]]:
+    """For each sortable column header: the link that sorts by it (or reverses it) and its aria-sort."""
+    columns = {}
+    for column, (ascending, descending) in _SORTABLE_COLUMNS.items():
+        params = query.copy()
+        params["sort"] = descending if current == ascending else ascending
+        aria = {ascending: "ascending", descending: "descending"}.get(current, "none")
+        columns[column] = {"query": params.urlencode(), "aria_sort": aria}
+    return columns
 
 
 # The upload handler must be in place before anything reads the request body,
@@ -141,7 +167,7 @@ def _upload_one(request: HttpRequest, uploaded, consent_choices: dict[str, bool]
 
 def _status_sentence(track: Track) -> str:
     if track.status == Track.Status.READY:
-        return "Ready."
+        return "Ready to play."
     if track.status == Track.Status.FAILED:
         return f"Failed: {track.failure_reason}"
     return "Processing…"

@@ -295,3 +295,13 @@ def test_deleting_an_artists_account_takes_their_files_too(
     with django_capture_on_commit_callbacks(execute=True):
         artist.delete()
     assert stored_files(media) == []
+
+
+def test_column_headers_sort_and_say_which_way(artist, artist_client):
+    make_tracks(artist, 3)
+    html = artist_client.get(reverse("tracks:list"), {"sort": "title", "status": "ready"}).content.decode()
+    # Sorted by title ascending: the Title header offers the reverse and keeps the filter.
+    assert '<th scope="col" aria-sort="ascending"><a href="?sort=-title&amp;status=ready">Title</a></th>' in html
+    assert '<th scope="col" aria-sort="none"><a href="?sort=duration&amp;status=ready">Length</a></th>' in html
+    default = artist_client.get(reverse("tracks:list")).content.decode()
+    assert '<th scope="col" aria-sort="descending"><a href="?sort=oldest">Uploaded</a></th>' in default
