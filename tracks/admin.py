@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from consent.services import RequestMeta
 from tracks import services
 from tracks.models import Track
 
@@ -55,9 +56,14 @@ class TrackAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # tracks arrive through the upload page, which validates them
 
+    # Through the service, one track at a time, so each deletion is audited
+    # with the staff member as the actor and the files go after the commit.
     def delete_model(self, request, obj: Track) -> None:
-        services.delete_track(track=obj)
+        services.delete_track(
+            track=obj, actor=request.user, request_meta=RequestMeta.from_request(request), from_admin=True
+        )
 
     def delete_queryset(self, request, queryset) -> None:
+        meta = RequestMeta.from_request(request)
         for track in queryset:
-            services.delete_track(track=track)
+            services.delete_track(track=track, actor=request.user, request_meta=meta, from_admin=True)

@@ -28,8 +28,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from consent import services as consent_services
+from consent.models import AuditEvent
 from consent.services import RequestMeta
-from tracks import metadata
+from tracks import metadata, selectors
 from tracks.artwork import Rendition, human_size
 from tracks.models import Track
 from tracks.validators import normalise_isrc_or_blank, plausible_year
@@ -149,7 +150,7 @@ def create_track(
     info = validate_upload(upload=upload)
     digest = getattr(upload, "sha256", None) or sha256_of(upload)
 
-    existing = Track.objects.filter(owner=owner, sha256=digest).first()
+    existing = selectors.find_duplicate(owner=owner, sha256=digest)
     if existing is not None:
         raise _duplicate(existing)
 
@@ -181,7 +182,7 @@ def create_track(
     except IntegrityError:
         _delete_stored(stored_name)
         # Two uploads of the same file raced; the other one won.
-        existing = Track.objects.filter(owner=owner, sha256=digest).first()
+        existing = selectors.find_duplicate(owner=owner, sha256=digest)
         if existing is None:
             raise
         raise _duplicate(existing) from None
@@ -358,11 +359,18 @@ def update_track(
     return track
 
 
-def delete_track(*, track: Track, actor: User | None = None, request_meta: RequestMeta | None = None) -> None:
+def delete_track(
+    *, track: Track, actor: User | None = None, request_meta: RequestMeta | None = None, from_admin: bool = False
+) -> None:
     """Delete a track; its stored files go once the deletion commits (see signals)."""
     with transaction.atomic():
         # Consent (issue 4): the audit entry is written first, in this
         # transaction; consent rows go with the track (FK cascade), audit
         # events stay.
-        consent_services.record_track_deleted(actor=actor, track=track, request_meta=request_meta)
+        consent_services.record_track_deleted(
+            actor=actor,
+            track=track,
+            request_meta=request_meta,
+            source=AuditEvent.Source.ADMIN if from_admin else AuditEvent.Source.WEB,
+        )
         track.delete()
