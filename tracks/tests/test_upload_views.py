@@ -257,3 +257,21 @@ def test_a_database_failure_leaves_no_stored_file_and_no_500(monkeypatch, upload
     assert "could not be saved because of a problem on our side" in response.content.decode()
     assert not Track.objects.exists()
     assert stored_files(media) == []
+
+
+def test_far_too_many_files_is_a_400_not_a_500(settings, upload_track):
+    # Beyond DATA_UPLOAD_MAX_NUMBER_FILES Django stops parsing the request itself.
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    response = upload_track(*["good.mp3"] * 5)
+    assert response.status_code == 400
+    assert not Track.objects.exists()
+
+
+@pytest.mark.parametrize("url_name", ["tracks:list", "tracks:upload"])
+def test_pages_have_no_inline_scripts_or_styles_for_the_csp(url_name, artist_client, ready_track):
+    html = artist_client.get(reverse(url_name)).content.decode()
+    assert "style=" not in html
+    assert "<script>" not in html and "<script " not in html.replace('<script src="', "")
+    for url in [ready_track.get_absolute_url(), reverse("tracks:edit", kwargs={"uuid": ready_track.uuid})]:
+        page = artist_client.get(url).content.decode()
+        assert "style=" not in page and "<script>" not in page

@@ -75,3 +75,52 @@ def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(browse
     page.get_by_role("link", name="Open “Fixture Tone”").first.click()
     page.locator("audio[controls]").wait_for()
     assert page.locator(".track-status .badge").inner_text() == "Ready"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_track_page_refreshes_itself_when_processing_finishes(browser_page, live_server, artist, client):
+    from tracks import services
+    from tracks.tasks import process_track
+
+    track = services.create_track(owner=artist, upload=as_upload("good.flac"))
+    client.force_login(artist)
+    page = browser_page
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    # With eager Celery the task ran on commit; put the track back to "processing" to watch it settle.
+    Track.objects.filter(pk=track.pk).update(status=Track.Status.PROCESSING, title="good", album="")
+
+    page.goto(track.get_absolute_url())
+    assert page.locator(".track-status .badge").inner_text() == "Processing"
+    assert page.get_by_role("link", name="Refresh").is_visible()
+
+    process_track(track.pk)
+
+    page.locator(".track-status .badge", has_text="Ready").wait_for()
+    page.get_by_role("heading", name="Fixture Tone").wait_for()
+    assert not page.get_by_role("link", name="Refresh").count()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, client, media):
+    client.force_login(artist)
+    context = _chromium.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+        page = context.new_page()
+        page.goto(reverse("tracks:upload"))
+        assert page.locator("[data-dropzone-hint]").is_hidden()
+        page.set_input_files("input[type=file]", [str(FIXTURES / "good.m4a"), str(FIXTURES / "page.mp3")])
+        page.get_by_role("button", name="Upload").click()
+
+        page.get_by_role("heading", name="What happened to your files").wait_for()
+        results = page.locator(".upload-results .upload-item")
+        assert results.count() == 2
+        assert "Ready to play." in results.nth(0).inner_text()
+        assert "Not uploaded: This is a web page (HTML), not audio." in results.nth(1).inner_text()
+    finally:
+        context.close()
+    assert [t.original_filename for t in Track.objects.filter(owner=artist)] == ["good.m4a"]
