@@ -388,6 +388,15 @@ ARTWORK_MAX_PIXELS = env_int("ARTWORK_MAX_PIXELS", 50_000_000, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = TRACKS_MAX_FILES_PER_REQUEST + 1
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
+# Tracks still "processing" this long after upload, and not held by a live
+# worker, are queued again by a sweep: their task may never have reached the
+# broker, or its worker died.
+TRACKS_SWEEP_GRACE_SECONDS = env_int("TRACKS_SWEEP_GRACE_SECONDS", 300, minimum=0)
+TRACKS_SWEEP_INTERVAL_SECONDS = env_int("TRACKS_SWEEP_INTERVAL_SECONDS", 300, minimum=1)
+CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
+    "task": "tracks.requeue_stalled_tracks",
+    "schedule": float(TRACKS_SWEEP_INTERVAL_SECONDS),
+}
 
 # --- Consent ---------------------------------------------------------------------------
 

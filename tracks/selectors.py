@@ -37,5 +37,15 @@ def track_summary(*, owner: User) -> dict[str, int]:
     )
 
 
+def stalled_track_ids(*, uploaded_before, claimed_before, limit: int = 500) -> list[int]:
+    """Tracks still processing that no live worker holds: never queued, or their worker died."""
+    return list(
+        Track.objects.filter(status=Track.Status.PROCESSING, created_at__lt=uploaded_before)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=claimed_before))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def find_duplicate(*, owner: User, sha256: str) -> Track | None:
     return Track.objects.filter(owner=owner, sha256=sha256).first()

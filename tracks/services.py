@@ -178,7 +178,9 @@ def create_track(
             consent_services.apply_upload_consent(
                 actor=owner, track=track, choices=consent_choices, request_meta=request_meta
             )
-            transaction.on_commit(partial(_enqueue_processing, track.pk))
+            # robust: a broker that is down must not turn a committed upload
+            # into an error (the sweep queues the track later).
+            transaction.on_commit(partial(_enqueue_processing, track.pk), robust=True)
     except IntegrityError:
         _delete_stored(stored_name)
         # Two uploads of the same file raced; the other one won.
@@ -209,6 +211,10 @@ def _enqueue_processing(track_id: int) -> None:
 # --- processing ----------------------------------------------------------------------------
 
 
+def claim_expired_before():
+    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+
 def claim_for_processing(*, track_id: int) -> Track | None:
     """Mark a processing track as being worked on; None if there is nothing to do.
 
@@ -216,12 +222,10 @@ def claim_for_processing(*, track_id: int) -> Track | None:
     proceed; a claim older than the task's hard time limit belonged to a worker
     that died, and may be taken over.
     """
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     claimed = (
         Track.objects.filter(pk=track_id, status=Track.Status.PROCESSING)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
-        .update(claimed_at=now)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=claim_expired_before()))
+        .update(claimed_at=timezone.now())
     )
     if not claimed:
         return None

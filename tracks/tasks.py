@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
-from tracks import artwork, metadata, services
+from tracks import artwork, metadata, selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,21 @@ def process_track(track_id: int) -> str:
         logger.exception("track %s: processing failed unexpectedly", track_id)
         services.fail_processing(track_id=track_id, code="internal_error", reason=INTERNAL_REASON)
         return "failed"
+
+
+@shared_task(name="tracks.requeue_stalled_tracks", ignore_result=True)
+def requeue_stalled_tracks() -> int:
+    """Queue processing again for tracks stuck in "processing" (run by beat)."""
+    now = timezone.now()
+    ids = selectors.stalled_track_ids(
+        uploaded_before=now - timedelta(seconds=settings.TRACKS_SWEEP_GRACE_SECONDS),
+        claimed_before=services.claim_expired_before(),
+    )
+    for track_id in ids:
+        process_track.delay(track_id)
+    if ids:
+        logger.info("requeued %d stalled track(s)", len(ids))
+    return len(ids)
 
 
 def _process(track) -> str:

@@ -209,3 +209,33 @@ def test_stored_names_are_generated(processing_track, media):
         folder, _, filename = name.partition("/")
         assert folder in {"audio", "artwork"}
         assert filename.split(".")[0].removesuffix("-thumb").isalnum()
+
+
+def test_the_sweep_requeues_tracks_whose_task_never_ran(processing_track, settings):
+    settings.TRACKS_SWEEP_GRACE_SECONDS = 60
+    stuck = processing_track("good.flac")
+    fresh = processing_track("good.mp3")
+    held = processing_track("good.ogg")
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Track.objects.filter(pk__in=[stuck.pk, held.pk]).update(created_at=an_hour_ago)
+    Track.objects.filter(pk=held.pk).update(claimed_at=timezone.now())
+
+    assert tasks.requeue_stalled_tracks() == 1  # eager: the requeued task runs at once
+
+    statuses = dict(Track.objects.values_list("pk", "status"))
+    assert statuses == {stuck.pk: "ready", fresh.pk: "processing", held.pk: "processing"}
+
+
+def test_a_broker_outage_does_not_fail_a_committed_upload(
+    artist, monkeypatch, media, django_capture_on_commit_callbacks
+):
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("broker unreachable")
+
+    monkeypatch.setattr(tasks.process_track, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        track = services.create_track(owner=artist, upload=as_upload("good.flac"))
+
+    track.refresh_from_db()
+    assert track.status == Track.Status.PROCESSING  # waits for the sweep
+    assert stored_files(media) == [track.audio_file.name]
