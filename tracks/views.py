@@ -107,7 +107,7 @@ def _upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         if _wants_json(request):
-            errors = [str(e) for e in form.errors.get("files", [])] or ["The upload was not understood."]
+            errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
             return JsonResponse({"results": [], "errors": errors}, status=400)
         return render(request, "tracks/upload.html", {"form": form}, status=400)
 

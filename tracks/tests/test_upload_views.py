@@ -275,3 +275,9 @@ def test_pages_have_no_inline_scripts_or_styles_for_the_csp(url_name, artist_cli
     for url in [ready_track.get_absolute_url(), reverse("tracks:edit", kwargs={"uuid": ready_track.uuid})]:
         page = artist_client.get(url).content.decode()
         assert "style=" not in page and "<script>" not in page
+
+
+def test_json_upload_without_files_explains_why(upload_track):
+    response = upload_track(json=True)
+    assert response.status_code == 400
+    assert response.json() == {"results": [], "errors": ["Choose at least one audio file to upload."]}
