@@ -94,9 +94,12 @@ class RequestMeta:
             ip = str(ipaddress.ip_address(raw_ip))
         except ValueError:
             ip = ""
+        # PostgreSQL text cannot hold NUL, and control characters have no
+        # business in a log that people read.
+        user_agent = "".join(ch for ch in request.headers.get("User-Agent", "") or "" if ch.isprintable())
         return cls(
             ip=ip,
-            user_agent=(request.headers.get("User-Agent", "") or "")[:512],
+            user_agent=user_agent[:512],
             request_id=(getattr(request, "request_id", "") or "")[:64],
         )
 

@@ -268,3 +268,14 @@ def test_unknown_source_is_refused(artist, make_track):
     track = make_track(owner=artist)
     with pytest.raises(services.ConsentError, match="Unknown source"):
         save(artist, Track.objects.filter(pk=track.pk), {"recommendation": True}, source="carrier_pigeon")
+
+
+def test_request_meta_strips_control_characters_from_the_user_agent(rf, artist, make_track):
+    request = rf.get("/", HTTP_USER_AGENT="evil\x00agent\r\nX-Injected: 1", REMOTE_ADDR="2001:db8::1")
+    meta = RequestMeta.from_request(request)
+    assert meta.user_agent == "evilagentX-Injected: 1"
+    assert meta.ip == "2001:db8::1"
+    track = make_track(owner=artist)
+    save(artist, Track.objects.filter(pk=track.pk), {"recommendation": True}, request_meta=meta)
+    assert AuditEvent.objects.get().user_agent == "evilagentX-Injected: 1"
+    assert selectors.verify_chains().ok
