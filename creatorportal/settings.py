@@ -391,8 +391,8 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 # Tracks still "processing" this long after upload, and not held by a live
 # worker, are queued again by a sweep: their task may never have reached the
 # broker, or its worker died.
-TRACKS_SWEEP_GRACE_SECONDS = env_int("TRACKS_SWEEP_GRACE_SECONDS", 300, minimum=0)
-TRACKS_SWEEP_INTERVAL_SECONDS = env_int("TRACKS_SWEEP_INTERVAL_SECONDS", 300, minimum=1)
+TRACKS_SWEEP_GRACE_SECONDS = 300
+TRACKS_SWEEP_INTERVAL_SECONDS = 300
 CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
     "task": "tracks.requeue_stalled_tracks",
     "schedule": float(TRACKS_SWEEP_INTERVAL_SECONDS),
