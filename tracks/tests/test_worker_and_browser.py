@@ -124,3 +124,38 @@ def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, c
     finally:
         context.close()
     assert [t.original_filename for t in Track.objects.filter(owner=artist)] == ["good.m4a"]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_files_dropped_on_the_form_upload_with_their_own_answers(browser_page, live_server, artist, client):
+    import base64
+
+    client.force_login(artist)
+    page = browser_page
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.goto(reverse("tracks:upload"))
+    files = [[name, base64.b64encode((FIXTURES / name).read_bytes()).decode()] for name in ("good.wav", "photo.mp3")]
+    transfer = page.evaluate_handle(
+        """files => {
+            const transfer = new DataTransfer();
+            for (const [name, encoded] of files) {
+                const bytes = Uint8Array.from(atob(encoded), c => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name));
+            }
+            return transfer;
+        }""",
+        files,
+    )
+    page.dispatch_event("[data-dropzone]", "dragover", {"dataTransfer": transfer})
+    assert "dropzone--active" in page.locator("[data-dropzone]").get_attribute("class")
+    page.dispatch_event("[data-dropzone]", "drop", {"dataTransfer": transfer})
+    page.get_by_role("button", name="Upload").click()
+
+    items = page.locator("[data-upload-list] .upload-item")
+    items.nth(0).locator("[data-track-status-label]", has_text="Ready").wait_for()
+    items.nth(1).get_by_role("alert").wait_for()
+    assert "Not uploaded: This is a JPEG image, not audio." in items.nth(1).inner_text()
+    assert [t.original_filename for t in Track.objects.filter(owner=artist)] == ["good.wav"]
