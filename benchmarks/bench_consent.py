@@ -109,6 +109,12 @@ def main() -> None:
     print(f"verify_audit_log: {report.events} events in {elapsed:.2f} s = {report.events / elapsed:,.0f} events/s")
     assert report.events == events
 
+    start = time.perf_counter()
+    mismatches = list(selectors.iter_state_mismatches(artist_id=artist.pk))
+    elapsed = time.perf_counter() - start
+    assert mismatches == [], mismatches[:5]
+    print(f"state check (replay {events} events against {args.tracks * 2} consent rows): {elapsed:.2f} s")
+
 
 if __name__ == "__main__":
     main()

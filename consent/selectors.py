@@ -208,3 +208,68 @@ def verify_chains(*, artist_id: int | None = None, chunk_size: int = 5000) -> Ve
 
 def chain_head(artist_id: int) -> AuditChainHead | None:
     return AuditChainHead.objects.filter(artist_id=artist_id).first()
+
+
+# --- Current state against the log ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateMismatch:
+    what: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: the audit log says {self.expected}, the table says {self.found}"
+
+
+def _state_word(granted: bool) -> str:
+    return "granted" if granted else "not granted"
+
+
+def iter_state_mismatches(*, artist_id: int | None = None, chunk_size: int = 5000) -> Iterator[StateMismatch]:
+    """Replay the log and compare it with the consent and upload-default tables.
+
+    The tables carry no triggers (they are meant to change), so an UPDATE
+    behind the service's back would otherwise go unnoticed: the log is the
+    record, the tables must agree with it. Memory grows with the number of
+    (track, purpose) pairs that were ever changed, not with the number of events.
+    """
+    events = AuditEvent.objects.order_by("artist_id", "seq").values_list(
+        "kind", "artist_id", "track_id", "purpose_id", "new_value"
+    )
+    consents = Consent.objects.values_list("track_id", "purpose_id", "granted")
+    defaults = UploadDefault.objects.values_list("artist_id", "purpose_id", "granted")
+    if artist_id is not None:
+        events = events.filter(artist_id=artist_id)
+        consents = consents.filter(track__owner_id=artist_id)
+        defaults = defaults.filter(artist_id=artist_id)
+
+    track_state: dict[tuple[int, int], bool] = {}
+    default_state: dict[tuple[int, int], bool] = {}
+    deleted: set[int] = set()
+    for kind, artist, track_id, purpose_id, new_value in events.iterator(chunk_size=chunk_size):
+        if kind == AuditEvent.Kind.CONSENT_CHANGED:
+            track_state[(track_id, purpose_id)] = new_value == "granted"
+        elif kind == AuditEvent.Kind.DEFAULTS_CHANGED:
+            default_state[(artist, purpose_id)] = new_value == "granted"
+        elif kind == AuditEvent.Kind.TRACK_DELETED:
+            deleted.add(track_id)
+
+    for track_id, purpose_id, granted in consents.iterator(chunk_size=chunk_size):
+        expected = track_state.pop((track_id, purpose_id), False)
+        if granted != expected:
+            yield StateMismatch(f"track {track_id}, purpose {purpose_id}", _state_word(expected), _state_word(granted))
+    for (track_id, purpose_id), expected in track_state.items():
+        if expected and track_id not in deleted:
+            yield StateMismatch(f"track {track_id}, purpose {purpose_id}", "granted", "no row (not granted)")
+
+    for artist, purpose_id, granted in defaults.iterator(chunk_size=chunk_size):
+        expected = default_state.pop((artist, purpose_id), False)
+        if granted != expected:
+            yield StateMismatch(
+                f"upload default of artist {artist}, purpose {purpose_id}", _state_word(expected), _state_word(granted)
+            )
+    for (artist, purpose_id), expected in default_state.items():
+        if expected:
+            yield StateMismatch(f"upload default of artist {artist}, purpose {purpose_id}", "granted", "no row")

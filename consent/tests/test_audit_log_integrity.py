@@ -96,7 +96,7 @@ def test_model_refuses_save_update_and_delete(logged):
 
 def test_verify_audit_log_passes_an_intact_log(logged, capsys):
     call_command("verify_audit_log")
-    assert "OK: 2 events in 1 chain(s) verified." in capsys.readouterr().out
+    assert "OK: 2 events in 1 chain(s); chains verified; consent state matches the log." in capsys.readouterr().out
 
 
 def _insert_behind_the_back(artist, *, seq, prev_hash, hash_):
@@ -179,3 +179,50 @@ def test_verify_audit_log_command_exits_non_zero_on_a_break(artist, make_track):
     broken = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=60)
     assert broken.returncode != 0
     assert f"artist {artist.pk}, seq 2" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE consent_consent SET granted = %s",
+        "DELETE FROM consent_consent WHERE granted = %s OR granted <> %s",
+    ],
+    ids=["flip-consent", "drop-consent-rows"],
+)
+def test_verify_audit_log_reports_consent_changed_behind_the_services_back(artist, make_track, capsys, sql):
+    track = make_track(owner=artist)
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+    )
+    call_command("verify_audit_log")
+    raw(sql, [False] * sql.count("%s"))
+    with pytest.raises(CommandError, match="0 broken chain\\(s\\) and 1 state mismatch"):
+        call_command("verify_audit_log")
+    err = capsys.readouterr().err
+    assert f"MISMATCH: track {track.pk}" in err and "the audit log says granted" in err
+
+
+def test_verify_audit_log_reports_a_forged_upload_default(artist, capsys):
+    from consent.models import Purpose
+
+    purpose = Purpose.objects.get(slug="generative_training")
+    raw(
+        "INSERT INTO consent_uploaddefault (artist_id, purpose_id, granted, changed_at) VALUES (%s, %s, %s, %s)",
+        [artist.pk, purpose.pk, True, "2026-01-01 00:00:00"],
+    )
+    with pytest.raises(CommandError, match="1 state mismatch"):
+        call_command("verify_audit_log")
+    assert "upload default of artist" in capsys.readouterr().err
+    call_command("verify_audit_log", chains_only=True)
+
+
+def test_a_logged_track_deletion_is_not_a_mismatch(artist, make_track, capsys):
+    track = make_track(owner=artist)
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+    )
+    with transaction.atomic():
+        services.record_track_deleted(actor=artist, track=track)
+        track.delete()
+    call_command("verify_audit_log")
+    assert "consent state matches the log" in capsys.readouterr().out
