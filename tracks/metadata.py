@@ -419,6 +419,12 @@ def _walk_flac_metadata(fileobj: BinaryIO, size: int, tag_end: int) -> tuple[int
             total_samples = packed & ((1 << 36) - 1)
             if sample_rate == 0 or min_bs < 16 or max_bs < min_bs:
                 raise CorruptFileError("The FLAC file's stream information block is damaged.")
+            if total_samples == 0:
+                raise CorruptFileError(
+                    "The FLAC file does not record how long it is (it was probably saved while streaming); "
+                    "export it again from your audio software.",
+                    code="unknown_length",
+                )
             stream = _FlacStreamInfo(min_bs, max_bs, max_fs, total_samples)
         elif stream is None:
             raise CorruptFileError("The FLAC file does not start with its stream information.")

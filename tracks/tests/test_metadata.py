@@ -239,3 +239,14 @@ def test_ogg_header_packets_beyond_the_tag_limit_are_refused_before_loading(monk
         read("good.ogg")
     with pytest.raises(metadata.CorruptFileError, match="tags are unreasonably large"):
         read("good.opus")
+
+
+def test_flac_without_a_recorded_length_gets_its_own_reason():
+    data = bytearray(fixture_bytes("good.flac"))
+    streaminfo = data.index(b"fLaC") + 4 + 4
+    # Total samples: the low 36 bits of bytes 10..17 of STREAMINFO.
+    packed = int.from_bytes(data[streaminfo + 10 : streaminfo + 18], "big") & ~((1 << 36) - 1)
+    data[streaminfo + 10 : streaminfo + 18] = packed.to_bytes(8, "big")
+    with pytest.raises(metadata.CorruptFileError) as caught:
+        metadata.read(io.BytesIO(bytes(data)))
+    assert caught.value.code == "unknown_length"
