@@ -327,19 +327,16 @@ def _write_track_consent(*, actor, tracks, wanted, slugs, source, request_meta, 
     if not purposes:
         return ChangeResult()
 
+    # Re-based on the primary keys, so any queryset works, sliced or joined.
+    scope = Track.objects.filter(pk__in=tracks.values("pk"))
     with transaction.atomic():
-        owner_ids = set(tracks.order_by().values_list("owner_id", flat=True).distinct())
+        owner_ids = set(scope.order_by().values_list("owner_id", flat=True).distinct())
         if not owner_ids:
             return ChangeResult()
         heads = _lock_chain_heads(owner_ids)
         # Locking the tracks after the heads (the order record_track_deleted
         # uses too) keeps a concurrent deletion from racing the insert below.
-        rows = list(
-            Track.objects.filter(pk__in=tracks.order_by().values("pk"))
-            .select_for_update()
-            .order_by("owner_id", "pk")
-            .values_list("pk", "uuid", "title", "owner_id")
-        )
+        rows = list(scope.select_for_update().order_by("owner_id", "pk").values_list("pk", "uuid", "title", "owner_id"))
         late_owners = {row[3] for row in rows} - heads.keys()
         if late_owners:
             # A track of another artist joined the set between the two reads.

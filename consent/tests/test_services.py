@@ -279,3 +279,9 @@ def test_request_meta_strips_control_characters_from_the_user_agent(rf, artist, 
     save(artist, Track.objects.filter(pk=track.pk), {"recommendation": True}, request_meta=meta)
     assert AuditEvent.objects.get().user_agent == "evilagentX-Injected: 1"
     assert selectors.verify_chains().ok
+
+
+def test_a_sliced_or_ordered_queryset_is_accepted(artist, make_tracks):
+    make_tracks(5, owner=artist)
+    result = save(artist, Track.objects.filter(owner=artist).order_by("title")[:2], {"recommendation": True})
+    assert result.event_count == 2
