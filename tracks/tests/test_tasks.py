@@ -138,19 +138,16 @@ def test_the_soft_time_limit_is_recorded_as_a_timeout(processing_track, monkeypa
     )
 
 
-def test_unreadable_embedded_artwork_leaves_a_ready_track_without_artwork(processing_track, monkeypatch, media):
-    track = processing_track("good.mp3")
-
-    def bomb(data):
-        raise artwork.ArtworkTooLargeError("too many pixels", code="artwork_too_many_pixels")
-
-    monkeypatch.setattr(tasks.artwork, "make_renditions", bomb)
+def test_a_decompression_bomb_embedded_as_cover_leaves_a_ready_track_without_artwork(processing_track, media, caplog):
+    track = processing_track("bomb-cover.mp3")  # a 30,000 x 30,000 PNG in its APIC frame
 
     assert tasks.process_track(track.pk) == "ready"
+
     track.refresh_from_db()
-    assert track.status == Track.Status.READY
+    assert (track.status, track.title) == (Track.Status.READY, "Bomb Cover")
     assert not track.artwork and not track.artwork_thumbnail
     assert stored_files(media) == [track.audio_file.name]
+    assert "embedded artwork skipped (artwork_too_many_pixels)" in caplog.text
 
 
 def test_edits_made_while_processing_win_over_tags(processing_track):
