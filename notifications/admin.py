@@ -8,8 +8,8 @@ from notifications.services import enqueue_delivery
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "kind", "to_email", "status", "attempts", "sent_at", "short_error"]
-    list_filter = ["status", "kind"]
-    search_fields = ["to_email", "dedupe_key", "message_id"]
+    search_fields = ["to_email", "dedupe_key", "campaign"]
+    list_filter = ["status", "kind", "campaign"]
     date_hierarchy = "created_at"
     actions = ["resend"]
     readonly_fields = [field.name for field in Notification._meta.fields]

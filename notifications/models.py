@@ -43,7 +43,8 @@ class Notification(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     context = models.JSONField(default=dict, blank=True)
     dedupe_key = models.CharField(max_length=200, unique=True)
-    message_id = models.CharField(max_length=120)
+    # Groups the notices of one announcement (a policy version) for progress.
+    campaign = models.CharField(max_length=64, blank=True, db_index=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -63,3 +64,8 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.to_email} ({self.status})"
+
+    @property
+    def message_id(self) -> str:
+        # Derived, not stored: rows written by INSERT ... SELECT get it too.
+        return message_id_for(self.dedupe_key)

@@ -11,6 +11,22 @@ from django.template.loader import render_to_string
 from notifications.models import Notification
 
 
+def _context_at_send_time(notification: Notification) -> dict:
+    """What differs per recipient of a notice written for thousands at once."""
+    if notification.kind != Notification.Kind.POLICY_CHANGE or notification.recipient_id is None:
+        return {}
+    from consent.models import PolicyVersion
+    from consent.policy import affected_tracks
+
+    version = PolicyVersion.objects.filter(version=notification.context.get("version")).first()
+    if version is None or not notification.context.get("purposes_changed"):
+        return {}
+    titles = list(
+        affected_tracks(notification.recipient, version).order_by("title").values_list("title", flat=True)[:21]
+    )
+    return {"affected_titles": titles[:20], "affected_more": len(titles) > 20}
+
+
 def build_message(notification: Notification) -> EmailMultiAlternatives:
     if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
         # allauth renders its own templates when it queues the row.
@@ -18,7 +34,12 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
         text = notification.context["body"]
         html = notification.context.get("html") or ""
     else:
-        context = {**notification.context, "SITE_URL": settings.SITE_URL, "notification": notification}
+        context = {
+            **notification.context,
+            **_context_at_send_time(notification),
+            "SITE_URL": settings.SITE_URL,
+            "notification": notification,
+        }
         prefix = f"emails/{notification.kind}"
         subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
         text = render_to_string(f"{prefix}/body.txt", context)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
-from notifications.models import Notification, message_id_for
+from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ def queue_notification(
                 kind=kind,
                 context=context,
                 dedupe_key=dedupe_key,
-                message_id=message_id_for(dedupe_key),
             )
     except IntegrityError:
         if Notification.objects.filter(dedupe_key=dedupe_key).exists():

@@ -162,4 +162,65 @@ def sweep_notifications() -> dict:
     batch = settings.NOTIFICATIONS_BATCH_SIZE
     for start in range(0, len(due_ids), batch):
         enqueue_delivery(due_ids[start : start + batch])
-    return {"released": released, "enqueued": len(due_ids)}
+    restarted = _restart_unfinished_fan_outs(now)
+    return {"released": released, "enqueued": len(due_ids), "fan_outs_restarted": restarted}
+
+
+def _restart_unfinished_fan_outs(now) -> int:
+    """A fan-out cut short (broker down at publication, worker lost) is started again."""
+    from consent.models import PolicyVersion
+    from consent.policy import fan_out_incomplete
+
+    recent = PolicyVersion.objects.filter(
+        published_at__gte=now - timedelta(days=7),
+        published_at__lte=now - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS),
+    )
+    restarted = 0
+    for version in recent:
+        if fan_out_incomplete(version):
+            try:
+                fan_out_policy_notice.delay(version.pk)
+            except Exception:
+                logger.warning("could not restart the fan-out of version %s", version.version, exc_info=True)
+                continue
+            restarted += 1
+    return restarted
+
+
+@shared_task(bind=True, ignore_result=True)
+def fan_out_policy_notice(self, version_id: int) -> dict:
+    """Write one notice per active user, a batch per INSERT ... SELECT, and deliver them.
+
+    Idempotent: a batch that was already written writes nothing again, so a
+    redelivered or restarted fan-out only fills the gaps.
+    """
+    from consent.models import PolicyVersion
+    from consent.policy import insert_policy_notices, last_recipient_in_batch
+    from notifications.services import enqueue_delivery
+
+    version = PolicyVersion.objects.filter(pk=version_id, published_at__isnull=False).first()
+    if version is None:
+        return {"written": 0}
+    from notifications.models import Notification
+
+    written = 0
+    after = 0
+    while True:
+        with transaction.atomic():
+            recipients = insert_policy_notices(version, after_user_id=after)
+        written += len(recipients)
+        if recipients:
+            ids = list(
+                Notification.objects.filter(campaign=f"policy-v{version.version}", recipient_id__in=recipients)
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
+            batch = settings.NOTIFICATIONS_BATCH_SIZE
+            for start in range(0, len(ids), batch):
+                enqueue_delivery(ids[start : start + batch])
+        next_after = last_recipient_in_batch(version, after_user_id=after)
+        if next_after is None:
+            break
+        after = next_after
+    logger.info("policy version %s: %s notices written", version.version, written)
+    return {"written": written}
