@@ -183,6 +183,7 @@ class AuditEvent(models.Model):
         TRACK_UPLOADED = "track_uploaded", "Track uploaded"
         TRACK_DELETED = "track_deleted", "Track deleted"
         POLICY_ACKNOWLEDGED = "policy_acknowledged", "Policy acknowledged"
+        CONSENT_RECONFIRMED = "consent_reconfirmed", "Consent confirmed again"
 
     # Users and tracks are referenced without a database constraint and with
     # DO_NOTHING: the history must outlive them, and a cascade or SET NULL would

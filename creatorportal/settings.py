@@ -419,5 +419,6 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 }
 # Publishing must not hang a web request when the broker is down: give up
 # quickly, the outbox row is safe and the sweep sends it later.
+CELERY_BEAT_SCHEDULE["policy-lapse"] = {"task": "consent.tasks.lapse_unconfirmed_grants", "schedule": 300.0}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -12,6 +12,7 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("tracks/", include("tracks.urls")),
     path("consent/", include("consent.urls")),
+    path("policy/", include("consent.policy_urls")),
     path("admin/", admin.site.urls),
 ]
 

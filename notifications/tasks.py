@@ -195,7 +195,7 @@ def fan_out_policy_notice(self, version_id: int) -> dict:
     redelivered or restarted fan-out only fills the gaps.
     """
     from consent.models import PolicyVersion
-    from consent.policy import insert_policy_notices, last_recipient_in_batch
+    from consent.policy import FAN_OUT_BATCH, batch_bounds, insert_policy_notices
     from notifications.services import enqueue_delivery
 
     version = PolicyVersion.objects.filter(pk=version_id, published_at__isnull=False).first()
@@ -218,9 +218,9 @@ def fan_out_policy_notice(self, version_id: int) -> dict:
             batch = settings.NOTIFICATIONS_BATCH_SIZE
             for start in range(0, len(ids), batch):
                 enqueue_delivery(ids[start : start + batch])
-        next_after = last_recipient_in_batch(version, after_user_id=after)
-        if next_after is None:
+        last_id, count = batch_bounds(version, after_user_id=after)
+        if last_id is None or count < FAN_OUT_BATCH:
             break
-        after = next_after
+        after = last_id
     logger.info("policy version %s: %s notices written", version.version, written)
     return {"written": written}

@@ -1,0 +1,91 @@
+"""Public policy history, the acknowledgement banner's action, and re-consent."""
+
+from __future__ import annotations
+
+import difflib
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from consent import policy, services
+from consent.models import PolicyVersion
+
+
+def _diff_lines(old: str, new: str) -> list[tuple[str, str]]:
+    """(kind, line) pairs for a readable line diff; kind is 'same', 'added' or 'removed'."""
+    lines = []
+    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
+        marker, text = line[:2], line[2:]
+        if marker == "? ":
+            continue  # intra-line hints are noise for readers
+        lines.append(({"  ": "same", "+ ": "added", "- ": "removed"}[marker], text))
+    return lines
+
+
+@require_GET
+def policy_history(request: HttpRequest) -> HttpResponse:
+    """Every published version, newest first, each with what changed since the one before."""
+    versions = list(PolicyVersion.objects.published().prefetch_related("purposes_changed").order_by("version"))
+    entries = []
+    previous = None
+    for version in versions:
+        entries.append(
+            {
+                "version": version,
+                "diff": _diff_lines(previous.full_text, version.full_text) if previous else None,
+                "summary_changed": previous is not None and previous.summary != version.summary,
+            }
+        )
+        previous = version
+    return render(request, "consent/policy_history.html", {"entries": list(reversed(entries))})
+
+
+@login_required
+@require_POST
+def acknowledge(request: HttpRequest, version: int) -> HttpResponse:
+    policy_version = get_object_or_404(PolicyVersion.objects.published(), version=version)
+    services.acknowledge_policy(
+        actor=request.user, version=policy_version, request_meta=services.RequestMeta.from_request(request)
+    )
+    policy.remember_acknowledgement(request.user, policy_version)
+    messages.success(request, f"Thank you: you have read version {policy_version.version} of the terms.")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "dashboard"
+    return redirect(next_url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reconfirm(request: HttpRequest, version: int) -> HttpResponse:
+    policy_version = get_object_or_404(
+        PolicyVersion.objects.published().prefetch_related("purposes_changed"), version=version
+    )
+    tracks = policy.affected_tracks(request.user, policy_version).order_by("title", "pk")
+    if request.method == "POST":
+        result = services.reconfirm_consent(
+            actor=request.user,
+            version=policy_version,
+            tracks=tracks,
+            request_meta=services.RequestMeta.from_request(request),
+        )
+        if result.changed:
+            messages.success(
+                request,
+                f"Confirmed again: {result.event_count} permission{'s' if result.event_count != 1 else ''} "
+                "will stay in place under the new terms.",
+            )
+        else:
+            messages.info(request, "There was nothing left to confirm.")
+        return redirect("policy:reconfirm", version=policy_version.version)
+    return render(
+        request,
+        "consent/policy_reconfirm.html",
+        {"policy": policy_version, "tracks": tracks[:500], "track_count": tracks.count()},
+    )

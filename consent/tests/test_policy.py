@@ -1,0 +1,231 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+
+from consent import policy, services
+from consent.models import AuditEvent, Consent, PolicyVersion
+from consent.selectors import verify_chains
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def draft(purposes):
+    """A material draft version 2 that changes what generative training means."""
+
+    def make(*, changes=("generative_training",), material=True, effective_in=timedelta(days=30)):
+        previous = PolicyVersion.objects.order_by("-version").first()
+        lines = previous.full_text.splitlines()
+        version = PolicyVersion.objects.create(
+            version=previous.version + 1,
+            summary="Generative training now includes voice models.",
+            # The new text drops the previous first line and adds one at the end.
+            full_text="\n".join([*lines[1:], "Generative training also means training voice models."]),
+            effective_at=timezone.now() + effective_in,
+            is_material=material,
+        )
+        version.purposes_changed.set([purposes[slug] for slug in changes])
+        return version
+
+    return make
+
+
+def grant(artist, tracks, slug):
+    from tracks.models import Track
+
+    return services.change_consent(
+        actor=artist,
+        tracks=Track.objects.filter(pk__in=[t.pk for t in tracks]),
+        changes={slug: True},
+        source="web",
+        confirmed_purposes=[slug],
+    )
+
+
+def test_publishing_writes_one_notice_per_active_user_in_set_based_batches(
+    draft, make_user, django_capture_on_commit_callbacks
+):
+    users = [make_user() for _ in range(30)]
+    make_user(is_active=False)
+    version = draft()
+
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        assert policy.publish_policy_version(version=version)
+
+    notices = Notification.objects.filter(campaign="policy-v2")
+    assert notices.count() == len(users)
+    assert set(notices.values_list("recipient_id", flat=True)) == {u.pk for u in users}
+    inserts = [
+        q for q in queries.captured_queries if re.match(r'\s*INSERT INTO "?notifications_notification\b', q["sql"])
+    ]
+    assert len(inserts) == 1, "one INSERT ... SELECT, not one INSERT per user"
+
+
+def test_fan_out_query_count_does_not_grow_with_the_number_of_users(draft, make_user, settings, monkeypatch):
+    from notifications import services as notification_services
+    from notifications.tasks import fan_out_policy_notice
+
+    settings.NOTIFICATIONS_BATCH_SIZE = 10_000  # one delivery hand-off per fan-out, whatever the count
+    handed_off = []
+    # Count the fan-out's own queries, not those of the deliveries it starts.
+    monkeypatch.setattr(notification_services, "enqueue_delivery", handed_off.append)
+
+    def queries_for(user_count, version):
+        for _ in range(user_count):
+            make_user()
+        PolicyVersion.objects.filter(pk=version.pk).update(published_at=timezone.now())
+        with CaptureQueriesContext(connection) as queries:
+            fan_out_policy_notice.run(version.pk)
+        return len(queries.captured_queries)
+
+    few = queries_for(5, draft(material=False, changes=()))
+    many = queries_for(120, draft(material=False, changes=()))
+
+    assert few == many
+    assert [len(ids) for ids in handed_off] == [5, 125]
+
+
+def test_publishing_twice_sends_nothing_twice(draft, artist, django_capture_on_commit_callbacks):
+    version = draft()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert policy.publish_policy_version(version=version) is True
+        assert policy.publish_policy_version(version=version) is False
+
+    assert Notification.objects.filter(recipient=artist, campaign="policy-v2").count() == 1
+
+
+def test_a_meaning_change_needs_an_effective_date_in_the_future(draft):
+    version = draft(effective_in=timedelta(days=-1))
+
+    with pytest.raises(policy.PolicyError, match="effective date in the future"):
+        policy.publish_policy_version(version=version)
+    version.refresh_from_db()
+    assert version.published_at is None
+
+
+def test_the_notice_names_the_artists_affected_tracks_and_links_to_reconfirm(
+    draft, artist, other_artist, make_track, smtp_server, django_capture_on_commit_callbacks
+):
+    tracks = [make_track(owner=artist, title=f"Song {n}") for n in range(3)]
+    grant(artist, tracks[:2], "generative_training")
+    version = draft()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        policy.publish_policy_version(version=version)
+
+    [message] = smtp_server.to(artist.email)
+    text = message.get_body(("plain",)).get_content()
+    assert message["Subject"].startswith("Important: our terms change on")
+    assert "Song 0" in text and "Song 1" in text and "Song 2" not in text
+    assert "/policy/2/reconfirm/" in text
+    [other] = smtp_server.to(other_artist.email)
+    assert "nothing of yours changes" in other.get_body(("plain",)).get_content()
+
+
+def test_the_banner_shows_until_acknowledged_and_the_acknowledgement_is_audited(
+    draft, artist, artist_client, django_capture_on_commit_callbacks
+):
+    version = draft()
+    with django_capture_on_commit_callbacks(execute=True):
+        policy.publish_policy_version(version=version)
+
+    page = artist_client.get(reverse("dashboard"))
+    assert "Our terms have changed (version 2)" in page.text
+
+    response = artist_client.post(reverse("policy:acknowledge", args=[2]), {"next": reverse("tracks:list")})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("tracks:list")
+    event = AuditEvent.objects.get(artist=artist, kind=AuditEvent.Kind.POLICY_ACKNOWLEDGED)
+    assert event.policy_version == version
+    assert event.source == AuditEvent.Source.POLICY_ACK
+    assert "Our terms have changed" not in artist_client.get(reverse("dashboard")).text
+    # Acknowledging again records nothing more.
+    artist_client.post(reverse("policy:acknowledge", args=[2]))
+    assert AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.POLICY_ACKNOWLEDGED).count() == 1
+    assert verify_chains().ok
+
+
+def test_acknowledge_ignores_an_off_site_next_url(draft, artist_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        policy.publish_policy_version(version=draft())
+
+    response = artist_client.post(reverse("policy:acknowledge", args=[2]), {"next": "https://evil.example/"})
+
+    assert response["Location"] == reverse("dashboard")
+
+
+def test_users_who_joined_after_publication_see_no_banner(draft, make_user, client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        policy.publish_policy_version(version=draft())
+    newcomer = make_user()
+    client.force_login(newcomer)
+
+    assert "Our terms have changed" not in client.get(reverse("dashboard")).text
+
+
+def test_history_page_is_public_and_shows_what_changed(draft, client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        policy.publish_policy_version(version=draft())
+
+    page = client.get(reverse("policy:history"))
+
+    assert page.status_code == 200
+    first_line = PolicyVersion.objects.get(version=1).full_text.splitlines()[0]
+    added = "Generative training also means training voice models."
+    assert f'<li class="added"><span class="visually-hidden">Added: </span>{added}</li>' in page.text
+    assert f'<li class="removed"><span class="visually-hidden">Removed: </span>{escape(first_line)}</li>' in page.text
+    assert "The first version." in page.text
+
+
+def test_unconfirmed_grants_lapse_at_the_effective_date_and_confirmed_ones_stay(
+    draft, artist, other_artist, make_track, artist_client, django_capture_on_commit_callbacks
+):
+    from consent.tasks import lapse_unconfirmed_grants
+
+    mine = [make_track(owner=artist, title=f"Mine {n}") for n in range(2)]
+    theirs = make_track(owner=other_artist, title="Theirs")
+    grant(artist, mine, "generative_training")
+    grant(artist, mine, "recommendation")
+    grant(other_artist, [theirs], "generative_training")
+    version = draft()
+    with django_capture_on_commit_callbacks(execute=True):
+        policy.publish_policy_version(version=version)
+
+    page = artist_client.get(reverse("policy:reconfirm", args=[2]))
+    assert "Mine 0" in page.text and "Theirs" not in page.text
+    artist_client.post(reverse("policy:reconfirm", args=[2]))
+    assert AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.CONSENT_RECONFIRMED).count() == 2
+
+    # Before the effective date nothing lapses.
+    assert lapse_unconfirmed_grants() == 0
+    PolicyVersion.objects.filter(pk=version.pk).update(effective_at=timezone.now() - timedelta(seconds=1))
+    assert lapse_unconfirmed_grants() == 1
+    assert lapse_unconfirmed_grants() == 0
+
+    assert Consent.objects.get(track=theirs, purpose__slug="generative_training").granted is False
+    assert all(Consent.objects.get(track=t, purpose__slug="generative_training").granted for t in mine)
+    assert all(Consent.objects.get(track=t, purpose__slug="recommendation").granted for t in mine)
+    lapse = AuditEvent.objects.get(artist=other_artist, source=AuditEvent.Source.POLICY_LAPSE)
+    assert lapse.actor_id is None and lapse.actor_kind == AuditEvent.ActorKind.SYSTEM
+    assert (lapse.old_value, lapse.new_value) == ("granted", "not_granted")
+    assert verify_chains().ok
+
+
+def test_reconfirm_pages_need_sign_in_and_a_published_version(artist_client, draft):
+    from django.test import Client
+
+    draft()  # version 2 exists but is unpublished
+
+    assert Client().get(reverse("policy:reconfirm", args=[1])).status_code == 302
+    assert artist_client.get(reverse("policy:reconfirm", args=[2])).status_code == 404
+    assert artist_client.post(reverse("policy:acknowledge", args=[2])).status_code == 404
+    assert artist_client.get(reverse("policy:acknowledge", args=[1])).status_code == 405
