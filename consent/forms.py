@@ -16,6 +16,8 @@ ACTOR_CHOICES = [
 
 class AuditFilterForm(forms.Form):
     track = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The link in a receipt email narrows the log to that one save.
+    receipt = forms.UUIDField(required=False, widget=forms.HiddenInput)
     title = forms.CharField(required=False, max_length=200, label="Track title contains")
     purpose = forms.ChoiceField(required=False)
     actor = forms.ChoiceField(required=False, choices=ACTOR_CHOICES, label="Who acted")
@@ -38,6 +40,7 @@ class AuditFilterForm(forms.Form):
         data = self.cleaned_data
         return AuditFilter(
             track_uuid=data.get("track"),
+            receipt_id=data.get("receipt"),
             title=(data.get("title") or "").strip(),
             purpose=data.get("purpose") or "",
             actor_kind=data.get("actor") or "",

@@ -67,6 +67,7 @@ def upload_defaults(artist) -> dict[str, bool]:
 @dataclass(frozen=True)
 class AuditFilter:
     track_uuid: uuid.UUID | None = None
+    receipt_id: uuid.UUID | None = None
     title: str = ""
     purpose: str = ""
     actor_kind: str = ""
@@ -81,6 +82,8 @@ def audit_events(*, artist, filters: AuditFilter | None = None) -> QuerySet[Audi
     qs = AuditEvent.objects.filter(artist=artist)
     if f.track_uuid:
         qs = qs.filter(track_uuid=f.track_uuid)
+    if f.receipt_id:
+        qs = qs.filter(receipt_id=f.receipt_id)
     if f.title:
         qs = qs.filter(track_title__icontains=f.title)
     if f.purpose:

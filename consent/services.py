@@ -31,6 +31,7 @@ from consent.models import (
     Purpose,
     UploadDefault,
 )
+from notifications.notices import ChangedCell, queue_consent_change_notices
 from tracks.models import Track
 
 if TYPE_CHECKING:
@@ -273,8 +274,8 @@ def change_consent(
     confirmation is refused unless its slug is in `confirmed_purposes`, which
     only a confirmation step may pass.
 
-    Issue 5 adds, inside this same transaction, the notification outbox rows
-    for the artists whose consent changed.
+    In the same transaction it queues one email per artist whose consent
+    changed: a receipt for their own save, a notice for a change made for them.
     """
     return _write_track_consent(
         actor=actor,
@@ -407,12 +408,16 @@ def _write_track_consent(*, actor, tracks, wanted, slugs, source, request_meta, 
             bucket = counts.setdefault(purpose.slug, {"granted": 0, "withdrawn": 0})
             bucket["granted" if granted else "withdrawn"] += 1
         touched = {row[3] for row, *_ in changed}
-        return ChangeResult(
+        chain_heads = {a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(touched)}
+        # In this transaction: the emails exist if and only if the change does.
+        queue_consent_change_notices(
+            actor=actor,
             receipt_id=receipt_id,
-            counts=counts,
-            event_count=len(events),
-            chain_heads={a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(touched)},
+            source=source,
+            cells=[ChangedCell(row[3], row[2], p.slug, p.name, granted) for row, p, granted, _ in changed],
+            chain_heads=chain_heads,
         )
+        return ChangeResult(receipt_id=receipt_id, counts=counts, event_count=len(events), chain_heads=chain_heads)
 
 
 def _write_consent_rows(*, actor, changed, policy: PolicyVersion, now) -> None:

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from consent import selectors, services
 from consent.forms import AuditFilterForm, ConfirmForm
 from consent.models import AuditEvent, PolicyVersion, Purpose
+from consent.receipts import receipt_for
 from consent.services import ConsentError, RequestMeta
 from tracks.models import Track
 
@@ -344,6 +344,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "track_filter": form.cleaned_data.get("track") if form.is_bound and form.is_valid() else None,
+            "receipt_filter": form.cleaned_data.get("receipt") if form.is_bound and form.is_valid() else None,
         },
     )
 
@@ -454,68 +455,13 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
 @login_required
 @require_GET
 def receipt(request: HttpRequest, receipt_id: uuid.UUID) -> HttpResponse:
-    events = list(
-        AuditEvent.objects.filter(artist=request.user, receipt_id=receipt_id)
-        .select_related("policy_version", "purpose")
-        .order_by("seq")
-    )
-    if not events:
+    body = receipt_for(request.user, receipt_id)
+    if body is None:
         raise Http404("No such receipt.")
-    body = build_receipt(request.user, events)
     response = JsonResponse(body, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="consent-receipt-{receipt_id}.json"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-def build_receipt(artist, events: list[AuditEvent]) -> dict:
-    """A consent record in the manner of ISO/IEC TS 27560 and the Kantara Consent Receipt."""
-    first, last = events[0], events[-1]
-    policy = first.policy_version
-    purposes: dict[str, dict] = {}
-    for event in events:
-        entry = purposes.setdefault(
-            event.purpose_slug,
-            {
-                "purpose": event.purpose_slug,
-                "name": event.purpose.name if event.purpose else event.purpose_slug,
-                "description": event.purpose.description if event.purpose else "",
-                "scope": "future uploads" if event.kind == AuditEvent.Kind.DEFAULTS_CHANGED else "tracks",
-                "granted": [],
-                "not_granted": [],
-            },
-        )
-        target = {"track_uuid": str(event.track_uuid), "title": event.track_title} if event.track_uuid else {}
-        entry["granted" if event.new_value == services.GRANTED else "not_granted"].append(target)
-    for entry in purposes.values():
-        entry["state"] = (
-            "granted"
-            if entry["granted"] and not entry["not_granted"]
-            else "not_granted"
-            if entry["not_granted"] and not entry["granted"]
-            else "mixed"
-        )
-        entry["tracks_affected"] = len(entry["granted"]) + len(entry["not_granted"])
-        if entry["scope"] != "tracks":
-            entry.pop("granted"), entry.pop("not_granted")
-    return {
-        "schema": "consent-record; fields after ISO/IEC TS 27560:2023 and Kantara Consent Receipt v1.1",
-        "version": "1",
-        "receipt_id": str(first.receipt_id),
-        "timestamp": first.created_at.astimezone(datetime.UTC).isoformat(),
-        "controller": {"name": "Creator Consent Portal", "url": settings.SITE_URL},
-        "principal": {"id": str(artist.pk), "name": artist.display_name, "email": artist.email},
-        "actor": {"kind": first.actor_kind, "is_principal": first.actor_id == artist.pk},
-        "collection_method": first.get_source_display(),
-        "source": first.source,
-        "policy": {
-            "version": policy.version if policy else None,
-            "url": f"{settings.SITE_URL}{policy.get_absolute_url()}" if policy else None,
-        },
-        "purposes": list(purposes.values()),
-        "events": len(events),
-        "chain": {"first_seq": first.seq, "last_seq": last.seq, "head_hash_after_change": last.hash},
-    }
 
 
 @require_GET

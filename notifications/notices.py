@@ -66,7 +66,6 @@ def queue_consent_change_notices(
     source: str,
     cells: Iterable[ChangedCell],
     chain_heads: dict[int, dict],
-    receipts: dict[int, dict] | None = None,
 ) -> int:
     """One email per artist per save, whatever the number of tracks.
 
@@ -95,8 +94,6 @@ def queue_consent_change_notices(
             "chain_head": chain_heads.get(artist_id, {}).get("hash", ""),
             "audit_log_path": f"{audit_url}?receipt={receipt_id}",
         }
-        if receipts and artist_id in receipts:
-            context["receipt"] = receipts[artist_id]
         if queue_notification(
             kind=kind,
             to_email=artist.email,

@@ -12,8 +12,20 @@ from notifications.models import Notification
 
 
 def _context_at_send_time(notification: Notification) -> dict:
-    """What differs per recipient of a notice written for thousands at once."""
-    if notification.kind != Notification.Kind.POLICY_CHANGE or notification.recipient_id is None:
+    """What is read from the database when the email is built, not when it is queued.
+
+    A receipt is rebuilt from the append-only audit log (so the attachment says
+    exactly what the log says); a policy notice written for thousands at once
+    gets each recipient's own affected tracks.
+    """
+    if notification.recipient_id is None:
+        return {}
+    if notification.kind in (Notification.Kind.CONSENT_RECEIPT, Notification.Kind.CHANGED_ON_BEHALF):
+        from consent.receipts import receipt_for
+
+        receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
+        return {"receipt": receipt} if receipt else {}
+    if notification.kind != Notification.Kind.POLICY_CHANGE:
         return {}
     from consent.models import PolicyVersion
     from consent.policy import affected_tracks
@@ -28,6 +40,7 @@ def _context_at_send_time(notification: Notification) -> dict:
 
 
 def build_message(notification: Notification) -> EmailMultiAlternatives:
+    context: dict = {}
     if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
         # allauth renders its own templates when it queues the row.
         subject = notification.context["subject"]
@@ -54,7 +67,7 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
     )
     if html:
         message.attach_alternative(html, "text/html")
-    receipt = notification.context.get("receipt")
+    receipt = context.get("receipt")
     if receipt:
         message.attach(
             f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",

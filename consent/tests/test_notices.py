@@ -1,0 +1,98 @@
+"""Every consent change an artist must know about is queued with the change."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from consent import services
+from consent.models import AuditEvent
+from consent.selectors import chain_head
+from notifications.models import Notification
+from tracks.models import Track
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_save_of_5000_consents_produces_one_email_with_the_receipt_attached(
+    artist, make_tracks, smtp_server, django_capture_on_commit_callbacks
+):
+    make_tracks(2_500, owner=artist)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.change_consent(
+            actor=artist,
+            tracks=Track.objects.filter(owner=artist),
+            changes={"recommendation": True, "fraud_detection": True},
+            source="web",
+        )
+
+    assert result.event_count == 5_000
+    [message] = smtp_server.messages
+    assert message["Subject"] == "Your consent receipt: 5000 changes saved"
+    text = message.get_body(("plain",)).get_content()
+    assert "allowed on 2500 tracks" in text
+    assert chain_head(artist.pk).hash in text
+    [attachment] = list(message.iter_attachments())
+    receipt = json.loads(attachment.get_content())
+    assert receipt["receipt_id"] == str(result.receipt_id)
+    assert receipt["chain"]["head_hash_after_change"] == chain_head(artist.pk).hash
+    assert {p["purpose"]: p["tracks_affected"] for p in receipt["purposes"]} == {
+        "recommendation": 2_500,
+        "fraud_detection": 2_500,
+    }
+
+
+def test_a_save_that_changes_nothing_sends_nothing(artist, make_track, smtp_server, django_capture_on_commit_callbacks):
+    track = make_track(owner=artist)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_consent(
+            actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": False}, source="web"
+        )
+
+    assert not Notification.objects.exists()
+    assert smtp_server.messages == []
+
+
+def test_a_staff_withdrawal_tells_the_artist_it_was_made_on_their_behalf(
+    artist, staff_user, make_track, smtp_server, django_capture_on_commit_callbacks
+):
+    track = make_track(owner=artist, title="Night Drive")
+    one = Track.objects.filter(pk=track.pk)
+    services.change_consent(actor=artist, tracks=one, changes={"recommendation": True}, source="web")
+    Notification.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_consent(actor=staff_user, tracks=one, changes={"recommendation": False}, source="admin")
+
+    row = Notification.objects.get()
+    assert row.kind == Notification.Kind.CHANGED_ON_BEHALF
+    assert row.recipient == artist
+    [message] = smtp_server.messages
+    text = message.get_body(("plain",)).get_content()
+    assert "Portal staff changed how your music may be used" in text
+    assert "withdrawn on 1 track: Night Drive" in text
+
+
+def test_the_email_links_to_the_audit_log_filtered_to_that_save(
+    artist, artist_client, make_track, smtp_server, django_capture_on_commit_callbacks
+):
+    track = make_track(owner=artist)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.change_consent(
+            actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+        )
+    link = f"{reverse('consent:audit_log')}?receipt={result.receipt_id}"
+    assert link in smtp_server.messages[0].get_body(("plain",)).get_content()
+
+    # Another save, which the filtered log must leave out.
+    services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"fraud_detection": True}, source="web"
+    )
+
+    page = artist_client.get(link)
+
+    assert page.status_code == 200
+    shown = [event.pk for event in page.context["page"].object_list]
+    assert shown == list(AuditEvent.objects.filter(receipt_id=result.receipt_id).values_list("pk", flat=True))
