@@ -17,6 +17,8 @@ from typing import BinaryIO
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tracks.sniff import looks_like_text
+
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 ALLOWED_FORMATS_TEXT = "JPEG, PNG or WebP"
 # Longest edge in pixels of each stored size: the track page shows the display
@@ -150,10 +152,6 @@ def _describe(data: bytes) -> str:
         return "This is a web page (HTML), not an image."
     if head.startswith(b"gif8"):
         return "GIF images are not accepted."
-    try:
-        text = data[:256].decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+    if looks_like_text(data[:256]):
         return "This is a text file, not an image."
     return "The file is not an image the portal can read."

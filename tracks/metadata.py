@@ -36,6 +36,8 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
+from tracks.sniff import looks_like_text
+
 # --- errors -------------------------------------------------------------------------------
 
 
@@ -341,11 +343,7 @@ def _describe_non_audio(head: bytes) -> str:
         return "This is a web page (HTML), not audio."
     if text.startswith((b"<?xml", b"<svg")):
         return "This is an XML or SVG document, not audio."
-    try:
-        decoded = head.decode("utf-8")
-    except UnicodeDecodeError:
-        decoded = ""
-    if decoded and all(ch.isprintable() or ch in "\r\n\t" for ch in decoded):
+    if looks_like_text(head):
         return "This is a text file, not audio."
     return "The file is not in a recognised audio format."
 

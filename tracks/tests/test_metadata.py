@@ -250,3 +250,10 @@ def test_flac_without_a_recorded_length_gets_its_own_reason():
     with pytest.raises(metadata.CorruptFileError) as caught:
         metadata.read(io.BytesIO(bytes(data)))
     assert caught.value.code == "unknown_length"
+
+
+def test_text_is_recognised_even_when_the_sample_cuts_a_character_in_two():
+    text = ("Ü" * 40).encode()  # two bytes each: the 64-byte sample ends mid-character or not at all
+    for shift in (0, 1):
+        with pytest.raises(metadata.UnsupportedFormatError, match="This is a text file"):
+            metadata.read(io.BytesIO(b"x" * shift + text))
