@@ -33,6 +33,10 @@ HASHED_FIELDS = (
     "receipt_id",
     "created_at",
 )
+# Hashed only when set, so the events written before these columns existed
+# keep their hashes (their canonical form has no such key) while a label or
+# bulk-change link, once written, cannot be altered without breaking the chain.
+OPTIONAL_HASHED_FIELDS = ("label_id", "bulk_change_id")
 
 
 def _canonical_value(value: Any) -> str | None:
@@ -50,6 +54,9 @@ def _canonical_value(value: Any) -> str | None:
 def canonical_json(event: dict[str, Any]) -> str:
     """Sorted keys, no whitespace, UTC ISO timestamps, ids as strings."""
     payload = {name: _canonical_value(event[name]) for name in HASHED_FIELDS}
+    for name in OPTIONAL_HASHED_FIELDS:
+        if event.get(name) is not None:
+            payload[name] = _canonical_value(event[name])
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -57,4 +64,4 @@ def event_hash(prev_hash: str, event: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(event)).encode("utf-8")).hexdigest()
 
 
-__all__ = ["GENESIS_HASH", "HASHED_FIELDS", "canonical_json", "event_hash"]
+__all__ = ["GENESIS_HASH", "HASHED_FIELDS", "OPTIONAL_HASHED_FIELDS", "canonical_json", "event_hash"]

@@ -184,6 +184,7 @@ class AuditEvent(models.Model):
         TRACK_DELETED = "track_deleted", "Track deleted"
         POLICY_ACKNOWLEDGED = "policy_acknowledged", "Policy acknowledged"
         CONSENT_RECONFIRMED = "consent_reconfirmed", "Consent confirmed again"
+        DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
 
     # Users and tracks are referenced without a database constraint and with
     # DO_NOTHING: the history must outlive them, and a cascade or SET NULL would
@@ -218,6 +219,19 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     receipt_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # The label a delegation event concerns, and the bulk change that wrote a
+    # consent event; both hashed when set (see consent.chain).
+    label = models.ForeignKey(
+        "accounts.Label", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    bulk_change = models.ForeignKey(
+        "consent.BulkChange",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="events",
+    )
     created_at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
@@ -247,3 +261,83 @@ class AuditEvent(models.Model):
         if self.actor_kind == self.ActorKind.ARTIST and self.actor_id == self.artist_id:
             return "You"
         return self.get_actor_kind_display()
+
+
+class BulkChange(models.Model):
+    """One label action over many tracks: a bulk edit, a CSV import, or the undo of one.
+
+    Created as a draft by the preview; confirmed, it is applied through
+    consent.services, and every audit event it writes links back here.
+    """
+
+    class Kind(models.TextChoices):
+        EDIT = "edit", "Bulk edit"
+        CSV = "csv", "CSV import"
+        UNDO = "undo", "Undo"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Previewed"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    label = models.ForeignKey("accounts.Label", on_delete=models.PROTECT, related_name="bulk_changes")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # The catalogue filter (query parameters) or, for CSV, the file name.
+    filter = models.JSONField(default=dict, blank=True)
+    # Explicitly selected track uuids; null means every track the filter matches.
+    selection = models.JSONField(null=True, blank=True)
+    # Bulk edit: purpose slug -> granted. CSV and undo: track uuid -> {slug: granted}.
+    changes = models.JSONField(default=dict, blank=True)
+    confirmed_purposes = models.JSONField(default=list, blank=True)
+    will_change = models.PositiveIntegerField(default=0)
+    already = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    refused_detail = models.JSONField(default=list, blank=True)
+    applied = models.PositiveIntegerField(default=0)
+    artists_notified = models.PositiveIntegerField(default=0)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    undo_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} by {self.label}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class ConsentProposal(models.Model):
+    """A label asking an artist to grant a purpose it may not grant itself."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the artist"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    label = models.ForeignKey("accounts.Label", on_delete=models.CASCADE, related_name="proposals")
+    artist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_proposals")
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    tracks = models.ManyToManyField("tracks.Track", related_name="+")
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} proposes {self.purpose} to {self.artist}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from consent.chain import HASHED_FIELDS, event_hash
+from consent.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, event_hash
 from consent.models import GENESIS_HASH, AuditChainHead, AuditEvent, Consent, Purpose, UploadDefault
 
 
@@ -131,7 +131,7 @@ class VerifyReport:
         return not self.breaks
 
 
-_COLUMNS = ("pk", "prev_hash", "hash", *HASHED_FIELDS)
+_COLUMNS = ("pk", "prev_hash", "hash", *HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS)
 
 
 def iter_chain_breaks(
@@ -170,7 +170,7 @@ def iter_chain_breaks(
 
     for row in events.iterator(chunk_size=chunk_size):
         pk, prev_hash, stored_hash = row[0], row[1], row[2]
-        event = dict(zip(HASHED_FIELDS, row[3:], strict=True))
+        event = dict(zip((*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS), row[3:], strict=True))
         artist, seq = event["artist_id"], event["seq"]
         if artist != current:
             if current is not None:

@@ -26,6 +26,7 @@ from consent.models import (
     GENESIS_HASH,
     AuditChainHead,
     AuditEvent,
+    BulkChange,
     Consent,
     PolicyVersion,
     Purpose,
@@ -134,11 +135,20 @@ def actor_kind_for(actor: User | None, artist_id: int) -> str:
     return ActorKind.LABEL
 
 
-def can_change_consent(actor: User | None, *, owner_id: int, granted: bool) -> bool:
+def can_change_consent(
+    actor: User | None,
+    *,
+    owner_id: int,
+    granted: bool,
+    purpose_slug: str | None = None,
+    delegations: Mapping[int, Mapping[str, str]] | None = None,
+) -> bool:
     """The one permission rule for consent on a track owned by `owner_id`.
 
     The artist may grant and withdraw. Staff and the system may only withdraw.
-    Label managers get a branch here when delegations exist.
+    A label manager acts only inside what the owner delegated: `delegations`
+    is `delegated_scopes(actor, owners)`, loaded once per change so that the
+    check stays a dictionary lookup per cell.
     """
     if actor is None:
         return not granted
@@ -148,7 +158,43 @@ def can_change_consent(actor: User | None, *, owner_id: int, granted: bool) -> b
         return True
     if actor.is_staff:
         return not granted
-    return False
+    if delegations is None or purpose_slug is None:
+        return False
+    scope = delegations.get(owner_id, {}).get(purpose_slug, SCOPE_NONE)
+    if granted:
+        return scope == SCOPE_GRANT_WITHDRAW
+    return scope in (SCOPE_WITHDRAW, SCOPE_GRANT_WITHDRAW)
+
+
+SCOPE_NONE = "none"
+SCOPE_WITHDRAW = "withdraw"
+SCOPE_GRANT_WITHDRAW = "grant_withdraw"
+_SCOPE_RANK = {SCOPE_NONE: 0, SCOPE_WITHDRAW: 1, SCOPE_GRANT_WITHDRAW: 2}
+
+
+def delegated_scopes(
+    actor: User | None, owner_ids: Collection[int], *, label_id: int | None = None
+) -> dict[int, dict[str, str]]:
+    """owner id -> {purpose slug: scope} that `actor` holds through active delegations, in one query.
+
+    With `label_id`, only that label's delegations count: a manager acting for
+    one label never borrows the power another label was given.
+    """
+    from accounts.models import Delegation
+
+    owner_ids = [o for o in owner_ids if actor is None or o != actor.pk]
+    if actor is None or actor.is_staff or not owner_ids:
+        return {}
+    rows = Delegation.objects.active().filter(artist_id__in=pk_in(owner_ids), label__memberships__user=actor)
+    if label_id is not None:
+        rows = rows.filter(label_id=label_id)
+    merged: dict[int, dict[str, str]] = {}
+    for artist_id, scopes in rows.values_list("artist_id", "scopes"):
+        mine = merged.setdefault(artist_id, {})
+        for slug, scope in (scopes or {}).items():
+            if _SCOPE_RANK.get(scope, 0) > _SCOPE_RANK.get(mine.get(slug, SCOPE_NONE), 0):
+                mine[slug] = scope
+    return merged
 
 
 # --- Helpers --------------------------------------------------------------------------
@@ -222,6 +268,8 @@ def _event(
     purpose: Purpose | None = None,
     old_value: str = "",
     new_value: str = "",
+    label_id: int | None = None,
+    bulk_change_id: int | None = None,
 ) -> dict[str, Any]:
     meta = request_meta or RequestMeta()
     return {
@@ -242,6 +290,8 @@ def _event(
         "user_agent": meta.user_agent[:512],
         "request_id": meta.request_id[:64],
         "receipt_id": receipt_id,
+        "label_id": label_id,
+        "bulk_change_id": bulk_change_id,
         "created_at": now,
     }
 
@@ -267,6 +317,7 @@ def change_consent(
     source: str,
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
+    bulk_change: BulkChange | None = None,
 ) -> ChangeResult:
     """Set the same answer per purpose on every track in `tracks`.
 
@@ -285,6 +336,7 @@ def change_consent(
         source=source,
         request_meta=request_meta,
         confirmed_purposes=confirmed_purposes,
+        bulk_change=bulk_change,
     )
 
 
@@ -296,8 +348,9 @@ def set_track_consents(
     source: str,
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
+    bulk_change: BulkChange | None = None,
 ) -> ChangeResult:
-    """Set a possibly different answer per track (the matrix page, admin actions).
+    """Set a possibly different answer per track (the matrix page, admin actions, CSV import).
 
     Tracks of `tracks` missing from `states` are left alone. One receipt
     covers the whole save.
@@ -319,10 +372,18 @@ def set_track_consents(
         source=source,
         request_meta=request_meta,
         confirmed_purposes=confirmed_purposes,
+        bulk_change=bulk_change,
     )
 
 
-def _write_track_consent(*, actor, tracks, wanted, slugs, source, request_meta, confirmed_purposes) -> ChangeResult:
+def _write_track_consent(
+    *, actor, tracks, wanted, slugs, source, request_meta, confirmed_purposes, bulk_change=None
+) -> ChangeResult:
+    """The body of change_consent and set_track_consents.
+
+    With `bulk_change`, the label's delegations alone decide what the actor may
+    do, and every event links to the bulk change (its id is in the hash).
+    """
     source = _valid_source(source)
     purposes = _purposes_by_slug(slugs)
     if not purposes:
@@ -351,7 +412,18 @@ def _write_track_consent(*, actor, tracks, wanted, slugs, source, request_meta, 
             for slug, granted in per_track.items():
                 cells.append((row, purposes[slug], bool(granted)))
 
-        refused = [cell for cell in cells if not can_change_consent(actor, owner_id=cell[0][3], granted=cell[2])]
+        # Read after the chain heads are locked: ending a delegation locks the
+        # same head, so a delegation ended a moment ago is seen as ended here.
+        delegations = delegated_scopes(
+            actor, {row[3] for row in rows}, label_id=bulk_change.label_id if bulk_change else None
+        )
+        refused = [
+            cell
+            for cell in cells
+            if not can_change_consent(
+                actor, owner_id=cell[0][3], granted=cell[2], purpose_slug=cell[1].slug, delegations=delegations
+            )
+        ]
         if refused:
             if any(granted for _, _, granted in refused) and actor is not None and actor.is_staff:
                 raise ConsentPermissionDenied("Staff may withdraw consent but never grant it.")
@@ -398,6 +470,8 @@ def _write_track_consent(*, actor, tracks, wanted, slugs, source, request_meta, 
                 purpose=purpose,
                 old_value=_state(not granted),
                 new_value=_state(granted),
+                label_id=bulk_change.label_id if bulk_change else None,
+                bulk_change_id=bulk_change.pk if bulk_change else None,
             )
             for row, purpose, granted, _ in changed
         ]
@@ -740,3 +814,61 @@ def lapse_unconfirmed_grants(*, version: PolicyVersion) -> ChangeResult:
         total.counts.update(result.counts)
         total.chain_heads.update(result.chain_heads)
     return total
+
+
+# --- Label delegations ----------------------------------------------------------------------
+
+
+def record_delegation_events(
+    *,
+    actor: User | None,
+    artist_id: int,
+    label_id: int,
+    changes: Iterable[tuple[str | None, str, str]],
+    request_meta: RequestMeta | None = None,
+    apply=None,
+) -> ChangeResult:
+    """Append delegation events to the artist's chain: (purpose slug or None for the status, old, new).
+
+    `apply`, if given, runs after the chain head is locked and before the
+    events are written, so the delegation row changes under the same lock the
+    consent writers take: a bulk change in flight either finished before the
+    delegation ended or sees it ended.
+    """
+    changes = [(slug, old, new) for slug, old, new in changes if old != new]
+    with transaction.atomic():
+        heads = _lock_chain_heads([artist_id])
+        if apply is not None:
+            apply()
+        if not changes:
+            return ChangeResult()
+        purposes = _purposes_by_slug({slug for slug, _, _ in changes if slug})
+        now = timezone.now()
+        receipt_id = uuid.uuid4()
+        policy = PolicyVersion.objects.in_force()
+        _append_events(
+            heads,
+            [
+                _event(
+                    artist_id=artist_id,
+                    actor=actor,
+                    kind=Kind.DELEGATION_CHANGED,
+                    source=Source.WEB,
+                    now=now,
+                    request_meta=request_meta,
+                    policy=policy,
+                    receipt_id=receipt_id,
+                    purpose=purposes.get(slug) if slug else None,
+                    old_value=old[:32],
+                    new_value=new[:32],
+                    label_id=label_id,
+                )
+                for slug, old, new in changes
+            ],
+        )
+        head = heads[artist_id]
+        return ChangeResult(
+            receipt_id=receipt_id,
+            event_count=len(changes),
+            chain_heads={artist_id: {"seq": head.seq, "hash": head.hash}},
+        )

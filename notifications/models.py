@@ -29,6 +29,9 @@ class Notification(models.Model):
         CHANGED_ON_BEHALF = "changed_on_behalf", "Change made on your behalf"
         POLICY_CHANGE = "policy_change", "Policy change"
         ACCOUNT_EMAIL = "account_email", "Account email"
+        DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
+        LABEL_INVITATION = "label_invitation", "Label invitation"
+        CONSENT_PROPOSAL = "consent_proposal", "Consent proposal from a label"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
