@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "tracks",
     "consent",
     "notifications",
+    "labels",
 ]
 
 MIDDLEWARE = [
@@ -422,3 +423,15 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 CELERY_BEAT_SCHEDULE["policy-lapse"] = {"task": "consent.tasks.lapse_unconfirmed_grants", "schedule": 300.0}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
+# --- Labels -----------------------------------------------------------------------------
+# A confirmed bulk change touching more (track, purpose) cells than this runs in
+# Celery with a progress bar; smaller ones apply within the request.
+LABELS_BULK_SYNC_MAX_CELLS = env_int("LABELS_BULK_SYNC_MAX_CELLS", 2000, minimum=0)
+# Whole artists per consent call up to about this many tracks; progress is
+# committed after each chunk.
+LABELS_BULK_CHUNK_TRACKS = env_int("LABELS_BULK_CHUNK_TRACKS", 20_000, minimum=1)
+# How long after a bulk change finishes its undo is offered.
+LABELS_UNDO_WINDOW_SECONDS = env_int("LABELS_UNDO_WINDOW_SECONDS", 24 * 3600, minimum=0)
+LABELS_CSV_MAX_BYTES = env_int("LABELS_CSV_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+LABELS_CSV_MAX_ROWS = env_int("LABELS_CSV_MAX_ROWS", 200_000, minimum=1)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("tracks/", include("tracks.urls")),
     path("consent/", include("consent.urls")),
     path("policy/", include("consent.policy_urls")),
+    path("labels/", include("labels.urls")),
     path("admin/", admin.site.urls),
 ]
 

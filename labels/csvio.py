@@ -1,0 +1,293 @@
+"""The catalogue as CSV: a streamed export and a checked import.
+
+The import never writes: it returns a report and, when there is something to
+do, a draft BulkChange that the manager confirms like any bulk edit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from accounts.models import Label, User
+from consent.models import BulkChange, Consent, Purpose
+from consent.services import can_change_consent, delegated_scopes
+from labels.services import LabelError, roster_tracks
+from tracks.models import Track
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+TRUE_VALUES = {"granted", "yes", "y", "true", "1", "opt-in", "opted in"}
+FALSE_VALUES = {"not_granted", "not granted", "no", "n", "false", "0", "withdrawn", "opt-out", "opted out"}
+EXPORT_CHUNK = 2000
+LOOKUP_CHUNK = 5000
+
+
+def neutralise(value: object) -> str:
+    """A leading quote stops a spreadsheet from reading the cell as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def export_rows(tracks: QuerySet[Track], purposes: list[Purpose]) -> Iterator[str]:
+    """CSV lines for `tracks`, keyset-paged so memory stays flat at any size."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["track_id", "isrc", "title", "artist", *(p.slug for p in purposes)])
+    last = 0
+    base = tracks.order_by("pk").values_list("pk", "uuid", "isrc", "title", "owner__display_name")
+    while True:
+        chunk = list(base.filter(pk__gt=last)[:EXPORT_CHUNK])
+        if not chunk:
+            return
+        last = chunk[-1][0]
+        granted = set(
+            Consent.objects.filter(track_id__in=[row[0] for row in chunk], granted=True).values_list(
+                "track_id", "purpose_id"
+            )
+        )
+        for pk, track_uuid, isrc, title, artist in chunk:
+            states = ["granted" if (pk, p.pk) in granted else "not_granted" for p in purposes]
+            yield writer.writerow([str(track_uuid), neutralise(isrc), neutralise(title), neutralise(artist), *states])
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    will_change: int = 0
+    already: int = 0
+    refused: int = 0
+    states: dict[str, dict[str, bool]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelError(
+            f"The file is not UTF-8 text (byte {exc.start + 1} cannot be read). "
+            "Save it from your spreadsheet as “CSV UTF-8” and try again."
+        ) from None
+
+
+def _value(raw: str) -> bool | str | None:
+    text = raw.strip().lower()
+    if text == "":
+        return None
+    if text in TRUE_VALUES:
+        return True
+    if text in FALSE_VALUES:
+        return False
+    return "bad"
+
+
+def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> ImportReport:
+    """Read an uploaded CSV and report every bad row; nothing is written."""
+    limit = settings.LABELS_CSV_MAX_BYTES
+    if upload.size > limit:
+        raise LabelError(f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes. Split it and try again.")
+    text = _decode(upload.read())
+    if "\x00" in text:
+        raise LabelError("The file contains NUL bytes: it is not a CSV text file.")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise LabelError("The file is empty.") from None
+    except csv.Error as exc:
+        raise LabelError(f"The file cannot be read as CSV: {exc}.") from None
+    header = [h.strip().lower() for h in header]
+    purposes = {p.slug: p for p in Purpose.objects.all()}
+    if "track_id" not in header and "isrc" not in header:
+        raise LabelError("The first row must name the columns, with track_id or isrc among them.")
+    purpose_columns = [(i, h) for i, h in enumerate(header) if h in purposes]
+    if not purpose_columns:
+        raise LabelError(f"No purpose column found; use one or more of: {', '.join(purposes)}.")
+    id_col = header.index("track_id") if "track_id" in header else None
+    isrc_col = header.index("isrc") if "isrc" in header else None
+
+    max_rows = settings.LABELS_CSV_MAX_ROWS
+    parsed: list[tuple[int, str | None, str | None, list[str]]] = []
+    try:
+        for line_no, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(parsed) >= max_rows:
+                raise LabelError(f"The file has more than {max_rows:,} rows; the limit is {max_rows:,}. Split it.")
+            track_id = row[id_col].strip() if id_col is not None and id_col < len(row) else ""
+            isrc = row[isrc_col] if isrc_col is not None and isrc_col < len(row) else ""
+            isrc = isrc.strip().upper().replace("-", "")
+            parsed.append((line_no, track_id or None, isrc or None, row))
+    except csv.Error as exc:
+        raise LabelError(f"The file cannot be read as CSV near line {reader.line_num}: {exc}.") from None
+
+    report = ImportReport(rows=len(parsed))
+    roster = roster_tracks(label)
+    by_uuid, by_isrc = _lookup(roster, parsed)
+    exists_elsewhere = _exists_outside(roster, parsed, by_uuid, by_isrc)
+
+    resolved: list[tuple[int, Track, dict[str, bool]]] = []
+    seen: dict[int, int] = {}
+    for line_no, track_id, isrc, row in parsed:
+        track = None
+        if track_id:
+            try:
+                key = uuid.UUID(track_id)
+            except ValueError:
+                report.errors.append((line_no, f"track_id {track_id!r} is not a track id."))
+                continue
+            track = by_uuid.get(key)
+            if track is None:
+                report.errors.append((line_no, _missing(str(key) in exists_elsewhere, f"track {key}")))
+                continue
+        elif isrc:
+            matches = by_isrc.get(isrc, [])
+            if len(matches) > 1:
+                report.errors.append((line_no, f"ISRC {isrc} matches {len(matches)} tracks; use track_id instead."))
+                continue
+            if not matches:
+                report.errors.append((line_no, _missing(isrc in exists_elsewhere, f"ISRC {isrc}")))
+                continue
+            track = matches[0]
+        else:
+            report.errors.append((line_no, "No track_id or ISRC on this row."))
+            continue
+        if track.pk in seen:
+            report.errors.append((line_no, f"Duplicate row: this track is already on line {seen[track.pk]}."))
+            continue
+        seen[track.pk] = line_no
+        cells: dict[str, bool] = {}
+        bad = []
+        for i, slug in purpose_columns:
+            value = _value(row[i] if i < len(row) else "")
+            if value == "bad":
+                bad.append(f"{slug} is {row[i]!r}; use granted or not_granted")
+            elif value is not None:
+                cells[slug] = value
+        if bad:
+            report.errors.append((line_no, "Bad value: " + "; ".join(bad) + "."))
+            continue
+        resolved.append((line_no, track, cells))
+
+    owners = {track.owner_id for _, track, _ in resolved}
+    delegations = delegated_scopes(actor, owners, label_id=label.pk)
+    granted_now = _granted_now([track.pk for _, track, _ in resolved], purposes)
+    for line_no, track, cells in resolved:
+        wanted: dict[str, bool] = {}
+        refusals = []
+        for slug, granted in cells.items():
+            if ((track.pk, slug) in granted_now) == granted:
+                report.already += 1
+                continue
+            if not can_change_consent(
+                actor, owner_id=track.owner_id, granted=granted, purpose_slug=slug, delegations=delegations
+            ):
+                refusals.append(
+                    f"{purposes[slug].name}: {'granting' if granted else 'withdrawing'} is outside the delegation"
+                )
+                continue
+            if granted and purposes[slug].requires_confirmation and slug not in confirmed:
+                refusals.append(f"{purposes[slug].name}: granting needs the confirmation box ticked")
+                continue
+            wanted[slug] = granted
+        if refusals:
+            report.refused += len(refusals)
+            report.errors.append((line_no, "Outside the delegation — " + "; ".join(refusals) + "."))
+            continue
+        if wanted:
+            report.will_change += len(wanted)
+            report.states[str(track.uuid)] = wanted
+    report.errors.sort()
+    return report
+
+
+def _missing(exists: bool, what: str) -> str:
+    if exists:
+        return f"Not in the roster: {what} belongs to an artist who has not delegated to this label."
+    return f"Unknown {what}."
+
+
+def _lookup(roster: QuerySet[Track], parsed) -> tuple[dict[uuid.UUID, Track], dict[str, list[Track]]]:
+    uuids, isrcs = [], set()
+    for _, track_id, isrc, _ in parsed:
+        if track_id:
+            with contextlib.suppress(ValueError):
+                uuids.append(uuid.UUID(track_id))
+        elif isrc:
+            isrcs.add(isrc)
+    by_uuid: dict[uuid.UUID, Track] = {}
+    by_isrc: dict[str, list[Track]] = {}
+    only = ("pk", "uuid", "isrc", "owner_id")
+    for start in range(0, len(uuids), LOOKUP_CHUNK):
+        for track in roster.filter(uuid__in=uuids[start : start + LOOKUP_CHUNK]).only(*only):
+            by_uuid[track.uuid] = track
+    isrc_list = sorted(isrcs)
+    for start in range(0, len(isrc_list), LOOKUP_CHUNK):
+        for track in roster.filter(isrc__in=isrc_list[start : start + LOOKUP_CHUNK]).only(*only):
+            by_isrc.setdefault(track.isrc, []).append(track)
+    return by_uuid, by_isrc
+
+
+def _exists_outside(roster, parsed, by_uuid, by_isrc) -> set[str]:
+    """Which unmatched ids exist at all, to tell 'not in the roster' from 'unknown'."""
+    missing_uuids, missing_isrcs = [], []
+    for _, track_id, isrc, _ in parsed:
+        if track_id:
+            try:
+                key = uuid.UUID(track_id)
+            except ValueError:
+                continue
+            if key not in by_uuid:
+                missing_uuids.append(key)
+        elif isrc and isrc not in by_isrc:
+            missing_isrcs.append(isrc)
+    found: set[str] = set()
+    for start in range(0, len(missing_uuids), LOOKUP_CHUNK):
+        batch = missing_uuids[start : start + LOOKUP_CHUNK]
+        found.update(str(u) for u in Track.objects.filter(uuid__in=batch).values_list("uuid", flat=True))
+    for start in range(0, len(missing_isrcs), LOOKUP_CHUNK):
+        batch = missing_isrcs[start : start + LOOKUP_CHUNK]
+        found.update(Track.objects.filter(isrc__in=batch).values_list("isrc", flat=True))
+    return found
+
+
+def _granted_now(track_ids: list[int], purposes: dict[str, Purpose]) -> set[tuple[int, str]]:
+    slug_of = {p.pk: slug for slug, p in purposes.items()}
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(track_ids), LOOKUP_CHUNK):
+        rows = Consent.objects.filter(track_id__in=track_ids[start : start + LOOKUP_CHUNK], granted=True)
+        found.update((t, slug_of[p]) for t, p in rows.values_list("track_id", "purpose_id"))
+    return found
+
+
+def draft_import(*, actor: User, label: Label, report: ImportReport, filename: str, confirmed: set[str]) -> BulkChange:
+    """Save the checked rows as a draft bulk change; only a file with no bad row can be applied."""
+    return BulkChange.objects.create(
+        label=label,
+        created_by=actor,
+        kind=BulkChange.Kind.CSV,
+        filter={"file": filename[:200], "rows": report.rows},
+        changes=report.states,
+        confirmed_purposes=sorted(confirmed),
+        will_change=report.will_change,
+        already=report.already,
+        refused=report.refused,
+        progress_total=report.will_change,
+    )

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import Delegation
+from consent.models import Purpose
+
+
+class ScopesForm(forms.Form):
+    """Purpose by purpose, what the label may do; a separate box for each confirmation purpose."""
+
+    def __init__(self, *args, purposes: list[Purpose], initial_scopes: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.purposes = purposes
+        initial_scopes = initial_scopes or {}
+        for purpose in purposes:
+            self.fields[f"scope_{purpose.slug}"] = forms.ChoiceField(
+                label=purpose.name,
+                choices=Delegation.Scope.choices,
+                initial=initial_scopes.get(purpose.slug, Delegation.Scope.NONE),
+                widget=forms.RadioSelect,
+                help_text=purpose.description,
+            )
+            if purpose.requires_confirmation:
+                self.fields[f"confirm_{purpose.slug}"] = forms.BooleanField(
+                    required=False,
+                    label=(
+                        f"I understand that “Grant and withdraw” lets the label allow {purpose.name} "
+                        "of my music without asking me first."
+                    ),
+                    initial=initial_scopes.get(purpose.slug) == Delegation.Scope.GRANT_WITHDRAW,
+                )
+
+    def scopes(self) -> dict[str, str]:
+        return {p.slug: self.cleaned_data[f"scope_{p.slug}"] for p in self.purposes}
+
+    def confirmed(self) -> set[str]:
+        return {p.slug for p in self.purposes if self.cleaned_data.get(f"confirm_{p.slug}")}
+
+
+class LabelForm(forms.Form):
+    name = forms.CharField(max_length=150, label="Label name")
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+
+
+class JoinForm(forms.Form):
+    label = forms.SlugField(max_length=80, label="Label identifier", help_text="The label gives you this.")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+    confirm_generative = forms.BooleanField(
+        required=False, label="I confirm granting purposes that need their own confirmation where the file says so."
+    )

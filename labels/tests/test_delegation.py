@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Delegation
+from consent.models import AuditEvent, Consent
+from consent.selectors import verify_chains
+from labels import services
+from labels.services import LabelError
+from labels.tests.conftest import granted
+from notifications.models import Notification
+
+ALL_NONE = {"recommendation": "none", "fraud_detection": "none", "generative_training": "none"}
+
+
+def test_artist_accepting_an_invitation_chooses_scopes_and_both_sides_are_told(artist, label_setup):
+    label, manager, delegate = label_setup
+    delegation = delegate(artist, {**ALL_NONE, "recommendation": "grant_withdraw", "fraud_detection": "withdraw"})
+    assert delegation.status == Delegation.Status.ACTIVE
+    assert delegation.scopes["recommendation"] == "grant_withdraw"
+    assert delegation.scopes["generative_training"] == "none"
+    events = AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.DELEGATION_CHANGED, label=label)
+    # invited, then active with two purposes gaining power
+    assert set(events.values_list("new_value", flat=True)) >= {"invited", "active", "grant_withdraw", "withdraw"}
+    notices = Notification.objects.filter(kind=Notification.Kind.DELEGATION_CHANGED)
+    assert notices.filter(recipient=artist).count() == 2
+    assert notices.filter(recipient=manager).count() == 2
+
+
+def test_letting_a_label_grant_generative_training_needs_its_own_confirmation(artist, label_setup):
+    label, manager, _ = label_setup
+    delegation = services.invite_artist(actor=manager, label=label, email=artist.email)
+    with pytest.raises(LabelError, match="needs its own confirmation"):
+        services.accept_invitation(
+            artist=artist, delegation=delegation, scopes={**ALL_NONE, "generative_training": "grant_withdraw"}
+        )
+    delegation.refresh_from_db()
+    assert delegation.status == Delegation.Status.INVITED
+    services.accept_invitation(
+        artist=artist,
+        delegation=delegation,
+        scopes={**ALL_NONE, "generative_training": "grant_withdraw"},
+        confirmed={"generative_training"},
+    )
+    delegation.refresh_from_db()
+    assert delegation.scopes["generative_training"] == "grant_withdraw"
+
+
+def test_confirmation_box_on_the_accept_form_is_required_for_generative_grant(client, artist, label_setup):
+    label, manager, _ = label_setup
+    delegation = services.invite_artist(actor=manager, label=label, email=artist.email)
+    client.force_login(artist)
+    prefix = f"d{delegation.pk}-"
+    data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE} | {
+        f"{prefix}scope_generative_training": "grant_withdraw"
+    }
+    url = f"/labels/delegations/{delegation.pk}/accept/"
+    response = client.post(url, data, follow=True)
+    assert "needs its own confirmation" in response.content.decode()
+    delegation.refresh_from_db()
+    assert delegation.status == Delegation.Status.INVITED
+    client.post(url, {**data, f"{prefix}confirm_generative_training": "on"})
+    delegation.refresh_from_db()
+    assert delegation.status == Delegation.Status.ACTIVE
+
+
+def test_ending_a_delegation_is_one_step_and_changes_no_consent(client, artist, label_setup, make_tracks, set_state):
+    label, _manager, delegate = label_setup
+    tracks = make_tracks(3, owner=artist)
+    set_state(artist, tracks, "recommendation", True)
+    delegation = delegate(artist, {**ALL_NONE, "recommendation": "grant_withdraw"})
+    before = list(Consent.objects.order_by("pk").values_list("pk", "granted", "changed_at"))
+    client.force_login(artist)
+    response = client.post(f"/labels/delegations/{delegation.pk}/end/")
+    assert response.status_code == 302
+    delegation.refresh_from_db()
+    assert delegation.status == Delegation.Status.ENDED and delegation.ended_at is not None
+    assert list(Consent.objects.order_by("pk").values_list("pk", "granted", "changed_at")) == before
+    assert services.roster_tracks(label).count() == 0
+    ended = AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.DELEGATION_CHANGED, new_value="ended")
+    assert ended.count() == 1
+    assert verify_chains().ok
+
+
+def test_artist_request_to_join_becomes_active_when_the_label_approves(client, artist, label_setup):
+    label, manager, _ = label_setup
+    delegation = services.request_to_join(
+        artist=artist, label=label, scopes={**ALL_NONE, "fraud_detection": "withdraw"}
+    )
+    assert delegation.status == Delegation.Status.REQUESTED
+    assert services.roster_tracks(label).count() == 0
+    client.force_login(manager)
+    client.post(f"/labels/{label.slug}/roster/{delegation.pk}/approve/")
+    delegation.refresh_from_db()
+    assert delegation.status == Delegation.Status.ACTIVE
+    assert delegation.scopes["fraud_detection"] == "withdraw"
+
+
+def test_a_second_open_delegation_to_the_same_label_is_refused(artist, label_setup):
+    label, manager, delegate = label_setup
+    delegate(artist, ALL_NONE)
+    with pytest.raises(LabelError, match="already"):
+        services.invite_artist(actor=manager, label=label, email=artist.email)
+
+
+def test_manager_invitation_link_makes_a_member_only_for_the_invited_address(client, make_user, label_setup):
+    label, owner, _ = label_setup
+    invitee = make_user(email="new.manager@example.test")
+    stranger = make_user()
+    invitation = services.invite_manager(actor=owner, label=label, email="new.manager@example.test")
+    assert Notification.objects.filter(kind=Notification.Kind.LABEL_INVITATION, to_email=invitee.email).count() == 1
+    client.force_login(stranger)
+    client.post(f"/labels/invitations/{invitation.token}/")
+    assert not label.memberships.filter(user=stranger).exists()
+    client.force_login(invitee)
+    response = client.post(f"/labels/invitations/{invitation.token}/")
+    assert response.status_code == 302
+    assert label.memberships.filter(user=invitee, role="manager").exists()
+    # a used link does nothing
+    assert client.get(f"/labels/invitations/{invitation.token}/").status_code == 200
+    assert "not valid" in client.get(f"/labels/invitations/{invitation.token}/").content.decode()
+
+
+def test_only_an_owner_invites_managers(make_user, label_setup):
+    label, _owner, _ = label_setup
+    manager = make_user()
+    label.memberships.create(user=manager, role="manager")
+    with pytest.raises(LabelError, match="Only an owner"):
+        services.invite_manager(actor=manager, label=label, email="x@example.test")
+
+
+def test_proposal_outside_scope_grants_nothing_until_the_artist_accepts(
+    client, artist, label_setup, make_tracks, django_capture_on_commit_callbacks, mailoutbox
+):
+    label, manager, delegate = label_setup
+    tracks = make_tracks(2, owner=artist)
+    delegate(artist, {**ALL_NONE, "recommendation": "withdraw"})
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/labels/{label.slug}/bulk/preview/",
+            {"all_matching": "1", "purpose": "recommendation", "action": "propose"},
+        )
+    assert not any(granted(t, "recommendation") for t in tracks)
+    assert [m.to for m in mailoutbox] == [[artist.email]]
+    proposal = artist.consent_proposals.get()
+    client.force_login(artist)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "accept"})
+    assert all(granted(t, "recommendation") for t in tracks)
+    event = AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.CONSENT_CHANGED).first()
+    assert event.actor_id == artist.pk and event.actor_kind == "artist"
+
+
+def test_declining_a_proposal_changes_nothing(client, artist, label_setup, make_tracks):
+    label, manager, delegate = label_setup
+    tracks = make_tracks(1, owner=artist)
+    delegate(artist, ALL_NONE)
+    from tracks.models import Track
+
+    [proposal] = services.propose_grant(
+        actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
+    )
+    client.force_login(artist)
+    client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "decline"})
+    proposal.refresh_from_db()
+    assert proposal.status == "declined"
+    assert not granted(tracks[0], "generative_training")
+
+
+def test_accepting_a_generative_proposal_needs_the_confirmation_box(client, artist, label_setup, make_tracks):
+    label, manager, delegate = label_setup
+    tracks = make_tracks(1, owner=artist)
+    delegate(artist, ALL_NONE)
+    from tracks.models import Track
+
+    [proposal] = services.propose_grant(
+        actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
+    )
+    client.force_login(artist)
+    client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "accept"})
+    assert not granted(tracks[0], "generative_training")
+    client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "accept", "confirm": "1"})
+    assert granted(tracks[0], "generative_training")
+
+
+def test_delegations_page_lists_pending_invitation_with_scope_form(client, artist, label_setup):
+    label, manager, _ = label_setup
+    services.invite_artist(actor=manager, label=label, email=artist.email)
+    client.force_login(artist)
+    body = client.get("/labels/delegations/").content.decode()
+    assert label.name in body and "Accept" in body and "Grant and withdraw" in body

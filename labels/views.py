@@ -1,0 +1,552 @@
+"""Label pages (catalogue, bulk changes, CSV, roster) and the artist's delegation pages.
+
+Every label lookup goes through `_label_for`, which 404s for non-members, and
+every bulk change lookup is scoped to that label.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
+from consent.models import BulkChange, ConsentProposal, Purpose
+from consent.services import ConsentError, RequestMeta
+from labels import csvio, selectors, services
+from labels.forms import EmailForm, ImportForm, JoinForm, LabelForm, ScopesForm
+from labels.services import LabelError
+
+CHART_WIDTH = 320
+
+
+def _label_for(request: HttpRequest, slug: str) -> Label:
+    return get_object_or_404(Label, slug=slug, memberships__user=request.user)
+
+
+def _purposes() -> list[Purpose]:
+    return list(Purpose.objects.all())
+
+
+def _error(request: HttpRequest, exc: Exception) -> None:
+    messages.error(request, getattr(exc, "message", str(exc)))
+
+
+# --- Home -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def home(request: HttpRequest) -> HttpResponse:
+    form = LabelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            label = services.create_label(owner=request.user, name=form.cleaned_data["name"])
+        except LabelError as exc:
+            _error(request, exc)
+        else:
+            messages.success(request, f"{label.name} created. Invite your artists from its roster page.")
+            return redirect("labels:roster", label.slug)
+    memberships = LabelMembership.objects.filter(user=request.user).select_related("label")
+    return render(request, "labels/home.html", {"memberships": memberships, "form": form})
+
+
+# --- The artist's side ------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def delegations(request: HttpRequest) -> HttpResponse:
+    purposes = _purposes()
+    rows = []
+    for delegation in Delegation.objects.filter(artist=request.user).select_related("label"):
+        form = ScopesForm(purposes=purposes, initial_scopes=delegation.scopes, prefix=f"d{delegation.pk}")
+        rows.append({"delegation": delegation, "form": form, "scopes": _scope_rows(delegation, purposes)})
+    proposals = ConsentProposal.objects.filter(artist=request.user, status=ConsentProposal.Status.PENDING)
+    return render(
+        request,
+        "labels/delegations.html",
+        {
+            "rows": rows,
+            "join_form": JoinForm(),
+            "join_scopes": ScopesForm(purposes=purposes, prefix="join"),
+            "proposals": proposals.select_related("label", "purpose"),
+        },
+    )
+
+
+def _scope_rows(delegation: Delegation, purposes: list[Purpose]) -> list[dict]:
+    return [{"name": p.name, "scope": Delegation.Scope(delegation.scope_for(p.slug)).label} for p in purposes]
+
+
+@login_required
+@require_POST
+def request_join(request: HttpRequest) -> HttpResponse:
+    purposes = _purposes()
+    join = JoinForm(request.POST)
+    scopes = ScopesForm(request.POST, purposes=purposes, prefix="join")
+    if not (join.is_valid() and scopes.is_valid()):
+        messages.error(request, "Give the label identifier and choose what the label may do for each purpose.")
+        return redirect("labels:delegations")
+    label = Label.objects.filter(slug=join.cleaned_data["label"]).first()
+    if label is None:
+        messages.error(request, "No label has that identifier.")
+        return redirect("labels:delegations")
+    try:
+        services.request_to_join(
+            artist=request.user,
+            label=label,
+            scopes=scopes.scopes(),
+            confirmed=scopes.confirmed(),
+            request_meta=RequestMeta.from_request(request),
+        )
+    except LabelError as exc:
+        _error(request, exc)
+    else:
+        messages.success(request, f"Request sent to {label.name}. Nothing is delegated until they approve.")
+    return redirect("labels:delegations")
+
+
+@login_required
+@require_POST
+def delegation_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    delegation = get_object_or_404(Delegation.objects.select_related("label"), pk=pk, artist=request.user)
+    meta = RequestMeta.from_request(request)
+    try:
+        if action in ("accept", "scopes"):
+            form = ScopesForm(request.POST, purposes=_purposes(), prefix=f"d{delegation.pk}")
+            if not form.is_valid():
+                messages.error(request, "Choose what the label may do for each purpose.")
+                return redirect("labels:delegations")
+            fn = services.accept_invitation if action == "accept" else services.change_scopes
+            fn(
+                artist=request.user,
+                delegation=delegation,
+                scopes=form.scopes(),
+                confirmed=form.confirmed(),
+                request_meta=meta,
+            )
+            messages.success(request, f"Saved what {delegation.label.name} may do. Both sides were emailed.")
+        elif action == "decline":
+            services.decline(actor=request.user, delegation=delegation, request_meta=meta)
+            messages.success(request, "Declined.")
+        elif action == "end":
+            services.end_delegation(artist=request.user, delegation=delegation, request_meta=meta)
+            messages.success(
+                request,
+                f"{delegation.label.name} can no longer change anything for you, from now on. "
+                "Your consent settings are as they were.",
+            )
+        else:
+            messages.error(request, "Unknown action.")
+    except LabelError as exc:
+        _error(request, exc)
+    return redirect("labels:delegations")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def proposal(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(ConsentProposal.objects.select_related("label", "purpose"), pk=pk, artist=request.user)
+    if request.method == "POST":
+        accept = request.POST.get("decision") == "accept"
+        if accept and item.purpose.requires_confirmation and not request.POST.get("confirm"):
+            messages.error(request, f"Granting {item.purpose.name} needs its own confirmation: tick the box.")
+            return redirect("labels:proposal", pk)
+        try:
+            services.decide_proposal(
+                artist=request.user,
+                proposal=item,
+                accept=accept,
+                confirmed=bool(request.POST.get("confirm")),
+                request_meta=RequestMeta.from_request(request),
+            )
+        except (LabelError, ConsentError) as exc:
+            _error(request, exc)
+        else:
+            messages.success(request, "Accepted: the grant is in your audit log." if accept else "Declined.")
+        return redirect("labels:delegations")
+    tracks = item.tracks.order_by("title")[:50]
+    return render(request, "labels/proposal.html", {"proposal": item, "tracks": tracks, "count": item.tracks.count()})
+
+
+# --- Roster and members -----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def roster(request: HttpRequest, slug: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    purposes = _purposes()
+    open_delegations = [
+        {"delegation": d, "scopes": _scope_rows(d, purposes)}
+        for d in Delegation.objects.open().filter(label=label).select_related("artist").order_by("artist__display_name")
+    ]
+    is_owner = LabelMembership.objects.filter(label=label, user=request.user, role="owner").exists()
+    return render(
+        request,
+        "labels/roster.html",
+        {
+            "label": label,
+            "delegations": open_delegations,
+            "members": label.memberships.select_related("user"),
+            "invitations": label.invitations.filter(accepted_at__isnull=True),
+            "is_owner": is_owner,
+            "email_form": EmailForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def roster_invite(request: HttpRequest, slug: str, who: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    form = EmailForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid email address.")
+        return redirect("labels:roster", slug)
+    try:
+        if who == "artist":
+            services.invite_artist(
+                actor=request.user,
+                label=label,
+                email=form.cleaned_data["email"],
+                request_meta=RequestMeta.from_request(request),
+            )
+            messages.success(request, "Invitation sent. The artist chooses what you may do when accepting.")
+        else:
+            services.invite_manager(actor=request.user, label=label, email=form.cleaned_data["email"])
+            messages.success(request, "Invitation sent.")
+    except LabelError as exc:
+        _error(request, exc)
+    return redirect("labels:roster", slug)
+
+
+@login_required
+@require_POST
+def roster_action(request: HttpRequest, slug: str, pk: int, action: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    delegation = get_object_or_404(Delegation, pk=pk, label=label)
+    meta = RequestMeta.from_request(request)
+    try:
+        if action == "approve":
+            services.approve_request(actor=request.user, delegation=delegation, request_meta=meta)
+            messages.success(request, "Request approved.")
+        elif action == "decline":
+            services.decline(actor=request.user, delegation=delegation, request_meta=meta)
+            messages.success(request, "Declined.")
+        else:
+            messages.error(request, "Unknown action.")
+    except LabelError as exc:
+        _error(request, exc)
+    return redirect("labels:roster", slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def accept_manager(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = LabelInvitation.objects.select_related("label").filter(token=token, accepted_at__isnull=True).first()
+    if request.method == "POST" and invitation is not None:
+        try:
+            membership = services.accept_manager_invitation(user=request.user, token=token)
+        except LabelError as exc:
+            _error(request, exc)
+        else:
+            messages.success(request, f"You now manage {membership.label.name}.")
+            return redirect("labels:catalogue", membership.label.slug)
+    return render(request, "labels/accept_manager.html", {"invitation": invitation})
+
+
+# --- Catalogue --------------------------------------------------------------------------------
+
+
+def _page_size(request: HttpRequest) -> int:
+    try:
+        size = int(request.GET.get("per_page") or selectors.PAGE_SIZES[0])
+    except ValueError:
+        return selectors.PAGE_SIZES[0]
+    return size if size in selectors.PAGE_SIZES else selectors.PAGE_SIZES[0]
+
+
+@login_required
+@require_GET
+def catalogue(request: HttpRequest, slug: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    purposes = _purposes()
+    flt = selectors.parse_filter(request.GET, purposes)
+    for problem in flt.errors or []:
+        messages.warning(request, problem)
+    tracks = selectors.apply_filter(services.roster_tracks(label), flt, purposes)
+    sort = request.GET.get("sort") or "-uploaded"
+    if sort not in selectors.SORTS:
+        sort = "-uploaded"
+    per_page = _page_size(request)
+    listing = tracks.select_related("owner").order_by(*selectors.SORTS[sort])
+    page = Paginator(listing, per_page).get_page(request.GET.get("page"))
+    total = page.paginator.count
+    rows_tracks = list(page.object_list)
+    granted = selectors.granted_cells([t.pk for t in rows_tracks])
+    rows = [(t, [(p, (t.pk, p.pk) in granted) for p in purposes]) for t in rows_tracks]
+    bars = selectors.coverage(tracks, purposes, total)
+    for i, bar in enumerate(bars):
+        bar["width"] = round(bar["share"] * CHART_WIDTH, 1)
+        bar["y"] = 8 + i * 34
+    params = selectors.filter_params(request.GET, purposes)
+    base_query = urlencode({**params, "sort": sort, "per_page": per_page})
+    return render(
+        request,
+        "labels/catalogue.html",
+        {
+            "label": label,
+            "purposes": purposes,
+            "purpose_states": [(p, (flt.states or {}).get(p.slug, "")) for p in purposes],
+            "rows": rows,
+            "page": page,
+            "total": total,
+            "bars": bars,
+            "chart_width": CHART_WIDTH,
+            "chart_height": 16 + len(bars) * 34,
+            "artists": selectors.roster_artists(label),
+            "flt": flt,
+            "params": params,
+            "sort": sort,
+            "per_page": per_page,
+            "page_sizes": selectors.PAGE_SIZES,
+            "base_query": base_query,
+            "filter_query": urlencode(params),
+            "statuses": _statuses(),
+            "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
+        },
+    )
+
+
+def _statuses():
+    from tracks.models import Track
+
+    return Track.Status.choices
+
+
+def _selection(request: HttpRequest) -> list[str] | None:
+    """None means every track the filter matches; otherwise the ticked rows."""
+    if request.POST.get("all_matching"):
+        return None
+    return request.POST.getlist("track")[: max(selectors.PAGE_SIZES)]
+
+
+@login_required
+@require_POST
+def bulk_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    purposes = _purposes()
+    params = selectors.filter_params(request.POST, purposes)
+    back = f"{reverse('labels:catalogue', args=[slug])}?{urlencode(params)}"
+    selection = _selection(request)
+    if selection == []:
+        messages.error(request, "Tick some tracks, or “all tracks matching this filter”.")
+        return redirect(back)
+    action = request.POST.get("action")
+    chosen = [p for p in purposes if p.slug in request.POST.getlist("purpose")]
+    if action not in ("grant", "withdraw", "propose") or not chosen:
+        messages.error(request, "Choose at least one purpose, and grant, withdraw or propose.")
+        return redirect(back)
+    tracks = selectors.catalogue_tracks(label, params, selection=selection)
+    if action == "propose":
+        try:
+            made = []
+            for purpose in chosen:
+                made += services.propose_grant(
+                    actor=request.user, label=label, tracks=tracks, purpose_slug=purpose.slug
+                )
+        except LabelError as exc:
+            _error(request, exc)
+        else:
+            messages.success(request, f"{len(made)} artist(s) were asked. Nothing changes until they accept.")
+        return redirect(back)
+    granted = action == "grant"
+    confirmed = [p.slug for p in chosen if p.requires_confirmation and request.POST.get(f"confirm_{p.slug}")]
+    try:
+        bulk = services.preview_bulk_edit(
+            actor=request.user,
+            label=label,
+            tracks=tracks,
+            changes={p.slug: granted for p in chosen},
+            filter_params=params,
+            selection=selection,
+            confirmed=confirmed,
+        )
+    except LabelError as exc:
+        _error(request, exc)
+        return redirect(back)
+    return redirect("labels:bulk_detail", slug, bulk.pk)
+
+
+def _bulk_for(request: HttpRequest, slug: str, pk: int) -> tuple[Label, BulkChange]:
+    label = _label_for(request, slug)
+    return label, get_object_or_404(BulkChange.objects.select_related("created_by"), pk=pk, label=label)
+
+
+@login_required
+@require_GET
+def bulk_list(request: HttpRequest, slug: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    page = Paginator(label.bulk_changes.select_related("created_by"), 50).get_page(request.GET.get("page"))
+    return render(request, "labels/bulk_list.html", {"label": label, "page": page})
+
+
+@login_required
+@require_GET
+def bulk_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    label, bulk = _bulk_for(request, slug, pk)
+    window = settings.LABELS_UNDO_WINDOW_SECONDS
+    can_undo = (
+        bulk.status == BulkChange.Status.DONE
+        and bulk.kind != BulkChange.Kind.UNDO
+        and bulk.applied > 0
+        and bulk.finished_at is not None
+        and (timezone.now() - bulk.finished_at).total_seconds() <= window
+        and not BulkChange.objects.filter(undo_of=bulk).exists()
+    )
+    names = dict(Purpose.objects.values_list("slug", "name"))
+    changes = []
+    if bulk.kind == BulkChange.Kind.EDIT:
+        changes = [(names.get(s, s), "grant" if g else "withdraw") for s, g in bulk.changes.items()]
+    needs_undo_confirm = [
+        p.name
+        for p in Purpose.objects.filter(requires_confirmation=True)
+        if bulk.kind == BulkChange.Kind.EDIT and bulk.changes.get(p.slug) is False
+    ]
+    return render(
+        request,
+        "labels/bulk_detail.html",
+        {
+            "label": label,
+            "bulk": bulk,
+            "changes": changes,
+            "can_undo": can_undo,
+            "undo_minutes": window // 60,
+            "needs_undo_confirm": needs_undo_confirm,
+            "running": bulk.status in (BulkChange.Status.QUEUED, BulkChange.Status.RUNNING),
+        },
+    )
+
+
+@login_required
+@require_POST
+def bulk_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    _, bulk = _bulk_for(request, slug, pk)
+    try:
+        queued = services.confirm_bulk_change(actor=request.user, bulk_change=bulk)
+    except (LabelError, ConsentError) as exc:
+        _error(request, exc)
+    else:
+        if queued:
+            messages.info(request, "Applying in the background; this page shows the progress.")
+        else:
+            bulk.refresh_from_db()
+            _done_message(request, bulk)
+    return redirect("labels:bulk_detail", slug, pk)
+
+
+def _done_message(request: HttpRequest, bulk: BulkChange) -> None:
+    if bulk.status == BulkChange.Status.FAILED:
+        messages.error(request, f"The change failed: {bulk.error}")
+    else:
+        messages.success(
+            request, f"Applied {bulk.applied} change(s); {bulk.artists_notified} artist(s) were emailed once each."
+        )
+
+
+@login_required
+@require_POST
+def bulk_undo(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    _, bulk = _bulk_for(request, slug, pk)
+    confirmed = [p.slug for p in Purpose.objects.filter(requires_confirmation=True) if request.POST.get("confirm")]
+    try:
+        undo = services.undo_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed)
+    except (LabelError, ConsentError) as exc:
+        _error(request, exc)
+        return redirect("labels:bulk_detail", slug, pk)
+    if undo.status == BulkChange.Status.DONE:
+        _done_message(request, undo)
+    return redirect("labels:bulk_detail", slug, undo.pk)
+
+
+@login_required
+@require_GET
+def bulk_progress(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
+    _, bulk = _bulk_for(request, slug, pk)
+    return JsonResponse(
+        {
+            "status": bulk.status,
+            "done": bulk.progress_done,
+            "total": bulk.progress_total,
+            "applied": bulk.applied,
+            "finished": bulk.finished,
+        }
+    )
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def export_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    label = _label_for(request, slug)
+    purposes = _purposes()
+    tracks = selectors.catalogue_tracks(label, request.GET)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(csvio.export_rows(tracks, purposes), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{label.slug}-consent-{stamp}.csv"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    label = _label_for(request, slug)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report = bulk = None
+    problem = ""
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        confirmed = (
+            set(Purpose.objects.filter(requires_confirmation=True).values_list("slug", flat=True))
+            if form.cleaned_data["confirm_generative"]
+            else set()
+        )
+        try:
+            report = csvio.check_import(actor=request.user, label=label, upload=upload, confirmed=confirmed)
+        except LabelError as exc:
+            problem = exc.message
+        else:
+            if report.ok and report.will_change:
+                bulk = csvio.draft_import(
+                    actor=request.user, label=label, report=report, filename=upload.name, confirmed=confirmed
+                )
+    elif request.method == "POST":
+        problem = "Choose a CSV file."
+    return render(
+        request,
+        "labels/import.html",
+        {
+            "label": label,
+            "form": form,
+            "report": report,
+            "errors": report.errors[:1000] if report else [],
+            "more_errors": max(0, len(report.errors) - 1000) if report else 0,
+            "bulk": bulk,
+            "problem": problem,
+            "max_rows": settings.LABELS_CSV_MAX_ROWS,
+            "max_bytes": settings.LABELS_CSV_MAX_BYTES,
+        },
+        status=400 if problem else 200,
+    )
