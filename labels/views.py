@@ -533,7 +533,7 @@ def import_csv(request: HttpRequest, slug: str) -> HttpResponse:
                     actor=request.user, label=label, report=report, filename=upload.name, confirmed=confirmed
                 )
     elif request.method == "POST":
-        problem = "Choose a CSV file."
+        problem = " ".join(form.errors.get("file", [])) or "Choose a CSV file."
     return render(
         request,
         "labels/import.html",

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from consent.models import AuditEvent, BulkChange
+from consent.selectors import verify_chains
+from labels import services
+from labels.services import LabelError
+from labels.tests.conftest import granted
+from notifications.models import Notification
+from tracks.models import Track
+
+GW_REC = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
+
+
+@pytest.fixture
+def roster(label_setup, make_user, make_tracks):
+    label, manager, delegate = label_setup
+    artists = [make_user(display_name=f"Roster {i}") for i in range(3)]
+    for a in artists:
+        make_tracks(5, owner=a)
+        delegate(a, GW_REC)
+    return label, manager, artists
+
+
+def _bulk(manager, label, changes, selection=None, confirmed=()):
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes=changes,
+        filter_params={},
+        selection=selection,
+        confirmed=confirmed,
+    )
+    services.confirm_bulk_change(actor=manager, bulk_change=bulk)
+    bulk.refresh_from_db()
+    return bulk
+
+
+def test_each_affected_artist_gets_exactly_one_email_per_bulk_change(
+    roster, django_capture_on_commit_callbacks, mailoutbox
+):
+    label, manager, artists = roster
+    with django_capture_on_commit_callbacks(execute=True):
+        # two purposes, one granted and one refused for fraud (withdraw only): still one email each
+        bulk = _bulk(manager, label, {"recommendation": True, "fraud_detection": True})
+    assert bulk.applied == 15 and bulk.refused == 15
+    assert bulk.artists_notified == 3
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(a.email for a in artists)
+    consent_notices = Notification.objects.filter(recipient__in=artists).exclude(kind="delegation_changed")
+    assert sorted(consent_notices.values_list("kind", flat=True)) == ["changed_on_behalf"] * 3
+
+
+def test_small_chunks_still_mean_one_email_per_artist(roster, settings):
+    settings.LABELS_BULK_CHUNK_TRACKS = 1
+    label, manager, artists = roster
+    bulk = _bulk(manager, label, {"recommendation": True})
+    assert bulk.applied == 15
+    for a in artists:
+        assert Notification.objects.filter(recipient=a, kind="changed_on_behalf").count() == 1
+
+
+def test_every_audit_event_links_to_the_bulk_change_and_the_chain_verifies(roster):
+    label, manager, _ = roster
+    bulk = _bulk(manager, label, {"recommendation": True})
+    events = AuditEvent.objects.filter(kind=AuditEvent.Kind.CONSENT_CHANGED)
+    assert events.count() == 15
+    assert set(events.values_list("bulk_change_id", "label_id", "source", "actor_kind").distinct()) == {
+        (bulk.pk, label.pk, "bulk", "label")
+    }
+    assert verify_chains().ok
+
+
+def test_preview_counts_changes_already_so_and_refusals_per_artist(roster, set_state):
+    label, manager, artists = roster
+    set_state(artists[0], list(Track.objects.filter(owner=artists[0])[:2]), "recommendation", True)
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True, "generative_training": True},
+        filter_params={},
+        selection=None,
+        confirmed=["generative_training"],
+    )
+    assert bulk.status == BulkChange.Status.DRAFT
+    assert (bulk.will_change, bulk.already, bulk.refused) == (13, 2, 15)
+    assert {(r["artist"], r["reason"]) for r in bulk.refused_detail} == {
+        (a.display_name, "not delegated") for a in artists
+    }
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.CONSENT_CHANGED, actor=manager).exists()
+
+
+def test_bulk_grant_of_generative_training_needs_its_confirmation(roster):
+    label, manager, _ = roster
+    with pytest.raises(LabelError, match="confirmation"):
+        services.preview_bulk_edit(
+            actor=manager,
+            label=label,
+            tracks=Track.objects.all(),
+            changes={"generative_training": True},
+            filter_params={},
+            selection=None,
+        )
+
+
+def test_undo_applies_the_reverse_change_audited_too(client, roster):
+    label, manager, artists = roster
+    bulk = _bulk(manager, label, {"recommendation": True})
+    # The artist changes one cell afterwards; the undo leaves it alone.
+    mine = Track.objects.filter(owner=artists[0]).first()
+    from consent import services as consent_services
+
+    consent_services.change_consent(
+        actor=artists[0], tracks=Track.objects.filter(pk=mine.pk), changes={"recommendation": False}, source="web"
+    )
+    consent_services.change_consent(
+        actor=artists[0], tracks=Track.objects.filter(pk=mine.pk), changes={"recommendation": True}, source="web"
+    )
+    client.force_login(manager)
+    response = client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/undo/")
+    undo = BulkChange.objects.get(undo_of=bulk)
+    assert response.status_code == 302
+    assert undo.status == BulkChange.Status.DONE and undo.applied == 14
+    assert granted(mine, "recommendation")
+    assert Track.objects.filter(consents__granted=True).count() == 1
+    assert AuditEvent.objects.filter(bulk_change=undo).count() == 14
+    with pytest.raises(LabelError, match="already undone"):
+        services.undo_bulk_change(actor=manager, bulk_change=bulk)
+    assert verify_chains().ok
+
+
+def test_undo_is_refused_after_the_window(roster, settings):
+    settings.LABELS_UNDO_WINDOW_SECONDS = 60
+    label, manager, _ = roster
+    bulk = _bulk(manager, label, {"recommendation": True})
+    BulkChange.objects.filter(pk=bulk.pk).update(finished_at=timezone.now() - datetime.timedelta(minutes=2))
+    bulk.refresh_from_db()
+    with pytest.raises(LabelError, match="undo window"):
+        services.undo_bulk_change(actor=manager, bulk_change=bulk)
+
+
+def test_large_change_is_queued_and_reports_progress(client, roster, settings, django_capture_on_commit_callbacks):
+    settings.LABELS_BULK_SYNC_MAX_CELLS = 1
+    label, manager, _ = roster
+    client.force_login(manager)
+    client.post(
+        f"/labels/{label.slug}/bulk/preview/", {"all_matching": "1", "purpose": "recommendation", "action": "grant"}
+    )
+    bulk = BulkChange.objects.get()
+    page = client.get(f"/labels/{label.slug}/bulk/{bulk.pk}/").content.decode()
+    assert "Apply 15 changes" in page
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
+    data = client.get(f"/labels/{label.slug}/bulk/{bulk.pk}/progress.json").json()
+    assert data["status"] == "queued" and data["total"] == 15
+    # Celery runs eagerly in unit tests: the task runs when the callback fires.
+    for callback in callbacks:
+        callback()
+    data = client.get(f"/labels/{label.slug}/bulk/{bulk.pk}/progress.json").json()
+    assert data == {"status": "done", "done": 15, "total": 15, "applied": 15, "finished": True}
+
+
+def test_progress_page_of_a_running_change_refreshes_without_javascript(client, roster):
+    label, manager, _ = roster
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.RUNNING, progress_done=5)
+    client.force_login(manager)
+    body = client.get(f"/labels/{label.slug}/bulk/{bulk.pk}/").content.decode()
+    assert '<noscript><meta http-equiv="refresh"' in body
+    assert '<progress max="15" value="5">' in body
+
+
+def test_a_change_is_applied_once_even_if_confirmed_twice(client, roster):
+    label, manager, _ = roster
+    client.force_login(manager)
+    client.post(
+        f"/labels/{label.slug}/bulk/preview/", {"all_matching": "1", "purpose": "recommendation", "action": "grant"}
+    )
+    bulk = BulkChange.objects.get()
+    client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
+    response = client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/", follow=True)
+    assert "already confirmed" in response.content.decode()
+    assert AuditEvent.objects.filter(bulk_change=bulk).count() == 15
+
+
+def test_preview_without_purpose_or_selection_explains_itself(client, roster):
+    label, manager, _ = roster
+    client.force_login(manager)
+    response = client.post(
+        f"/labels/{label.slug}/bulk/preview/", {"purpose": "recommendation", "action": "grant"}, follow=True
+    )
+    assert "Tick some tracks" in response.content.decode()
+    response = client.post(f"/labels/{label.slug}/bulk/preview/", {"all_matching": "1", "action": "grant"}, follow=True)
+    assert "Choose at least one purpose" in response.content.decode()
+    response = client.post(
+        f"/labels/{label.slug}/bulk/preview/", {"all_matching": "1", "purpose": "nope", "action": "grant"}, follow=True
+    )
+    assert "Choose at least one purpose" in response.content.decode()
+    assert not BulkChange.objects.exists()
+
+
+def test_filter_is_saved_and_applied_at_confirm_time(client, roster):
+    label, manager, artists = roster
+    client.force_login(manager)
+    client.post(
+        f"/labels/{label.slug}/bulk/preview/",
+        {"all_matching": "1", "artist": str(artists[1].pk), "purpose": "recommendation", "action": "grant"},
+    )
+    bulk = BulkChange.objects.get()
+    assert bulk.filter == {"artist": str(artists[1].pk)} and bulk.will_change == 5
+    client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
+    assert set(Track.objects.filter(consents__granted=True).values_list("owner_id", flat=True)) == {artists[1].pk}

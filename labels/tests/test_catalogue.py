@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Delegation
+from consent.models import BulkChange
+from labels import services
+from labels.tests.conftest import granted
+from tracks.models import Track
+
+NONE = {"recommendation": "none", "fraud_detection": "none", "generative_training": "none"}
+WITHDRAW_ALL = dict.fromkeys(NONE, "withdraw")
+
+
+@pytest.fixture
+def two_labels(make_user, label_setup, make_tracks):
+    """Label A with Ada on its roster; label B (another manager) with Otto on its roster."""
+    label_a, manager_a, delegate = label_setup
+    manager_b = make_user(display_name="Ben B")
+    label_b = services.create_label(owner=manager_b, name="Southern Sounds")
+    ada = make_user(display_name="Ada")
+    otto = make_user(display_name="Otto")
+    make_tracks(3, owner=ada)
+    make_tracks(2, owner=otto)
+    delegate(ada, WITHDRAW_ALL)
+    delegate(otto, WITHDRAW_ALL, to=label_b)
+    return label_a, manager_a, label_b, manager_b, ada, otto
+
+
+def test_catalogue_lists_only_the_labels_roster(client, two_labels):
+    label_a, manager_a, _, _, ada, _otto = two_labels
+    client.force_login(manager_a)
+    response = client.get(f"/labels/{label_a.slug}/")
+    assert response.status_code == 200
+    assert response.context["total"] == 3
+    assert {t.owner_id for t, _ in response.context["rows"]} == {ada.pk}
+    assert "Otto" not in response.content.decode()
+
+
+def test_manager_of_one_label_gets_404_everywhere_in_another(client, two_labels):
+    label_a, manager_a, label_b, manager_b, _, _otto = two_labels
+    client.force_login(manager_b)
+    other = services.preview_bulk_edit(
+        actor=manager_b,
+        label=label_b,
+        tracks=Track.objects.all(),
+        changes={"recommendation": False},
+        filter_params={},
+        selection=None,
+    )
+    client.force_login(manager_a)
+    slug = label_b.slug
+    for url in (
+        f"/labels/{slug}/",
+        f"/labels/{slug}/roster/",
+        f"/labels/{slug}/bulk/",
+        f"/labels/{slug}/bulk/{other.pk}/",
+        f"/labels/{slug}/bulk/{other.pk}/progress.json",
+        f"/labels/{slug}/export.csv",
+        f"/labels/{slug}/import/",
+        # label A's URL with label B's bulk change
+        f"/labels/{label_a.slug}/bulk/{other.pk}/",
+    ):
+        assert client.get(url).status_code == 404, url
+    for url in (
+        f"/labels/{slug}/bulk/preview/",
+        f"/labels/{slug}/bulk/{other.pk}/confirm/",
+        f"/labels/{slug}/bulk/{other.pk}/undo/",
+        f"/labels/{label_a.slug}/bulk/{other.pk}/confirm/",
+        f"/labels/{slug}/roster/invite/artist/",
+    ):
+        assert client.post(url, {"email": "x@example.test", "all_matching": "1"}).status_code == 404, url
+    other.refresh_from_db()
+    assert other.status == BulkChange.Status.DRAFT
+
+
+def test_artist_and_stranger_cannot_reach_a_catalogue(client, two_labels, make_user):
+    label_a, _, _, _, ada, _ = two_labels
+    client.force_login(ada)
+    assert client.get(f"/labels/{label_a.slug}/").status_code == 404
+    client.logout()
+    assert client.get(f"/labels/{label_a.slug}/").status_code == 302
+
+
+def test_selecting_another_labels_track_by_uuid_changes_nothing(client, two_labels, set_state):
+    label_a, manager_a, _, _, _, otto = two_labels
+    otto_track = Track.objects.filter(owner=otto).first()
+    set_state(otto, [otto_track], "recommendation", True)
+    client.force_login(manager_a)
+    client.post(
+        f"/labels/{label_a.slug}/bulk/preview/",
+        {"track": [str(otto_track.uuid)], "purpose": "recommendation", "action": "withdraw"},
+    )
+    bulk = BulkChange.objects.get()
+    assert bulk.will_change == 0
+    assert granted(otto_track, "recommendation")
+
+
+def test_ending_a_delegation_refuses_the_managers_next_action(client, two_labels, set_state):
+    label_a, manager_a, _, _, ada, _ = two_labels
+    tracks = list(Track.objects.filter(owner=ada))
+    set_state(ada, tracks, "recommendation", True)
+    client.force_login(manager_a)
+    assert client.get(f"/labels/{label_a.slug}/").status_code == 200
+    client.post(
+        f"/labels/{label_a.slug}/bulk/preview/",
+        {"all_matching": "1", "purpose": "recommendation", "action": "withdraw"},
+    )
+    bulk = BulkChange.objects.get()
+    assert bulk.will_change == 3
+    # Meanwhile the artist ends the delegation.
+    delegation = Delegation.objects.get(artist=ada, label=label_a)
+    services.end_delegation(artist=ada, delegation=delegation)
+    client.post(f"/labels/{label_a.slug}/bulk/{bulk.pk}/confirm/")
+    bulk.refresh_from_db()
+    assert bulk.applied == 0
+    assert all(granted(t, "recommendation") for t in tracks)
+    # and the catalogue no longer shows the tracks
+    assert client.get(f"/labels/{label_a.slug}/").context["total"] == 0
+
+
+def test_filters_narrow_the_catalogue(client, label_setup, make_tracks, make_user, set_state):
+    label, manager, delegate = label_setup
+    ada = make_user(display_name="Ada")
+    bo = make_user(display_name="Bo")
+    ada_tracks = make_tracks(4, owner=ada, isrc_prefix="GBAAA")
+    make_tracks(2, owner=bo, status=Track.Status.FAILED)
+    delegate(ada, NONE)
+    delegate(bo, NONE)
+    set_state(ada, ada_tracks[:1], "fraud_detection", True)
+    client.force_login(manager)
+    url = f"/labels/{label.slug}/"
+    assert client.get(url).context["total"] == 6
+    assert client.get(url, {"artist": bo.pk}).context["total"] == 2
+    assert client.get(url, {"status": "failed"}).context["total"] == 2
+    assert client.get(url, {"state_fraud_detection": "granted"}).context["total"] == 1
+    assert client.get(url, {"state_fraud_detection": "not_granted"}).context["total"] == 5
+    assert client.get(url, {"q": ada_tracks[2].isrc}).context["total"] == 1
+    assert client.get(url, {"q": ada_tracks[3].title}).context["total"] == 1
+    assert client.get(url, {"from": "2000-01-01", "to": "2999-01-01"}).context["total"] == 6
+    assert client.get(url, {"to": "2000-01-01"}).context["total"] == 0
+    # bad values are reported, never a 500
+    response = client.get(url, {"from": "yesterday", "artist": "x", "status": "nope", "per_page": "7", "sort": "zz"})
+    assert response.status_code == 200
+    assert response.context["total"] == 6
+
+
+def test_coverage_chart_is_drawn_by_the_server_without_style_attributes(
+    client, label_setup, make_tracks, make_user, set_state
+):
+    label, manager, delegate = label_setup
+    ada = make_user()
+    tracks = make_tracks(4, owner=ada)
+    set_state(ada, tracks[:1], "recommendation", True)
+    delegate(ada, NONE)
+    client.force_login(manager)
+    response = client.get(f"/labels/{label.slug}/")
+    body = response.content.decode()
+    assert "<svg" in body and "style=" not in body
+    bars = {b["purpose"].slug: b["percent"] for b in response.context["bars"]}
+    assert bars == {"recommendation": 25.0, "fraud_detection": 0.0, "generative_training": 0.0}
+
+
+@pytest.mark.parametrize("per_page", [50, 500])
+def test_catalogue_query_count_is_pinned_whatever_the_page_size(
+    client, label_setup, make_tracks, make_user, per_page, django_assert_num_queries, set_state
+):
+    label, manager, delegate = label_setup
+    for _ in range(3):
+        artist = make_user()
+        tracks = make_tracks(200, owner=artist)
+        set_state(artist, tracks[:50], "recommendation", True)
+        delegate(artist, NONE)
+    client.force_login(manager)
+    url = f"/labels/{label.slug}/"
+    client.get(url, {"per_page": per_page})
+    # session, user, label, purposes, count, page, consent cells, coverage,
+    # policy banner, roster artists: the same ten at any page size
+    with django_assert_num_queries(10):
+        response = client.get(url, {"per_page": per_page})
+    assert response.status_code == 200
+    assert len(response.context["rows"]) == per_page
+    with django_assert_num_queries(10):
+        response = client.get(url, {"per_page": per_page, "state_recommendation": "granted"})
+    assert len(response.context["rows"]) == min(per_page, 150)
