@@ -206,6 +206,8 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
             "DATABASE_URL": _database_url_for_subprocess(),
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
+            # Tasks the worker itself sends (retries, fan-outs) stay on the test queue.
+            "CELERY_QUEUE": TEST_QUEUE,
             **{key: str(value) for key, value in extra_env.items()},
         }
         worker = WorkerProcess(env, tmp_path / f"worker-{len(workers) + 1}.log")

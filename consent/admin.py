@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from django.contrib import admin, messages
 
-from consent import services
+from consent import policy, services
 from consent.models import AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
 from consent.services import ConsentError, RequestMeta
 from tracks.models import Track
@@ -26,11 +26,53 @@ class PurposeAdmin(admin.ModelAdmin):
 
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(admin.ModelAdmin):
-    list_display = ["version", "published_at", "effective_at", "is_material"]
+    list_display = ["version", "state", "published_at", "effective_at", "is_material", "notice_progress"]
     filter_horizontal = ["purposes_changed"]
+    actions = ["publish"]
+    readonly_fields = ["published_at", "notice_progress"]
+    fieldsets = [
+        (None, {"fields": ["version", "summary", "full_text"]}),
+        ("Effect", {"fields": ["effective_at", "is_material", "purposes_changed"]}),
+        ("Publication", {"fields": ["published_at", "notice_progress"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Published terms are what artists agreed to: they never change afterwards.
+        if obj is not None and obj.published_at is not None:
+            return [field.name for field in PolicyVersion._meta.fields] + ["purposes_changed", "notice_progress"]
+        return self.readonly_fields
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return "published" if obj.published_at else "draft"
+
+    @admin.display(description="notice (sent / failed / total)")
+    def notice_progress(self, obj):
+        if obj is None or obj.published_at is None:
+            return "not published"
+        progress = policy.notice_progress(obj)
+        return f"{progress['sent']} / {progress['failed']} / {progress['total']}"
+
+    @admin.action(description="Publish the selected drafts and notify every active user")
+    def publish(self, request, queryset):
+        for version in queryset.order_by("version"):
+            try:
+                published = policy.publish_policy_version(version=version)
+            except policy.PolicyError as error:
+                self.message_user(request, f"Version {version.version} was not published: {error}", messages.ERROR)
+                continue
+            if published:
+                self.message_user(
+                    request,
+                    f"Version {version.version} is published; the notice is going out to every active user. "
+                    "Progress shows in the list.",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(request, f"Version {version.version} was already published.", messages.WARNING)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -213,6 +213,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "creatorportal.tasks.worker_heartbeat", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The queue tasks go to and workers read by default; separate deployments (or
+# test runs) sharing one Redis keep to their own queue.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 
 # --- Email ----------------------------------------------------------------------
 EMAIL_URL = env_url("EMAIL_URL", "", schemes={"smtp", "smtps", "file", "console"})

@@ -172,6 +172,8 @@ def _restart_unfinished_fan_outs(now) -> int:
     from consent.policy import fan_out_incomplete
 
     recent = PolicyVersion.objects.filter(
+        # Version 1 is the terms every account signed up under: never announced.
+        version__gt=1,
         published_at__gte=now - timedelta(days=7),
         published_at__lte=now - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS),
     )
