@@ -34,9 +34,7 @@ def test_staff_publish_a_draft_from_the_admin_and_watch_the_notice_go_out(
     changelist = reverse("admin:consent_policyversion_changelist")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(
-            changelist, {"action": "publish", "_selected_action": [draft.pk]}, follow=True
-        )
+        response = admin_client.post(changelist, {"action": "publish", "_selected_action": [draft.pk]}, follow=True)
 
     assert "Version 2 is published" in response.text
     draft.refresh_from_db()
