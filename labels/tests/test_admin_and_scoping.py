@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import pytest
+
+from consent.models import BulkChange
+from labels import services
+from tracks.models import Track
+
+SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
+
+
+@pytest.fixture
+def world(label_setup, make_user, make_tracks):
+    label, manager, delegate = label_setup
+    ada = make_user(display_name="Ada")
+    make_tracks(3, owner=ada)
+    delegation = delegate(ada, SCOPES)
+    [proposal] = services.propose_grant(
+        actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
+    )
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    services.confirm_bulk_change(actor=manager, bulk_change=bulk)
+    return label, manager, ada, delegation, proposal, bulk
+
+
+def test_admin_lists_labels_memberships_delegations_proposals_and_bulk_changes_read_only(admin_client, world):
+    label, _, _, delegation, _proposal, bulk = world
+    for model in ("accounts/label", "accounts/labelmembership", "accounts/delegation", "consent/consentproposal"):
+        response = admin_client.get(f"/admin/{model}/")
+        assert response.status_code == 200, model
+    body = admin_client.get("/admin/consent/bulkchange/").content.decode()
+    assert "Bulk edit" in body and ">3<" in body  # applied count
+    assert admin_client.get(f"/admin/consent/bulkchange/{bulk.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/accounts/delegation/{delegation.pk}/change/").status_code == 200
+    # read-only: no add, and a POST changes nothing
+    assert admin_client.get("/admin/accounts/delegation/add/").status_code == 403
+    admin_client.post(f"/admin/accounts/delegation/{delegation.pk}/change/", {"status": "ended"})
+    delegation.refresh_from_db()
+    assert delegation.status == "active"
+    label_page = admin_client.get("/admin/accounts/label/").content.decode()
+    assert label.name in label_page
+
+
+def test_artist_pages_are_scoped_to_the_artist(client, world, make_user):
+    _, _, _, delegation, proposal, _ = world
+    stranger = make_user()
+    client.force_login(stranger)
+    assert client.get(f"/labels/proposals/{proposal.pk}/").status_code == 404
+    assert client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "accept"}).status_code == 404
+    for action in ("end", "scopes", "accept", "decline"):
+        assert client.post(f"/labels/delegations/{delegation.pk}/{action}/").status_code == 404
+    delegation.refresh_from_db()
+    assert delegation.status == "active"
+
+
+def test_the_label_cannot_end_or_change_the_artists_delegation(client, world):
+    label, manager, _, delegation, _, _ = world
+    client.force_login(manager)
+    assert client.post(f"/labels/delegations/{delegation.pk}/end/").status_code == 404
+    assert client.post(f"/labels/delegations/{delegation.pk}/scopes/").status_code == 404
+    # nor decline it from the roster once it is active
+    client.post(f"/labels/{label.slug}/roster/{delegation.pk}/decline/")
+    delegation.refresh_from_db()
+    assert delegation.status == "active"
+
+
+def test_bulk_changes_of_another_manager_of_the_same_label_can_be_seen_but_not_confirmed(client, world, make_user):
+    label, manager, _, _, _, _ = world
+    colleague = make_user()
+    label.memberships.create(user=colleague, role="manager")
+    draft = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": False},
+        filter_params={},
+        selection=None,
+    )
+    client.force_login(colleague)
+    assert client.get(f"/labels/{label.slug}/bulk/{draft.pk}/").status_code == 200
+    response = client.post(f"/labels/{label.slug}/bulk/{draft.pk}/confirm/", follow=True)
+    assert "Only the manager who previewed" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == BulkChange.Status.DRAFT
+
+
+def test_pages_render_for_each_role(client, world):
+    label, manager, ada, _, proposal, bulk = world
+    client.force_login(manager)
+    for url in (
+        "/labels/",
+        f"/labels/{label.slug}/",
+        f"/labels/{label.slug}/roster/",
+        f"/labels/{label.slug}/bulk/",
+        f"/labels/{label.slug}/bulk/{bulk.pk}/",
+        f"/labels/{label.slug}/import/",
+    ):
+        assert client.get(url).status_code == 200, url
+    client.force_login(ada)
+    for url in ("/labels/", "/labels/delegations/", f"/labels/proposals/{proposal.pk}/"):
+        assert client.get(url).status_code == 200, url
