@@ -730,6 +730,10 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             continue
         reverse_states[str(track_uuid)][slug] = old == consent_services.GRANTED
         touched += 1
+    needs = Purpose.objects.filter(requires_confirmation=True).exclude(slug__in=list(confirmed))
+    for purpose in needs:
+        if any(cells.get(purpose.slug) is True for cells in reverse_states.values()):
+            raise LabelError(f"This undo grants {purpose.name} again; tick the box to confirm that before undoing.")
     with transaction.atomic():
         undo = BulkChange.objects.create(
             label=bulk_change.label,

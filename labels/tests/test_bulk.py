@@ -222,3 +222,22 @@ def test_filter_is_saved_and_applied_at_confirm_time(client, roster):
     assert bulk.filter == {"artist": str(artists[1].pk)} and bulk.will_change == 5
     client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
     assert set(Track.objects.filter(consents__granted=True).values_list("owner_id", flat=True)) == {artists[1].pk}
+
+
+def test_undo_that_grants_generative_training_again_needs_the_confirmation(
+    client, label_setup, make_user, make_tracks, set_state
+):
+    label, manager, delegate = label_setup
+    ada = make_user()
+    tracks = make_tracks(2, owner=ada)
+    set_state(ada, tracks, "generative_training", True)
+    delegate(ada, {"recommendation": "none", "fraud_detection": "none", "generative_training": "grant_withdraw"})
+    bulk = _bulk(manager, label, {"generative_training": False})
+    assert bulk.applied == 2
+    client.force_login(manager)
+    response = client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/undo/", follow=True)
+    assert "tick the box to confirm" in response.content.decode()
+    assert not BulkChange.objects.filter(undo_of=bulk).exists()
+    client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/undo/", {"confirm": "1"})
+    assert BulkChange.objects.get(undo_of=bulk).applied == 2
+    assert all(granted(t, "generative_training") for t in tracks)
