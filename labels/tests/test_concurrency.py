@@ -1,0 +1,54 @@
+"""Ending a delegation while a bulk change runs: it is either before or after, never during."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from accounts.models import Delegation
+from consent.models import AuditEvent, BulkChange
+from consent.selectors import verify_chains
+from consent.tests.test_concurrency import run_concurrently
+from labels import services
+from tracks.models import Track
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("Row locks (SELECT ... FOR UPDATE) exist only on PostgreSQL; CI runs this on PostgreSQL.")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_no_label_change_is_written_after_the_artist_ended_the_delegation(attempt, label_setup, make_user, make_tracks):
+    label, manager, delegate = label_setup
+    ada = make_user()
+    make_tracks(300, owner=ada)
+    delegation = delegate(ada, SCOPES)
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
+
+    run_concurrently(
+        lambda: services.apply_bulk_change(bulk.pk),
+        lambda: services.end_delegation(artist=ada, delegation=Delegation.objects.get(pk=delegation.pk)),
+    )
+
+    bulk.refresh_from_db()
+    assert bulk.status == BulkChange.Status.DONE
+    ended_seq = AuditEvent.objects.get(artist=ada, kind="delegation_changed", new_value="ended").seq
+    label_seqs = list(AuditEvent.objects.filter(artist=ada, bulk_change=bulk).values_list("seq", flat=True))
+    # all or nothing, and only before the end
+    assert len(label_seqs) in (0, 300)
+    assert all(seq < ended_seq for seq in label_seqs)
+    assert verify_chains().ok
