@@ -38,6 +38,10 @@ def profile(request):
     return render(request, "accounts/profile.html", {"form": form})
 
 
+def bad_request(request, exception):
+    return render(request, "errors/400.html", status=400)
+
+
 def page_not_found(request, exception):
     return render(request, "errors/404.html", status=404)
 

@@ -57,9 +57,3 @@ def purposes(db):
     from consent.models import Purpose
 
     return {p.slug: p for p in Purpose.objects.all()}
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The consent tests create many users; hashing is not what they test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -112,3 +112,16 @@ def test_error_handlers_render_without_a_database(rf):
 
     assert response.status_code == 500
     assert b"Something went wrong on our side" in response.content
+
+
+@pytest.mark.django_db
+def test_too_many_files_in_one_request_gets_the_site_400_page(artist_client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.DEBUG = False
+    files = [SimpleUploadedFile(f"f{n}.mp3", b"x") for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)]
+
+    response = artist_client.post(reverse("tracks:upload"), {"files": files})
+
+    assert response.status_code == 400
+    assert "Nothing was saved" in response.text

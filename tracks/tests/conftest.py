@@ -54,9 +54,3 @@ def ready_track(artist, upload_track):
     track = Track.objects.get(owner=artist)
     assert track.status == Track.Status.READY, track.failure_reason
     return track
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # These tests are about tracks, not passwords: a slow hasher only adds ~0.8 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
