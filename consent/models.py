@@ -257,6 +257,12 @@ class AuditEvent(models.Model):
         raise AuditLogImmutable("Audit events are never deleted.")
 
     @property
+    def delegation_words(self) -> tuple[str, str]:
+        """A delegation event's old and new value in words (a scope, or the delegation's status)."""
+        words = {"": "—", "none": "nothing", "withdraw": "withdraw only", "grant_withdraw": "grant and withdraw"}
+        return words.get(self.old_value, self.old_value), words.get(self.new_value, self.new_value)
+
+    @property
     def actor_label(self) -> str:
         if self.actor_kind == self.ActorKind.ARTIST and self.actor_id == self.artist_id:
             return "You"

@@ -183,3 +183,19 @@ def test_catalogue_query_count_is_pinned_whatever_the_page_size(
     with django_assert_num_queries(10):
         response = client.get(url, {"per_page": per_page, "state_recommendation": "granted"})
     assert len(response.context["rows"]) == min(per_page, 150)
+
+
+def test_sorting_orders_the_catalogue(client, label_setup, make_tracks, make_user):
+    label, manager, delegate = label_setup
+    ada = make_user()
+    tracks = make_tracks(3, owner=ada)
+    Track.objects.filter(pk=tracks[0].pk).update(title="Charlie")
+    Track.objects.filter(pk=tracks[1].pk).update(title="alpha")
+    Track.objects.filter(pk=tracks[2].pk).update(title="Bravo")
+    delegate(ada, NONE)
+    client.force_login(manager)
+    rows = client.get(f"/labels/{label.slug}/", {"sort": "title"}).context["rows"]
+    titles = [t.title for t, _ in rows]
+    assert titles == sorted(titles)
+    rows = client.get(f"/labels/{label.slug}/", {"sort": "-title"}).context["rows"]
+    assert [t.title for t, _ in rows] == sorted(titles, reverse=True)

@@ -190,3 +190,16 @@ def test_delegations_page_lists_pending_invitation_with_scope_form(client, artis
     client.force_login(artist)
     body = client.get("/labels/delegations/").content.decode()
     assert label.name in body and "Accept" in body and "Grant and withdraw" in body
+
+
+def test_delegation_events_show_in_the_artists_audit_log(client, artist, label_setup):
+    _, _, delegate = label_setup
+    delegate(artist, {**ALL_NONE, "recommendation": "grant_withdraw"})
+    client.force_login(artist)
+    response = client.get("/consent/log/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Label delegation changed" in body
+    assert "label may: nothing →</span> grant and withdraw" in body
+    assert "not allowed →" not in body
+    assert "delegation: invited →</span> active" in body
