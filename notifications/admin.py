@@ -12,7 +12,7 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "campaign"]
     date_hierarchy = "created_at"
     actions = ["resend"]
-    readonly_fields = [field.name for field in Notification._meta.fields]
+    readonly_fields = [*(field.name for field in Notification._meta.fields), "message_id"]
 
     def has_add_permission(self, request):
         return False
