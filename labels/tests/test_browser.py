@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Delegation
 from consent.models import Consent
@@ -73,4 +74,51 @@ def test_manager_filters_selects_all_matching_previews_applies_and_artist_gets_o
     assert len(smtp_server.to(ada.email)) == 1
     assert "on your behalf" in smtp_server.to(ada.email)[0].get_body(("plain",)).get_content()
     assert smtp_server.to(bo.email) == []
+    assert errors == []
+
+
+def test_progress_bar_follows_a_running_change_and_reloads_when_it_finishes(
+    browser_page, live_server, client, make_user, make_tracks
+):
+    from django.utils import timezone
+
+    from consent.models import BulkChange
+    from tracks.models import Track
+
+    manager = make_user(display_name="Mia Manager")
+    label = services.create_label(owner=manager, name="Progress Records")
+    ada = make_user(display_name="Ada Artist")
+    make_tracks(40, owner=ada)
+    Delegation.objects.create(artist=ada, label=label, status=Delegation.Status.ACTIVE, scopes=SCOPES)
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    # Stands in for a worker part-way through.
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.RUNNING, progress_done=10)
+
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    client.force_login(manager)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.goto(f"/labels/{label.slug}/bulk/{bulk.pk}/")
+    assert page.locator("[data-progress-text]").inner_text() == "10 of 40"
+
+    BulkChange.objects.filter(pk=bulk.pk).update(progress_done=25)
+    expect(page.locator("[data-progress-text]")).to_have_text("25 of 40", timeout=10_000)
+    assert page.locator("progress").get_attribute("max") == "40"
+
+    BulkChange.objects.filter(pk=bulk.pk).update(
+        status=BulkChange.Status.DONE, progress_done=40, applied=40, finished_at=timezone.now()
+    )
+    page.wait_for_selector("text=Artists emailed")
+    assert page.locator("[data-progress]").count() == 0
     assert errors == []
