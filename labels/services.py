@@ -582,6 +582,10 @@ def apply_bulk_change(bulk_change_id: int, *, request_meta: RequestMeta | None =
     bulk = BulkChange.objects.select_related("label", "created_by").get(pk=bulk_change_id)
     actor = bulk.created_by
     try:
+        if actor is None or not actor.is_active:
+            # Without this, a deleted manager would become actor None: the system,
+            # which may withdraw anything.
+            raise LabelError("The manager who confirmed this change no longer has an active account.")
         if bulk.kind == BulkChange.Kind.EDIT:
             _apply_edit(bulk, actor, request_meta)
         else:

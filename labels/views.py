@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -209,6 +209,8 @@ def roster(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def roster_invite(request: HttpRequest, slug: str, who: str) -> HttpResponse:
     label = _label_for(request, slug)
+    if who not in ("artist", "manager"):
+        raise Http404("No such invitation.")
     form = EmailForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a valid email address.")

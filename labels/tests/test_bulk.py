@@ -241,3 +241,38 @@ def test_undo_that_grants_generative_training_again_needs_the_confirmation(
     client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/undo/", {"confirm": "1"})
     assert BulkChange.objects.get(undo_of=bulk).applied == 2
     assert all(granted(t, "generative_training") for t in tracks)
+
+
+def test_a_change_whose_manager_account_was_deactivated_is_not_applied(roster):
+    label, manager, _ = roster
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"fraud_detection": False},
+        filter_params={},
+        selection=None,
+    )
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
+    type(manager).objects.filter(pk=manager.pk).update(is_active=False)
+    result = services.apply_bulk_change(bulk.pk)
+    assert result.status == BulkChange.Status.FAILED
+    assert "no longer has an active account" in result.error
+    assert not AuditEvent.objects.filter(bulk_change=bulk).exists()
+
+
+def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
+    label, manager, _ = roster
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
+    label.memberships.filter(user=manager).delete()
+    result = services.apply_bulk_change(bulk.pk)
+    assert result.applied == 0
+    assert Track.objects.filter(consents__granted=True).count() == 0
