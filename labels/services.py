@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -460,25 +460,8 @@ def _reason(scope: str, granted: bool) -> str:
     return "not delegated"
 
 
-def preview_bulk_edit(
-    *,
-    actor: User,
-    label: Label,
-    tracks: QuerySet[Track],
-    changes: Mapping[str, bool],
-    filter_params: Mapping[str, str],
-    selection: list[str] | None,
-    confirmed: Collection[str] = (),
-) -> BulkChange:
-    """Count what a bulk edit would do, per artist, in one aggregate query; save it as a draft."""
-    purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
-    if not purposes or set(changes) - purposes.keys():
-        raise LabelError("Choose at least one known purpose.")
-    missing = [
-        p.name for slug, p in purposes.items() if changes[slug] and p.requires_confirmation and slug not in confirmed
-    ]
-    if missing:
-        raise LabelError(f"Granting {', '.join(missing)} needs its own confirmation: tick the box that says so.")
+def _edit_counts(actor, label, tracks, changes, purposes) -> tuple[int, int, int, list[dict]]:
+    """(will change, already so, refused, refusals per artist and purpose), from one aggregate query."""
     annotations = {
         f"g_{slug}": Count("consents", filter=Q(consents__purpose_id=p.pk, consents__granted=True))
         for slug, p in purposes.items()
@@ -515,6 +498,29 @@ def preview_bulk_edit(
                         "reason": _reason(scope, granted),
                     }
                 )
+    return will_change, already, refused, detail
+
+
+def preview_bulk_edit(
+    *,
+    actor: User,
+    label: Label,
+    tracks: QuerySet[Track],
+    changes: Mapping[str, bool],
+    filter_params: Mapping[str, str],
+    selection: list[str] | None,
+    confirmed: Collection[str] = (),
+) -> BulkChange:
+    """Count what a bulk edit would do, per artist, in one aggregate query; save it as a draft."""
+    purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
+    if not purposes or set(changes) - purposes.keys():
+        raise LabelError("Choose at least one known purpose.")
+    missing = [
+        p.name for slug, p in purposes.items() if changes[slug] and p.requires_confirmation and slug not in confirmed
+    ]
+    if missing:
+        raise LabelError(f"Granting {', '.join(missing)} needs its own confirmation: tick the box that says so.")
+    will_change, already, refused, detail = _edit_counts(actor, label, tracks, changes, purposes)
     return BulkChange.objects.create(
         label=label,
         created_by=actor,
@@ -600,7 +606,11 @@ def apply_bulk_change(bulk_change_id: int, *, request_meta: RequestMeta | None =
         )
         raise
     else:
-        BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.DONE, finished_at=timezone.now())
+        # Cells that became "already so" since the preview are not counted on
+        # the way; the bar ends full all the same.
+        BulkChange.objects.filter(pk=bulk.pk).update(
+            status=BulkChange.Status.DONE, finished_at=timezone.now(), progress_done=F("progress_total")
+        )
     bulk.refresh_from_db()
     return bulk
 
@@ -609,9 +619,10 @@ def _record_progress(bulk: BulkChange, result, refused_cells: int, refused_detai
     bulk.applied += result.event_count if result else 0
     bulk.progress_done += (result.event_count if result else 0) + refused_cells
     bulk.artists_notified += notified
+    bulk.refused += refused_cells
     if refused_detail:
         bulk.refused_detail = [*bulk.refused_detail, *refused_detail]
-    bulk.save(update_fields=["applied", "progress_done", "artists_notified", "refused_detail"])
+    bulk.save(update_fields=["applied", "progress_done", "artists_notified", "refused", "refused_detail"])
 
 
 def _apply_edit(bulk: BulkChange, actor: User, request_meta) -> None:
@@ -620,7 +631,21 @@ def _apply_edit(bulk: BulkChange, actor: User, request_meta) -> None:
     label = bulk.label
     changes = {slug: bool(v) for slug, v in bulk.changes.items()}
     selected = catalogue_tracks(label, bulk.filter, selection=bulk.selection)
+    # Refusals are counted again now: a delegation may have narrowed or ended
+    # since the preview, and the record must say what was refused when applied.
+    previewed_cells = bulk.will_change + bulk.already + bulk.refused
+    purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
+    _, _, bulk.refused, bulk.refused_detail = _edit_counts(actor, label, selected, changes, purposes)
+    bulk.save(update_fields=["refused", "refused_detail"])
     counts = list(selected.order_by("owner_id").values("owner_id").annotate(n=Count("pk")).values_list("owner_id", "n"))
+    previewed_tracks = previewed_cells // max(1, len(changes))
+    left = previewed_tracks - sum(n for _, n in counts)
+    if left > 0:
+        bulk.refused_detail = [
+            *bulk.refused_detail,
+            {"artist": "", "purpose": "", "tracks": left, "reason": "no longer in the roster"},
+        ]
+        bulk.save(update_fields=["refused_detail"])
     for owners in _chunks_of_artists(counts, settings.LABELS_BULK_CHUNK_TRACKS):
         delegations = delegated_scopes(actor, owners, label_id=label.pk)
         # Artists who allow the same subset of the change share one consent call.
@@ -655,6 +680,7 @@ def _apply_edit(bulk: BulkChange, actor: User, request_meta) -> None:
 def _apply_states(bulk: BulkChange, actor: User, request_meta) -> None:
     """CSV imports and undos: a possibly different answer per track."""
     label = bulk.label
+    bulk.refused, bulk.refused_detail = 0, []
     states: dict[str, dict[str, bool]] = bulk.changes
     tracks = roster_tracks(label)
     owner_of: dict[str, int] = {}

@@ -274,5 +274,6 @@ def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     label.memberships.filter(user=manager).delete()
     result = services.apply_bulk_change(bulk.pk)
-    assert result.applied == 0
+    assert result.applied == 0 and result.refused == 15
+    assert {r["reason"] for r in result.refused_detail} == {"not delegated"}
     assert Track.objects.filter(consents__granted=True).count() == 0

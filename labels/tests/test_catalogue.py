@@ -115,6 +115,9 @@ def test_ending_a_delegation_refuses_the_managers_next_action(client, two_labels
     bulk.refresh_from_db()
     assert bulk.applied == 0
     assert all(granted(t, "recommendation") for t in tracks)
+    page = client.get(f"/labels/{label_a.slug}/bulk/{bulk.pk}/").content.decode()
+    assert "Applied</dt><dd>0</dd>" in page
+    assert bulk.refused_detail == [{"artist": "", "purpose": "", "tracks": 3, "reason": "no longer in the roster"}]
     # and the catalogue no longer shows the tracks
     assert client.get(f"/labels/{label_a.slug}/").context["total"] == 0
 
