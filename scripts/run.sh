@@ -31,6 +31,7 @@ pids+=($!)
 echo
 echo "  Creator Consent Portal: $SITE_URL/"
 echo "  Admin:                  $SITE_URL/admin/"
-echo "  Emails are written to:  var/mail/   (worker and beat logs: var/log/)"
+echo "  Emails are written to:  var/mail/   (read the newest: .venv/bin/python manage.py last_email)"
+echo "  Worker and beat logs:   var/log/"
 echo
 .venv/bin/python manage.py runserver "$host:$port"
