@@ -21,7 +21,13 @@ from django.utils.text import slugify
 from accounts.models import Delegation, Label, LabelInvitation, LabelMembership, User
 from consent import services as consent_services
 from consent.models import AuditEvent, BulkChange, ConsentProposal, Purpose
-from consent.services import ConsentError, RequestMeta, can_change_consent, delegated_scopes
+from consent.services import (
+    ConsentError,
+    ConsentPermissionDenied,
+    RequestMeta,
+    can_change_consent,
+    delegated_scopes,
+)
 from notifications.models import Notification
 from notifications.services import queue_notification
 from tracks.models import Track
@@ -664,17 +670,45 @@ def _apply_edit(bulk: BulkChange, actor: User, request_meta) -> None:
         for allowed, group_owners in groups.items():
             if not allowed:
                 continue
-            with transaction.atomic():
-                result = consent_services.change_consent(
-                    actor=actor,
-                    tracks=selected.filter(owner_id__in=group_owners),
-                    changes=dict(allowed),
-                    source=AuditEvent.Source.BULK,
-                    request_meta=request_meta,
-                    confirmed_purposes=bulk.confirmed_purposes,
-                    bulk_change=bulk,
-                )
-                _record_progress(bulk, result, 0, [], len(result.chain_heads))
+            try:
+                with transaction.atomic():
+                    result = consent_services.change_consent(
+                        actor=actor,
+                        tracks=selected.filter(owner_id__in=group_owners),
+                        changes=dict(allowed),
+                        source=AuditEvent.Source.BULK,
+                        request_meta=request_meta,
+                        confirmed_purposes=bulk.confirmed_purposes,
+                        bulk_change=bulk,
+                    )
+                    _record_progress(bulk, result, 0, [], len(result.chain_heads))
+            except ConsentPermissionDenied:
+                _record_race(bulk, group_owners, dict(counts))
+
+
+def _record_race(bulk: BulkChange, owners: list[int], track_counts: dict[int, int]) -> None:
+    """A delegation narrowed or ended between our check and the service's locked one.
+
+    The service refused the whole call and wrote nothing; say so and go on with
+    the other artists.
+    """
+    bulk.refresh_from_db(fields=["refused", "refused_detail"])
+    names = dict(User.objects.filter(pk__in=owners).values_list("pk", "display_name"))
+    _record_progress(
+        bulk,
+        None,
+        0,
+        [
+            {
+                "artist": names.get(o, ""),
+                "purpose": "",
+                "tracks": track_counts.get(o, 0),
+                "reason": "the artist changed the delegation while this was applied; nothing changed for them",
+            }
+            for o in owners
+        ],
+        0,
+    )
 
 
 def _apply_states(bulk: BulkChange, actor: User, request_meta) -> None:
@@ -720,19 +754,22 @@ def _apply_states(bulk: BulkChange, actor: User, request_meta) -> None:
             {"artist": names.get(o, ""), "purpose": slug, "tracks": n, "reason": reason}
             for (o, slug, reason), n in refused.items()
         ]
-        with transaction.atomic():
-            result = None
-            if wanted:
-                result = consent_services.set_track_consents(
-                    actor=actor,
-                    tracks=tracks.filter(owner_id__in=owners),
-                    states=wanted,
-                    source=AuditEvent.Source.CSV if bulk.kind == BulkChange.Kind.CSV else AuditEvent.Source.BULK,
-                    request_meta=request_meta,
-                    confirmed_purposes=bulk.confirmed_purposes,
-                    bulk_change=bulk,
-                )
-            _record_progress(bulk, result, sum(refused.values()), detail, len(result.chain_heads) if result else 0)
+        try:
+            with transaction.atomic():
+                result = None
+                if wanted:
+                    result = consent_services.set_track_consents(
+                        actor=actor,
+                        tracks=tracks.filter(owner_id__in=owners),
+                        states=wanted,
+                        source=AuditEvent.Source.CSV if bulk.kind == BulkChange.Kind.CSV else AuditEvent.Source.BULK,
+                        request_meta=request_meta,
+                        confirmed_purposes=bulk.confirmed_purposes,
+                        bulk_change=bulk,
+                    )
+                _record_progress(bulk, result, sum(refused.values()), detail, len(result.chain_heads) if result else 0)
+        except ConsentPermissionDenied:
+            _record_race(bulk, owners, dict(counts))
 
 
 def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collection[str] = ()) -> BulkChange:

@@ -277,3 +277,29 @@ def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
     assert result.applied == 0 and result.refused == 15
     assert {r["reason"] for r in result.refused_detail} == {"not delegated"}
     assert Track.objects.filter(consents__granted=True).count() == 0
+
+
+def test_a_delegation_narrowed_during_the_apply_is_reported_and_the_rest_goes_on(roster, monkeypatch, settings):
+    settings.LABELS_BULK_CHUNK_TRACKS = 5  # one artist per consent call
+    label, manager, artists = roster
+    bulk = services.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all(),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
+    # The artist narrows the delegation after the label's own check has read it:
+    # the label side sees the old scopes, the service (under the lock) the new.
+    stale = services.delegated_scopes(manager, [a.pk for a in artists], label_id=label.pk)
+    monkeypatch.setattr(services, "delegated_scopes", lambda *a, **k: stale)
+    delegation = artists[1].delegations.get()
+    services.change_scopes(artist=artists[1], delegation=delegation, scopes={**GW_REC, "recommendation": "withdraw"})
+    result = services.apply_bulk_change(bulk.pk)
+    assert result.status == BulkChange.Status.DONE
+    assert result.applied == 10
+    assert not Track.objects.filter(owner=artists[1], consents__granted=True).exists()
+    assert any("changed the delegation while" in r["reason"] for r in result.refused_detail)
+    assert verify_chains().ok
