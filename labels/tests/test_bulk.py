@@ -303,3 +303,35 @@ def test_a_delegation_narrowed_during_the_apply_is_reported_and_the_rest_goes_on
     assert not Track.objects.filter(owner=artists[1], consents__granted=True).exists()
     assert any("changed the delegation while" in r["reason"] for r in result.refused_detail)
     assert verify_chains().ok
+
+
+def test_the_bulk_change_link_is_covered_by_the_hash_and_old_events_keep_theirs():
+    from consent.chain import event_hash
+
+    base = {
+        "artist_id": 1,
+        "seq": 1,
+        "actor_id": 2,
+        "actor_kind": "label",
+        "source": "bulk",
+        "kind": "consent_changed",
+        "track_id": 3,
+        "track_uuid": None,
+        "track_title": "t",
+        "purpose_id": 1,
+        "purpose_slug": "recommendation",
+        "old_value": "not_granted",
+        "new_value": "granted",
+        "policy_version_id": 1,
+        "ip": "",
+        "user_agent": "",
+        "request_id": "",
+        "receipt_id": None,
+        "created_at": timezone.now(),
+    }
+    before_the_columns_existed = event_hash("0" * 64, base)
+    # An event without a label or bulk change hashes exactly as before.
+    assert event_hash("0" * 64, {**base, "label_id": None, "bulk_change_id": None}) == before_the_columns_existed
+    linked = event_hash("0" * 64, {**base, "label_id": 7, "bulk_change_id": 9})
+    assert linked != before_the_columns_existed
+    assert linked != event_hash("0" * 64, {**base, "label_id": 7, "bulk_change_id": 10})
