@@ -22,20 +22,27 @@ class ScopesForm(forms.Form):
                 help_text=purpose.description,
             )
             if purpose.requires_confirmation:
-                self.fields[f"confirm_{purpose.slug}"] = forms.BooleanField(
-                    required=False,
-                    label=(
-                        f"I understand that “Grant and withdraw” lets the label allow {purpose.name} "
-                        "of my music without asking me first."
-                    ),
-                    initial=initial_scopes.get(purpose.slug) == Delegation.Scope.GRANT_WITHDRAW,
-                )
+                # Not shown on this form: the confirmation is a page of its own
+                # (see labels.views._confirmation_page), which sets it.
+                self.fields[f"confirm_{purpose.slug}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def scopes(self) -> dict[str, str]:
         return {p.slug: self.cleaned_data[f"scope_{p.slug}"] for p in self.purposes}
 
     def confirmed(self) -> set[str]:
         return {p.slug for p in self.purposes if self.cleaned_data.get(f"confirm_{p.slug}")}
+
+    def unconfirmed(self, previous: dict[str, str] | None = None) -> list[Purpose]:
+        """Confirmation purposes newly let to be granted by the label, not yet confirmed."""
+        previous = previous or {}
+        return [
+            p
+            for p in self.purposes
+            if p.requires_confirmation
+            and self.cleaned_data.get(f"scope_{p.slug}") == Delegation.Scope.GRANT_WITHDRAW
+            and previous.get(p.slug) != Delegation.Scope.GRANT_WITHDRAW
+            and not self.cleaned_data.get(f"confirm_{p.slug}")
+        ]
 
 
 class LabelForm(forms.Form):

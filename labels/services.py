@@ -114,18 +114,27 @@ def labels_of(user: User) -> QuerySet[Label]:
 # --- Delegations --------------------------------------------------------------------------
 
 
-def clean_scopes(raw: Mapping[str, str], *, confirmed: Collection[str] = ()) -> dict[str, str]:
-    """Every purpose gets a valid scope; granting a confirmation purpose needs its own confirmation."""
+def clean_scopes(
+    raw: Mapping[str, str], *, confirmed: Collection[str] = (), previous: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every purpose gets a valid scope; letting the label grant a confirmation purpose needs its own confirmation.
+
+    A power the artist already confirmed (in `previous`) is not asked again.
+    """
+    previous = previous or {}
     purposes = list(Purpose.objects.all())
     scopes: dict[str, str] = {}
     for purpose in purposes:
         value = raw.get(purpose.slug, Scope.NONE) or Scope.NONE
         if value not in Scope.values:
             raise LabelError(f"{value!r} is not a choice for {purpose.name}.")
-        if value == Scope.GRANT_WITHDRAW and purpose.requires_confirmation and purpose.slug not in confirmed:
-            raise LabelError(
-                f"Letting a label grant {purpose.name} needs its own confirmation: tick the box that says so."
-            )
+        if (
+            value == Scope.GRANT_WITHDRAW
+            and purpose.requires_confirmation
+            and purpose.slug not in confirmed
+            and previous.get(purpose.slug) != Scope.GRANT_WITHDRAW
+        ):
+            raise LabelError(f"Letting a label grant {purpose.name} needs its own confirmation.")
         scopes[purpose.slug] = value
     unknown = set(raw) - {p.slug for p in purposes}
     if unknown:
@@ -341,7 +350,7 @@ def change_scopes(
 ) -> Delegation:
     if delegation.artist_id != artist.pk or delegation.status != Status.ACTIVE:
         raise LabelError("Only an active delegation can be changed.")
-    clean = clean_scopes(scopes, confirmed=confirmed)
+    clean = clean_scopes(scopes, confirmed=confirmed, previous=delegation.scopes)
     return _transition(
         actor=artist,
         delegation=delegation,

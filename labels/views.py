@@ -100,6 +100,8 @@ def request_join(request: HttpRequest) -> HttpResponse:
     if label is None:
         messages.error(request, "No label has that identifier.")
         return redirect("labels:delegations")
+    if scopes.unconfirmed():
+        return _confirmation_page(request, scopes, label.name, reverse("labels:request_join"))
     try:
         services.request_to_join(
             artist=request.user,
@@ -115,6 +117,29 @@ def request_join(request: HttpRequest) -> HttpResponse:
     return redirect("labels:delegations")
 
 
+def _confirmation_page(request: HttpRequest, form: ScopesForm, label_name: str, action: str) -> HttpResponse:
+    """The separate step before a label may grant a confirmation purpose: the
+    choices travel on as hidden fields, and only this page's box confirms."""
+    carried = [
+        (key, value)
+        for key, values in request.POST.lists()
+        for value in values
+        if key != "csrfmiddlewaretoken" and "confirm_" not in key
+    ]
+    purposes = form.unconfirmed()
+    return render(
+        request,
+        "labels/confirm_scope.html",
+        {
+            "carried": carried,
+            "purposes": purposes,
+            "boxes": [(form.add_prefix(f"confirm_{p.slug}"), p) for p in purposes],
+            "label_name": label_name,
+            "action": action,
+        },
+    )
+
+
 @login_required
 @require_POST
 def delegation_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
@@ -126,6 +151,11 @@ def delegation_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
             if not form.is_valid():
                 messages.error(request, "Choose what the label may do for each purpose.")
                 return redirect("labels:delegations")
+            previous = delegation.scopes if action == "scopes" and delegation.status == "active" else {}
+            if form.unconfirmed(previous):
+                return _confirmation_page(
+                    request, form, delegation.label.name, reverse("labels:delegation_action", args=[pk, action])
+                )
             fn = services.accept_invitation if action == "accept" else services.change_scopes
             fn(
                 artist=request.user,

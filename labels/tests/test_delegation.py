@@ -46,22 +46,58 @@ def test_letting_a_label_grant_generative_training_needs_its_own_confirmation(ar
     assert delegation.scopes["generative_training"] == "grant_withdraw"
 
 
-def test_confirmation_box_on_the_accept_form_is_required_for_generative_grant(client, artist, label_setup):
+def test_letting_the_label_grant_generative_training_is_a_separate_confirmation_page(client, artist, label_setup):
     label, manager, _ = label_setup
     delegation = services.invite_artist(actor=manager, label=label, email=artist.email)
     client.force_login(artist)
     prefix = f"d{delegation.pk}-"
-    data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE} | {
-        f"{prefix}scope_generative_training": "grant_withdraw"
-    }
+    data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE}
+    data[f"{prefix}scope_generative_training"] = "grant_withdraw"
     url = f"/labels/delegations/{delegation.pk}/accept/"
-    response = client.post(url, data, follow=True)
-    assert "needs its own confirmation" in response.content.decode()
+    # The accept form itself has no box to tick: the first save leads to the confirmation page.
+    page = client.get("/labels/delegations/").content.decode()
+    assert f'type="hidden" name="{prefix}confirm_generative_training"' in page
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert response.templates[0].name == "labels/confirm_scope.html"
+    body = response.content.decode()
+    assert "without asking you first" in body
+    assert f'name="{prefix}scope_generative_training" value="grant_withdraw"' in body
     delegation.refresh_from_db()
     assert delegation.status == Delegation.Status.INVITED
+    assert not AuditEvent.objects.filter(artist=artist, new_value="grant_withdraw").exists()
+    # Posting the page without its box shows it again; with it, the delegation starts.
+    assert client.post(url, data).templates[0].name == "labels/confirm_scope.html"
     client.post(url, {**data, f"{prefix}confirm_generative_training": "on"})
     delegation.refresh_from_db()
     assert delegation.status == Delegation.Status.ACTIVE
+    assert delegation.scopes["generative_training"] == "grant_withdraw"
+
+
+def test_changing_other_scopes_does_not_ask_again_for_a_confirmed_grant_power(client, artist, label_setup):
+    _, _, delegate = label_setup
+    delegation = delegate(artist, {**ALL_NONE, "generative_training": "grant_withdraw"})
+    client.force_login(artist)
+    prefix = f"d{delegation.pk}-"
+    data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE}
+    data[f"{prefix}scope_generative_training"] = "grant_withdraw"
+    data[f"{prefix}scope_recommendation"] = "withdraw"
+    response = client.post(f"/labels/delegations/{delegation.pk}/scopes/", data)
+    assert response.status_code == 302
+    delegation.refresh_from_db()
+    assert delegation.scopes["recommendation"] == "withdraw"
+
+
+def test_asking_to_join_with_generative_grant_goes_through_the_confirmation_page(client, artist, label_setup):
+    label, _, _ = label_setup
+    client.force_login(artist)
+    data = {"label": label.slug, **{f"join-scope_{slug}": "none" for slug in ALL_NONE}}
+    data["join-scope_generative_training"] = "grant_withdraw"
+    response = client.post("/labels/delegations/join/", data)
+    assert response.templates[0].name == "labels/confirm_scope.html"
+    assert not Delegation.objects.exists()
+    client.post("/labels/delegations/join/", {**data, "join-confirm_generative_training": "on"})
+    assert Delegation.objects.get().scopes["generative_training"] == "grant_withdraw"
 
 
 def test_ending_a_delegation_is_one_step_and_changes_no_consent(client, artist, label_setup, make_tracks, set_state):
