@@ -490,6 +490,7 @@ def _write_track_consent(
             source=source,
             cells=[ChangedCell(row[3], row[2], p.slug, p.name, granted) for row, p, granted, _ in changed],
             chain_heads=chain_heads,
+            label_name=bulk_change.label.name if bulk_change else "",
         )
         return ChangeResult(receipt_id=receipt_id, counts=counts, event_count=len(events), chain_heads=chain_heads)
 

@@ -29,14 +29,15 @@ class ChangedCell:
     granted: bool
 
 
-def _actor_label(actor: User | None, artist_id: int) -> str:
+def _actor_label(actor: User | None, artist_id: int, label_name: str = "") -> str:
     if actor is None:
         return "the portal (automatic change)"
     if actor.pk == artist_id:
         return "you"
     if actor.is_staff:
         return "Portal staff"
-    return actor.display_name or "someone acting for you"
+    manager = actor.display_name or "a label manager"
+    return f"{manager} of {label_name}" if label_name else manager
 
 
 def _digest(cells: list[ChangedCell]) -> list[dict]:
@@ -66,6 +67,7 @@ def queue_consent_change_notices(
     source: str,
     cells: Iterable[ChangedCell],
     chain_heads: dict[int, dict],
+    label_name: str = "",
 ) -> int:
     """One email per artist per save, whatever the number of tracks.
 
@@ -86,7 +88,9 @@ def queue_consent_change_notices(
         kind = Notification.Kind.CONSENT_RECEIPT if own_change else Notification.Kind.CHANGED_ON_BEHALF
         context = {
             "artist_name": artist.display_name or artist.email,
-            "actor_label": _actor_label(actor, artist_id),
+            "actor_label": _actor_label(actor, artist_id, label_name),
+            "label_name": label_name,
+            "delegations_path": reverse("labels:delegations") if label_name else "",
             "source": source,
             "receipt_id": str(receipt_id),
             "change_count": len(artist_cells),

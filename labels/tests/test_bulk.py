@@ -51,6 +51,10 @@ def test_each_affected_artist_gets_exactly_one_email_per_bulk_change(
     assert bulk.applied == 15 and bulk.refused == 15
     assert bulk.artists_notified == 3
     assert sorted(m.to[0] for m in mailoutbox) == sorted(a.email for a in artists)
+    # The notice names the label and tells the artist how to take the power back.
+    body = mailoutbox[0].body
+    assert f"of {label.name} changed how your music may be used" in body
+    assert "/labels/delegations/" in body
     consent_notices = Notification.objects.filter(recipient__in=artists).exclude(kind="delegation_changed")
     assert sorted(consent_notices.values_list("kind", flat=True)) == ["changed_on_behalf"] * 3
 
