@@ -643,6 +643,14 @@ def set_upload_defaults(
         for p, g, _ in changed:
             counts[p.slug] = {"granted": int(g), "withdrawn": int(not g)}
         head = heads[artist.pk]
+        queue_consent_change_notices(
+            actor=actor,
+            receipt_id=receipt_id,
+            source=source,
+            cells=[ChangedCell(artist.pk, "", p.slug, p.name, g) for p, g, _ in changed],
+            chain_heads={artist.pk: {"seq": head.seq, "hash": head.hash}},
+            what="defaults",
+        )
         return ChangeResult(
             receipt_id=receipt_id,
             counts=counts,
@@ -786,6 +794,14 @@ def reconfirm_consent(
         for row in rows:
             counts.setdefault(row.purpose.slug, {"granted": 0, "withdrawn": 0, "confirmed": 0})["confirmed"] += 1
         head = heads[actor.pk]
+        queue_consent_change_notices(
+            actor=actor,
+            receipt_id=receipt_id,
+            source=Source.WEB,
+            cells=[ChangedCell(actor.pk, row.track.title, row.purpose.slug, row.purpose.name, True) for row in rows],
+            chain_heads={actor.pk: {"seq": head.seq, "hash": head.hash}},
+            what="reconfirmed",
+        )
         return ChangeResult(
             receipt_id=receipt_id,
             counts=counts,

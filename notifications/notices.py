@@ -68,11 +68,14 @@ def queue_consent_change_notices(
     cells: Iterable[ChangedCell],
     chain_heads: dict[int, dict],
     label_name: str = "",
+    what: str = "tracks",
 ) -> int:
     """One email per artist per save, whatever the number of tracks.
 
     To the artist's own save: a receipt. To a change someone else made: a
     notice of a change made on their behalf, which cannot be turned off.
+    `what` words the digest: "tracks" (consent on tracks), "defaults" (what
+    future uploads get) or "reconfirmed" (grants confirmed under new terms).
     """
     by_artist: dict[int, list[ChangedCell]] = defaultdict(list)
     for cell in cells:
@@ -92,6 +95,7 @@ def queue_consent_change_notices(
             "label_name": label_name,
             "delegations_path": reverse("labels:delegations") if label_name else "",
             "source": source,
+            "what": what,
             "receipt_id": str(receipt_id),
             "change_count": len(artist_cells),
             "purposes": _digest(artist_cells),

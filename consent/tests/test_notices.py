@@ -96,3 +96,49 @@ def test_the_email_links_to_the_audit_log_filtered_to_that_save(
     assert page.status_code == 200
     shown = [event.pk for event in page.context["page"].object_list]
     assert shown == list(AuditEvent.objects.filter(receipt_id=result.receipt_id).values_list("pk", flat=True))
+
+
+def test_changing_upload_defaults_sends_a_receipt_about_future_uploads(
+    artist, smtp_server, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.set_upload_defaults(actor=artist, artist=artist, choices={"recommendation": True})
+
+    [message] = smtp_server.messages
+    assert message["Subject"] == "Your consent receipt: 1 change saved"
+    text = message.get_body(("plain",)).get_content()
+    assert "Recommendation:\n  allowed on your future uploads, from now on" in text.replace("\r\n", "\n")
+    assert chain_head(artist.pk).hash in text
+
+
+def test_confirming_grants_again_under_new_terms_sends_a_receipt(
+    artist, artist_client, make_track, purposes, smtp_server, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consent import policy
+    from consent.models import PolicyVersion
+
+    track = make_track(owner=artist, title="Old Song")
+    services.change_consent(
+        actor=artist,
+        tracks=Track.objects.filter(pk=track.pk),
+        changes={"generative_training": True},
+        source="web",
+        confirmed_purposes=["generative_training"],
+    )
+    version = PolicyVersion.objects.create(
+        version=2, summary="s", full_text="t", effective_at=timezone.now() + timedelta(days=9), is_material=True
+    )
+    version.purposes_changed.set([purposes["generative_training"]])
+    policy.publish_policy_version(version=version)
+    smtp_server.messages.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        artist_client.post(reverse("policy:reconfirm", args=[2]))
+
+    [message] = smtp_server.to(artist.email)
+    text = message.get_body(("plain",)).get_content()
+    assert "confirmed again under the new terms on 1 track: Old Song" in text
