@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -67,13 +68,14 @@ def _start_fan_out(task, version_id: int) -> None:
 def insert_policy_notices(version: PolicyVersion, *, after_user_id: int, limit: int = FAN_OUT_BATCH) -> list[int]:
     """One INSERT ... SELECT writing the notices of the next `limit` users.
 
-    Returns the recipients' ids, in order. ON CONFLICT on the dedupe key makes
-    a repeated batch (a redelivered task, the sweep's restart) write nothing.
+    Returns the new notifications' ids, in order. ON CONFLICT on the dedupe
+    key makes a repeated batch (a redelivered task, the sweep's restart) write
+    nothing.
     """
     from notifications.models import Notification
 
     table = Notification._meta.db_table
-    user_table = Track._meta.get_field("owner").related_model._meta.db_table
+    user_table = get_user_model()._meta.db_table
     context = json.dumps(policy_notice_context(version))
     json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     now = timezone.now()
@@ -87,7 +89,7 @@ def insert_policy_notices(version: PolicyVersion, *, after_user_id: int, limit: 
         ORDER BY u.id
         LIMIT %s
         ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING recipient_id
+        RETURNING id
     """  # noqa: S608 -- table names come from model metadata, values are parameters
     params = [
         Notification.Kind.POLICY_CHANGE,

@@ -215,23 +215,15 @@ def fan_out_policy_notice(self, version_id: int) -> dict:
     version = PolicyVersion.objects.filter(pk=version_id, published_at__isnull=False).first()
     if version is None:
         return {"written": 0}
-    from notifications.models import Notification
-
     written = 0
     after = 0
     while True:
         with transaction.atomic():
-            recipients = insert_policy_notices(version, after_user_id=after)
-        written += len(recipients)
-        if recipients:
-            ids = list(
-                Notification.objects.filter(campaign=f"policy-v{version.version}", recipient_id__in=recipients)
-                .order_by("id")
-                .values_list("id", flat=True)
-            )
-            batch = settings.NOTIFICATIONS_BATCH_SIZE
-            for start in range(0, len(ids), batch):
-                enqueue_delivery(ids[start : start + batch])
+            ids = insert_policy_notices(version, after_user_id=after)
+        written += len(ids)
+        batch = settings.NOTIFICATIONS_BATCH_SIZE
+        for start in range(0, len(ids), batch):
+            enqueue_delivery(ids[start : start + batch])
         last_id, count = batch_bounds(version, after_user_id=after)
         if last_id is None or count < FAN_OUT_BATCH:
             break
