@@ -150,23 +150,9 @@ def _save_matrix(request: HttpRequest) -> HttpResponse:
     if len(tracks) < len(set(track_uuids)):
         messages.warning(request, "Some tracks on that page no longer exist; they were skipped.")
     wanted = {track_uuid: {slug: (track_uuid, slug) in checked for slug in purposes} for track_uuid in tracks}
-    held = _split_confirmation(wanted, tracks, purposes)
-    try:
-        result = services.set_track_consents(
-            actor=request.user,
-            tracks=Track.objects.filter(owner=request.user, uuid__in=list(tracks)),
-            states=wanted,
-            source=AuditEvent.Source.WEB,
-            request_meta=RequestMeta.from_request(request),
-        )
-    except ConsentError as error:
-        messages.error(request, error.message)
-        return redirect(next_url)
-    if result.changed or not held:
-        _saved_message(request, result)
-    if held:
-        return _held_redirect(request, held, purposes, next_url)
-    return redirect(next_url)
+    return _save_states(
+        request, Track.objects.filter(owner=request.user, uuid__in=list(tracks)), wanted, tracks, purposes, next_url
+    )
 
 
 # --- One track ------------------------------------------------------------------------
@@ -185,11 +171,16 @@ def track_update(request: HttpRequest, track_uuid: uuid.UUID) -> HttpResponse:
         messages.error(request, "That form could not be read, so nothing was saved. Please try again.")
         return redirect(next_url)
     wanted = {track.uuid: {slug: slug in chosen for slug in purposes}}
-    held = _split_confirmation(wanted, {track.uuid: track}, purposes)
+    return _save_states(request, Track.objects.filter(pk=track.pk), wanted, {track.uuid: track}, purposes, next_url)
+
+
+def _save_states(request, track_qs, wanted, tracks_by_uuid, purposes, next_url) -> HttpResponse:
+    """Save what needs no confirmation now; send the rest to the confirmation page."""
+    held = _split_confirmation(wanted, tracks_by_uuid, purposes)
     try:
         result = services.set_track_consents(
             actor=request.user,
-            tracks=Track.objects.filter(pk=track.pk),
+            tracks=track_qs,
             states=wanted,
             source=AuditEvent.Source.WEB,
             request_meta=RequestMeta.from_request(request),
