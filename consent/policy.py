@@ -7,18 +7,22 @@ this module decides who is affected and when.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import AuditEvent, Consent, PolicyVersion
 from tracks.models import Track
 
 FAN_OUT_BATCH = 5_000
+
+logger = logging.getLogger(__name__)
 
 
 class PolicyError(Exception):
@@ -60,9 +64,7 @@ def _start_fan_out(task, version_id: int) -> None:
         task.delay(version_id)
     except Exception:
         # The sweep notices an unfinished fan-out and starts it again.
-        import logging
-
-        logging.getLogger(__name__).warning("could not start the policy fan-out for %s", version_id, exc_info=True)
+        logger.warning("could not start the policy fan-out for %s", version_id, exc_info=True)
 
 
 def insert_policy_notices(version: PolicyVersion, *, after_user_id: int, limit: int = FAN_OUT_BATCH) -> list[int]:
@@ -128,7 +130,7 @@ def policy_notice_context(version: PolicyVersion) -> dict:
         "effective_at": version.effective_at.isoformat() if version.effective_at else None,
         "purposes_changed": list(version.purposes_changed.order_by("ordering").values_list("name", flat=True)),
         "policy_path": version.get_absolute_url(),
-        "reconfirm_path": f"/policy/{version.version}/reconfirm/",
+        "reconfirm_path": reverse("policy:reconfirm", args=[version.version]),
     }
 
 

@@ -642,21 +642,16 @@ def set_upload_defaults(
         counts: dict[str, dict[str, int]] = {}
         for p, g, _ in changed:
             counts[p.slug] = {"granted": int(g), "withdrawn": int(not g)}
-        head = heads[artist.pk]
+        chain_heads = {artist.pk: {"seq": heads[artist.pk].seq, "hash": heads[artist.pk].hash}}
         queue_consent_change_notices(
             actor=actor,
             receipt_id=receipt_id,
             source=source,
             cells=[ChangedCell(artist.pk, "", p.slug, p.name, g) for p, g, _ in changed],
-            chain_heads={artist.pk: {"seq": head.seq, "hash": head.hash}},
+            chain_heads=chain_heads,
             what="defaults",
         )
-        return ChangeResult(
-            receipt_id=receipt_id,
-            counts=counts,
-            event_count=len(changed),
-            chain_heads={artist.pk: {"seq": head.seq, "hash": head.hash}},
-        )
+        return ChangeResult(receipt_id=receipt_id, counts=counts, event_count=len(changed), chain_heads=chain_heads)
 
 
 def _record_track_event(*, actor, track: Track, kind: str, source: str, request_meta) -> None:
@@ -793,21 +788,16 @@ def reconfirm_consent(
         counts: dict[str, dict[str, int]] = {}
         for row in rows:
             counts.setdefault(row.purpose.slug, {"granted": 0, "withdrawn": 0, "confirmed": 0})["confirmed"] += 1
-        head = heads[actor.pk]
+        chain_heads = {actor.pk: {"seq": heads[actor.pk].seq, "hash": heads[actor.pk].hash}}
         queue_consent_change_notices(
             actor=actor,
             receipt_id=receipt_id,
             source=Source.WEB,
             cells=[ChangedCell(actor.pk, row.track.title, row.purpose.slug, row.purpose.name, True) for row in rows],
-            chain_heads={actor.pk: {"seq": head.seq, "hash": head.hash}},
+            chain_heads=chain_heads,
             what="reconfirmed",
         )
-        return ChangeResult(
-            receipt_id=receipt_id,
-            counts=counts,
-            event_count=len(rows),
-            chain_heads={actor.pk: {"seq": head.seq, "hash": head.hash}},
-        )
+        return ChangeResult(receipt_id=receipt_id, counts=counts, event_count=len(rows), chain_heads=chain_heads)
 
 
 def lapse_unconfirmed_grants(*, version: PolicyVersion) -> ChangeResult:
