@@ -72,6 +72,7 @@ def main() -> None:
     import notifications.services
     from accounts.models import Delegation, Label, LabelMembership, User
     from consent.models import AuditEvent, BulkChange
+    from labels import bulk as bulk_changes
     from labels import csvio, services
     from tracks.models import Track
 
@@ -118,7 +119,7 @@ def main() -> None:
     counter = Counter()
     with connection.execute_wrapper(counter):
         start = time.perf_counter()
-        bulk = services.preview_bulk_edit(
+        bulk = bulk_changes.preview_bulk_edit(
             actor=manager,
             label=label,
             tracks=services.roster_tracks(label),
@@ -131,7 +132,7 @@ def main() -> None:
         BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
         counter.n = 0
         start = time.perf_counter()
-        bulk = services.apply_bulk_change(bulk.pk)
+        bulk = bulk_changes.apply_bulk_change(bulk.pk)
         apply_s = time.perf_counter() - start
         apply_q = counter.n
     assert bulk.status == BulkChange.Status.DONE, bulk.error
@@ -217,7 +218,7 @@ def main() -> None:
     counter.n = 0
     with connection.execute_wrapper(counter):
         start = time.perf_counter()
-        applied = services.apply_bulk_change(draft.pk)
+        applied = bulk_changes.apply_bulk_change(draft.pk)
         csv_apply_s = time.perf_counter() - start
         csv_apply_q = counter.n
     assert applied.status == BulkChange.Status.DONE and applied.applied == total_tracks, applied.error

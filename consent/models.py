@@ -272,8 +272,12 @@ class AuditEvent(models.Model):
 class BulkChange(models.Model):
     """One label action over many tracks: a bulk edit, a CSV import, or the undo of one.
 
-    Created as a draft by the preview; confirmed, it is applied through
-    consent.services, and every audit event it writes links back here.
+    Created as a draft by the preview, which lists every (track, purpose) cell
+    it showed as a BulkChangeItem; confirmed, exactly those cells are applied
+    through consent.services, and every audit event it writes links back here.
+    A worker applying it holds a lease (claim_token, lease_expires_at) renewed
+    after every committed chunk; a sweep resumes or fails a change whose lease
+    ran out.
     """
 
     class Kind(models.TextChoices):
@@ -283,6 +287,7 @@ class BulkChange(models.Model):
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Previewed"
+        STALE = "stale", "Out of date"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
@@ -309,12 +314,28 @@ class BulkChange(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     undo_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by")
+    # What no longer held when the manager confirmed a stale preview, in words.
+    drift = models.JSONField(default=list, blank=True)
+    # The preview's snapshot time: a cell whose consent changed after it is not
+    # the cell the manager saw, so it is reported (at confirm) or left alone (at apply).
+    previewed_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker stopped holding this change (killed, out of time).
+    lost_count = models.PositiveSmallIntegerField(default=0)
+    # Chunks are whole artists in id order; every artist up to this id is done.
+    resume_after_artist = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sweep's question: which changes lost their worker?
+            models.Index(fields=["status", "lease_expires_at"], name="consent_bulk_status_lease_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} by {self.label}"
@@ -322,6 +343,43 @@ class BulkChange(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class BulkChangeItem(models.Model):
+    """One (track, purpose) cell of a bulk change, as its preview showed it.
+
+    Written set-based when the preview is made (INSERT ... SELECT, or one
+    INSERT from the CSV report); the apply reads these rows, never the filter
+    again, so it changes exactly what the manager saw. The key leads with the
+    bulk change and the artist because the apply walks whole artists in order.
+    """
+
+    class Action(models.TextChoices):
+        CHANGE = "change", "Will change"
+        ALREADY = "already", "Already so"
+        REFUSED = "refused", "Refused"
+
+    # The key is the only index: every read starts from one bulk change, and
+    # each extra index would slow the 100,000-row INSERT of a large preview.
+    pk = models.CompositePrimaryKey("bulk_change", "artist", "track", "purpose")
+    bulk_change = models.ForeignKey(BulkChange, on_delete=models.CASCADE, related_name="items", db_index=False)
+    # The track's owner when previewed. Tracks and users are referenced without
+    # a constraint: one deleted since the preview is what the confirm reports.
+    artist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    track = models.ForeignKey(
+        "tracks.Track", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, db_index=False, related_name="+")
+    shown_granted = models.BooleanField()
+    new_granted = models.BooleanField()
+    action = models.CharField(max_length=8, choices=Action.choices)
+    # CSV rows that named the track by ISRC: the ISRC must still name only it.
+    isrc_key = models.CharField(max_length=32, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.purpose_id} on track {self.track_id} in bulk change {self.bulk_change_id}"
 
 
 class ConsentProposal(models.Model):

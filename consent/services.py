@@ -8,6 +8,7 @@ A call that changes nothing writes nothing.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import uuid
 from collections import defaultdict
@@ -114,6 +115,8 @@ class ChangeResult:
     event_count: int = 0
     # artist id -> {"seq": n, "hash": "..."} after the change
     chain_heads: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Cells left alone because they changed after `unchanged_since`.
+    skipped: int = 0
 
     @property
     def changed(self) -> bool:
@@ -349,11 +352,15 @@ def set_track_consents(
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
     bulk_change: BulkChange | None = None,
+    unchanged_since: datetime.datetime | None = None,
 ) -> ChangeResult:
     """Set a possibly different answer per track (the matrix page, admin actions, CSV import).
 
     Tracks of `tracks` missing from `states` are left alone. One receipt
-    covers the whole save.
+    covers the whole save. With `unchanged_since` (a bulk change's preview
+    time), a cell whose consent changed after that instant is not the cell
+    the manager saw: it is left as it is and counted in `skipped`, decided
+    under the same locks as the write.
     """
     by_uuid: dict[uuid.UUID, Mapping[str, bool]] = {}
     for key, wanted in states.items():
@@ -373,11 +380,12 @@ def set_track_consents(
         request_meta=request_meta,
         confirmed_purposes=confirmed_purposes,
         bulk_change=bulk_change,
+        unchanged_since=unchanged_since,
     )
 
 
 def _write_track_consent(
-    *, actor, tracks, wanted, slugs, source, request_meta, confirmed_purposes, bulk_change=None
+    *, actor, tracks, wanted, slugs, source, request_meta, confirmed_purposes, bulk_change=None, unchanged_since=None
 ) -> ChangeResult:
     """The body of change_consent and set_track_consents.
 
@@ -431,19 +439,23 @@ def _write_track_consent(
             raise ConsentPermissionDenied(f"You may not change consent on {count} of these tracks.")
 
         existing = {
-            (track_id, purpose_id): (consent_id, granted)
-            for consent_id, track_id, purpose_id, granted in Consent.objects.select_for_update()
+            (track_id, purpose_id): (consent_id, granted, changed_at)
+            for consent_id, track_id, purpose_id, granted, changed_at in Consent.objects.select_for_update()
             .filter(track_id__in=pk_in(row[0] for row in rows), purpose_id__in=[p.pk for p in purposes.values()])
-            .values_list("pk", "track_id", "purpose_id", "granted")
+            .values_list("pk", "track_id", "purpose_id", "granted", "changed_at")
         }
 
         changed = []
+        skipped = 0
         for row, purpose, granted in cells:
-            consent_id, old = existing.get((row[0], purpose.pk), (None, False))
+            consent_id, old, changed_at = existing.get((row[0], purpose.pk), (None, False, None))
+            if unchanged_since is not None and changed_at is not None and changed_at > unchanged_since:
+                skipped += 1
+                continue
             if old != granted:
                 changed.append((row, purpose, granted, consent_id))
         if not changed:
-            return ChangeResult()
+            return ChangeResult(skipped=skipped)
 
         grants = [p for _, p, granted, _ in changed if granted]
         _require_confirmation(set(grants), confirmed_purposes)
@@ -492,7 +504,9 @@ def _write_track_consent(
             chain_heads=chain_heads,
             label_name=bulk_change.label.name if bulk_change else "",
         )
-        return ChangeResult(receipt_id=receipt_id, counts=counts, event_count=len(events), chain_heads=chain_heads)
+        return ChangeResult(
+            receipt_id=receipt_id, counts=counts, event_count=len(events), chain_heads=chain_heads, skipped=skipped
+        )
 
 
 def _write_consent_rows(*, actor, changed, policy: PolicyVersion, now) -> None:

@@ -438,3 +438,15 @@ LABELS_BULK_CHUNK_TRACKS = env_int("LABELS_BULK_CHUNK_TRACKS", 20_000, minimum=1
 LABELS_UNDO_WINDOW_SECONDS = env_int("LABELS_UNDO_WINDOW_SECONDS", 24 * 3600, minimum=0)
 LABELS_CSV_MAX_BYTES = env_int("LABELS_CSV_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 LABELS_CSV_MAX_ROWS = env_int("LABELS_CSV_MAX_ROWS", 200_000, minimum=1)
+# A worker applying a bulk change holds it for this long, renewed after every
+# chunk (so a chunk must take less); a change whose lease ran out lost its
+# worker, and the sweep resumes it after its last committed chunk.
+LABELS_BULK_LEASE_SECONDS = env_int("LABELS_BULK_LEASE_SECONDS", 300, minimum=1)
+# One task applies chunks for about this long, then hands the rest to a fresh
+# task: every task ends well inside CELERY_TASK_SOFT_TIME_LIMIT.
+LABELS_BULK_TASK_BUDGET_SECONDS = env_int("LABELS_BULK_TASK_BUDGET_SECONDS", 120, minimum=0)
+# After this many lost workers a change stops, failed, saying what was applied.
+LABELS_BULK_MAX_LOST = env_int("LABELS_BULK_MAX_LOST", 3, minimum=1)
+# The sweep leaves a fresh queued change to its on-commit task for this long.
+LABELS_BULK_SWEEP_GRACE_SECONDS = env_int("LABELS_BULK_SWEEP_GRACE_SECONDS", 60, minimum=0)
+CELERY_BEAT_SCHEDULE["labels-bulk-sweep"] = {"task": "labels.sweep_bulk_changes", "schedule": 60.0}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import io
 import uuid
 from collections.abc import Iterator
@@ -15,10 +16,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Label, User
 from consent.models import BulkChange, Consent, Purpose
 from consent.services import can_change_consent, delegated_scopes
+from labels.bulk import ImportCell
+from labels.bulk import draft_import as _draft
 from labels.services import LabelError, roster_tracks
 from tracks.models import Track
 
@@ -70,7 +74,10 @@ class ImportReport:
     will_change: int = 0
     already: int = 0
     refused: int = 0
-    states: dict[str, dict[str, bool]] = field(default_factory=dict)
+    # Every cell of the good rows as the dry run saw it (changes and already-so).
+    cells: list[ImportCell] = field(default_factory=list)
+    # When the dry run read the consent state: a change after it makes the draft out of date.
+    checked_at: datetime.datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -138,36 +145,30 @@ def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> I
     except csv.Error as exc:
         raise LabelError(f"The file cannot be read as CSV near line {reader.line_num}: {exc}.") from None
 
-    report = ImportReport(rows=len(parsed))
-    roster = roster_tracks(label)
-    by_uuid, by_isrc = _lookup(roster, parsed)
-    exists_elsewhere = _exists_outside(roster, parsed, by_uuid, by_isrc)
+    report = ImportReport(rows=len(parsed), checked_at=timezone.now())
+    resolved = _resolve(report, roster_tracks(label), parsed, purpose_columns)
+    _judge(report, actor, label, resolved, purposes, confirmed)
+    report.errors.sort()
+    return report
 
-    resolved: list[tuple[int, Track, dict[str, bool]]] = []
+
+@dataclass(frozen=True)
+class _Resolved:
+    line_no: int
+    track: Track
+    cells: dict[str, bool]
+    isrc_key: str
+
+
+def _resolve(report: ImportReport, roster: QuerySet[Track], parsed, purpose_columns) -> list[_Resolved]:
+    """Find each row's track in the roster and read its cells; bad rows go to the report."""
+    by_uuid, by_isrc = _lookup(roster, parsed)
+    resolved: list[_Resolved] = []
     seen: dict[int, int] = {}
     for line_no, track_id, isrc, row in parsed:
-        track = None
-        if track_id:
-            try:
-                key = uuid.UUID(track_id)
-            except ValueError:
-                report.errors.append((line_no, f"track_id {track_id!r} is not a track id."))
-                continue
-            track = by_uuid.get(key)
-            if track is None:
-                report.errors.append((line_no, _missing(str(key) in exists_elsewhere, f"track {key}")))
-                continue
-        elif isrc:
-            matches = by_isrc.get(isrc, [])
-            if len(matches) > 1:
-                report.errors.append((line_no, f"ISRC {isrc} matches {len(matches)} tracks; use track_id instead."))
-                continue
-            if not matches:
-                report.errors.append((line_no, _missing(isrc in exists_elsewhere, f"ISRC {isrc}")))
-                continue
-            track = matches[0]
-        else:
-            report.errors.append((line_no, "No track_id or ISRC on this row."))
+        track, problem = _find(track_id, isrc, by_uuid, by_isrc)
+        if track is None:
+            report.errors.append((line_no, problem))
             continue
         if track.pk in seen:
             report.errors.append((line_no, f"Duplicate row: this track is already on line {seen[track.pk]}."))
@@ -179,22 +180,50 @@ def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> I
             value = _value(row[i] if i < len(row) else "")
             if value == "bad":
                 bad.append(f"{slug} is {row[i]!r}; use granted or not_granted")
-            elif value is not None:
+            elif isinstance(value, bool):
                 cells[slug] = value
         if bad:
             report.errors.append((line_no, "Bad value: " + "; ".join(bad) + "."))
             continue
-        resolved.append((line_no, track, cells))
+        resolved.append(_Resolved(line_no, track, cells, "" if track_id else track.isrc))
+    return resolved
 
-    owners = {track.owner_id for _, track, _ in resolved}
-    delegations = delegated_scopes(actor, owners, label_id=label.pk)
-    granted_now = _granted_now([track.pk for _, track, _ in resolved], purposes)
-    for line_no, track, cells in resolved:
-        wanted: dict[str, bool] = {}
+
+def _find(track_id, isrc, by_uuid, by_isrc) -> tuple[Track | None, str]:
+    """The roster track a row names, or why not.
+
+    A track outside the roster is reported exactly like one that does not
+    exist: the answer must not tell a label what other artists' catalogues hold.
+    """
+    if track_id:
+        try:
+            key = uuid.UUID(track_id)
+        except ValueError:
+            return None, f"track_id {track_id!r} is not a track id."
+        track = by_uuid.get(key)
+        return (track, "") if track is not None else (None, f"Unknown track {key}.")
+    if isrc:
+        matches = by_isrc.get(isrc, [])
+        if len(matches) > 1:
+            return None, f"ISRC {isrc} matches {len(matches)} tracks; use track_id instead."
+        return (matches[0], "") if matches else (None, f"Unknown ISRC {isrc}.")
+    return None, "No track_id or ISRC on this row."
+
+
+def _judge(report: ImportReport, actor, label, resolved: list[_Resolved], purposes, confirmed) -> None:
+    """Compare each cell with the current state and the delegation; keep the cells of good rows."""
+    delegations = delegated_scopes(actor, {r.track.owner_id for r in resolved}, label_id=label.pk)
+    granted_now = _granted_now([r.track.pk for r in resolved], purposes)
+    for r in resolved:
+        track = r.track
+        row_cells: list[ImportCell] = []
         refusals = []
-        for slug, granted in cells.items():
-            if ((track.pk, slug) in granted_now) == granted:
+        for slug, granted in r.cells.items():
+            shown = (track.pk, slug) in granted_now
+            cell = ImportCell(track.pk, track.owner_id, purposes[slug].pk, shown, granted, r.isrc_key)
+            if shown == granted:
                 report.already += 1
+                row_cells.append(cell)
                 continue
             if not can_change_consent(
                 actor, owner_id=track.owner_id, granted=granted, purpose_slug=slug, delegations=delegations
@@ -206,22 +235,13 @@ def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> I
             if granted and purposes[slug].requires_confirmation and slug not in confirmed:
                 refusals.append(f"{purposes[slug].name}: granting needs the confirmation box ticked")
                 continue
-            wanted[slug] = granted
+            report.will_change += 1
+            row_cells.append(cell)
         if refusals:
             report.refused += len(refusals)
-            report.errors.append((line_no, "Outside the delegation — " + "; ".join(refusals) + "."))
+            report.errors.append((r.line_no, "Outside the delegation — " + "; ".join(refusals) + "."))
             continue
-        if wanted:
-            report.will_change += len(wanted)
-            report.states[str(track.uuid)] = wanted
-    report.errors.sort()
-    return report
-
-
-def _missing(exists: bool, what: str) -> str:
-    if exists:
-        return f"Not in the roster: {what} belongs to an artist who has not delegated to this label."
-    return f"Unknown {what}."
+        report.cells += row_cells
 
 
 def _lookup(roster: QuerySet[Track], parsed) -> tuple[dict[uuid.UUID, Track], dict[str, list[Track]]]:
@@ -245,29 +265,6 @@ def _lookup(roster: QuerySet[Track], parsed) -> tuple[dict[uuid.UUID, Track], di
     return by_uuid, by_isrc
 
 
-def _exists_outside(roster, parsed, by_uuid, by_isrc) -> set[str]:
-    """Which unmatched ids exist at all, to tell 'not in the roster' from 'unknown'."""
-    missing_uuids, missing_isrcs = [], []
-    for _, track_id, isrc, _ in parsed:
-        if track_id:
-            try:
-                key = uuid.UUID(track_id)
-            except ValueError:
-                continue
-            if key not in by_uuid:
-                missing_uuids.append(key)
-        elif isrc and isrc not in by_isrc:
-            missing_isrcs.append(isrc)
-    found: set[str] = set()
-    for start in range(0, len(missing_uuids), LOOKUP_CHUNK):
-        batch = missing_uuids[start : start + LOOKUP_CHUNK]
-        found.update(str(u) for u in Track.objects.filter(uuid__in=batch).values_list("uuid", flat=True))
-    for start in range(0, len(missing_isrcs), LOOKUP_CHUNK):
-        batch = missing_isrcs[start : start + LOOKUP_CHUNK]
-        found.update(Track.objects.filter(isrc__in=batch).values_list("isrc", flat=True))
-    return found
-
-
 def _granted_now(track_ids: list[int], purposes: dict[str, Purpose]) -> set[tuple[int, str]]:
     slug_of = {p.pk: slug for slug, p in purposes.items()}
     found: set[tuple[int, str]] = set()
@@ -278,16 +275,15 @@ def _granted_now(track_ids: list[int], purposes: dict[str, Purpose]) -> set[tupl
 
 
 def draft_import(*, actor: User, label: Label, report: ImportReport, filename: str, confirmed: set[str]) -> BulkChange:
-    """Save the checked rows as a draft bulk change; only a file with no bad row can be applied."""
-    return BulkChange.objects.create(
+    """Save a clean dry run as a draft bulk change; its cells are exactly what the apply may do."""
+    if not report.ok or report.checked_at is None:
+        raise LabelError("A file with bad rows cannot be applied; fix them and check it again.")
+    return _draft(
+        actor=actor,
         label=label,
-        created_by=actor,
-        kind=BulkChange.Kind.CSV,
-        filter={"file": filename[:200], "rows": report.rows},
-        changes=report.states,
-        confirmed_purposes=sorted(confirmed),
-        will_change=report.will_change,
-        already=report.already,
-        refused=report.refused,
-        progress_total=report.will_change,
+        cells=report.cells,
+        filename=filename,
+        rows=report.rows,
+        confirmed=confirmed,
+        checked_at=report.checked_at,
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from consent.models import BulkChange
+from labels import bulk as bulk_changes
 from labels import services
 from tracks.models import Track
 
@@ -18,7 +19,7 @@ def world(label_setup, make_user, make_tracks):
     [proposal] = services.propose_grant(
         actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
     )
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -26,7 +27,7 @@ def world(label_setup, make_user, make_tracks):
         filter_params={},
         selection=None,
     )
-    services.confirm_bulk_change(actor=manager, bulk_change=bulk)
+    bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
     return label, manager, ada, delegation, proposal, bulk
 
 
@@ -75,7 +76,7 @@ def test_bulk_changes_of_another_manager_of_the_same_label_can_be_seen_but_not_c
     label, manager, _, _, _, _ = world
     colleague = make_user()
     label.memberships.create(user=colleague, role="manager")
-    draft = services.preview_bulk_edit(
+    draft = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Delegation
 from consent.models import Consent
+from labels import bulk as bulk_changes
 from labels import services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -90,7 +91,7 @@ def test_progress_bar_follows_a_running_change_and_reloads_when_it_finishes(
     ada = make_user(display_name="Ada Artist")
     make_tracks(40, owner=ada)
     Delegation.objects.create(artist=ada, label=label, status=Delegation.Status.ACTIVE, scopes=SCOPES)
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from consent.models import AuditEvent, BulkChange
 from consent.selectors import verify_chains
+from labels import bulk as bulk_changes
 from labels import services
 from labels.services import LabelError
 from labels.tests.conftest import granted
@@ -27,7 +28,7 @@ def roster(label_setup, make_user, make_tracks):
 
 
 def _bulk(manager, label, changes, selection=None, confirmed=()):
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -36,7 +37,7 @@ def _bulk(manager, label, changes, selection=None, confirmed=()):
         selection=selection,
         confirmed=confirmed,
     )
-    services.confirm_bulk_change(actor=manager, bulk_change=bulk)
+    bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
     bulk.refresh_from_db()
     return bulk
 
@@ -82,7 +83,7 @@ def test_every_audit_event_links_to_the_bulk_change_and_the_chain_verifies(roste
 def test_preview_counts_changes_already_so_and_refusals_per_artist(roster, set_state):
     label, manager, artists = roster
     set_state(artists[0], list(Track.objects.filter(owner=artists[0])[:2]), "recommendation", True)
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -102,7 +103,7 @@ def test_preview_counts_changes_already_so_and_refusals_per_artist(roster, set_s
 def test_bulk_grant_of_generative_training_needs_its_confirmation(roster):
     label, manager, _ = roster
     with pytest.raises(LabelError, match="confirmation"):
-        services.preview_bulk_edit(
+        bulk_changes.preview_bulk_edit(
             actor=manager,
             label=label,
             tracks=Track.objects.all(),
@@ -134,7 +135,7 @@ def test_undo_applies_the_reverse_change_audited_too(client, roster):
     assert Track.objects.filter(consents__granted=True).count() == 1
     assert AuditEvent.objects.filter(bulk_change=undo).count() == 14
     with pytest.raises(LabelError, match="already undone"):
-        services.undo_bulk_change(actor=manager, bulk_change=bulk)
+        bulk_changes.undo_bulk_change(actor=manager, bulk_change=bulk)
     assert verify_chains().ok
 
 
@@ -145,7 +146,7 @@ def test_undo_is_refused_after_the_window(roster, settings):
     BulkChange.objects.filter(pk=bulk.pk).update(finished_at=timezone.now() - datetime.timedelta(minutes=2))
     bulk.refresh_from_db()
     with pytest.raises(LabelError, match="undo window"):
-        services.undo_bulk_change(actor=manager, bulk_change=bulk)
+        bulk_changes.undo_bulk_change(actor=manager, bulk_change=bulk)
 
 
 def test_large_change_is_queued_and_reports_progress(client, roster, settings, django_capture_on_commit_callbacks):
@@ -171,7 +172,7 @@ def test_large_change_is_queued_and_reports_progress(client, roster, settings, d
 
 def test_progress_page_of_a_running_change_refreshes_without_javascript(client, roster):
     label, manager, _ = roster
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -249,7 +250,7 @@ def test_undo_that_grants_generative_training_again_needs_the_confirmation(
 
 def test_a_change_whose_manager_account_was_deactivated_is_not_applied(roster):
     label, manager, _ = roster
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -259,7 +260,7 @@ def test_a_change_whose_manager_account_was_deactivated_is_not_applied(roster):
     )
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     type(manager).objects.filter(pk=manager.pk).update(is_active=False)
-    result = services.apply_bulk_change(bulk.pk)
+    result = bulk_changes.apply_bulk_change(bulk.pk)
     assert result.status == BulkChange.Status.FAILED
     assert "no longer has an active account" in result.error
     assert not AuditEvent.objects.filter(bulk_change=bulk).exists()
@@ -267,7 +268,7 @@ def test_a_change_whose_manager_account_was_deactivated_is_not_applied(roster):
 
 def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
     label, manager, _ = roster
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -277,16 +278,16 @@ def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
     )
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     label.memberships.filter(user=manager).delete()
-    result = services.apply_bulk_change(bulk.pk)
+    result = bulk_changes.apply_bulk_change(bulk.pk)
     assert result.applied == 0 and result.refused == 15
-    assert {r["reason"] for r in result.refused_detail} == {"not delegated"}
+    assert {r["reason"] for r in result.refused_detail} == {"the delegation no longer allows it; nothing changed for them"}
     assert Track.objects.filter(consents__granted=True).count() == 0
 
 
 def test_a_delegation_narrowed_during_the_apply_is_reported_and_the_rest_goes_on(roster, monkeypatch, settings):
     settings.LABELS_BULK_CHUNK_TRACKS = 5  # one artist per consent call
     label, manager, artists = roster
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -297,11 +298,11 @@ def test_a_delegation_narrowed_during_the_apply_is_reported_and_the_rest_goes_on
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     # The artist narrows the delegation after the label's own check has read it:
     # the label side sees the old scopes, the service (under the lock) the new.
-    stale = services.delegated_scopes(manager, [a.pk for a in artists], label_id=label.pk)
-    monkeypatch.setattr(services, "delegated_scopes", lambda *a, **k: stale)
+    stale = bulk_changes.delegated_scopes(manager, [a.pk for a in artists], label_id=label.pk)
+    monkeypatch.setattr(bulk_changes, "delegated_scopes", lambda *a, **k: stale)
     delegation = artists[1].delegations.get()
     services.change_scopes(artist=artists[1], delegation=delegation, scopes={**GW_REC, "recommendation": "withdraw"})
-    result = services.apply_bulk_change(bulk.pk)
+    result = bulk_changes.apply_bulk_change(bulk.pk)
     assert result.status == BulkChange.Status.DONE
     assert result.applied == 10
     assert not Track.objects.filter(owner=artists[1], consents__granted=True).exists()

@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import Delegation
 from consent.models import BulkChange
+from labels import bulk as bulk_changes
 from labels import services
 from labels.tests.conftest import granted
 from tracks.models import Track
@@ -40,7 +41,7 @@ def test_catalogue_lists_only_the_labels_roster(client, two_labels):
 def test_manager_of_one_label_gets_404_everywhere_in_another(client, two_labels):
     label_a, manager_a, label_b, manager_b, _, _otto = two_labels
     client.force_login(manager_b)
-    other = services.preview_bulk_edit(
+    other = bulk_changes.preview_bulk_edit(
         actor=manager_b,
         label=label_b,
         tracks=Track.objects.all(),
@@ -113,11 +114,11 @@ def test_ending_a_delegation_refuses_the_managers_next_action(client, two_labels
     services.end_delegation(artist=ada, delegation=delegation)
     client.post(f"/labels/{label_a.slug}/bulk/{bulk.pk}/confirm/")
     bulk.refresh_from_db()
-    assert bulk.applied == 0
+    assert bulk.status == BulkChange.Status.STALE and bulk.applied == 0
     assert all(granted(t, "recommendation") for t in tracks)
     page = client.get(f"/labels/{label_a.slug}/bulk/{bulk.pk}/").content.decode()
-    assert "Applied</dt><dd>0</dd>" in page
-    assert bulk.refused_detail == [{"artist": "", "purpose": "", "tracks": 3, "reason": "no longer in the roster"}]
+    assert "This preview no longer holds" in page
+    assert "3 tracks in the preview are no longer in your roster (the artist ended the delegation)." in page
     # and the catalogue no longer shows the tracks
     assert client.get(f"/labels/{label_a.slug}/").context["total"] == 0
 

@@ -9,6 +9,7 @@ from accounts.models import Delegation
 from consent.models import AuditEvent, BulkChange
 from consent.selectors import verify_chains
 from consent.tests.test_concurrency import run_concurrently
+from labels import bulk as bulk_changes
 from labels import services
 from tracks.models import Track
 
@@ -29,7 +30,7 @@ def test_no_label_change_is_written_after_the_artist_ended_the_delegation(attemp
     ada = make_user()
     make_tracks(300, owner=ada)
     delegation = delegate(ada, SCOPES)
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -40,7 +41,7 @@ def test_no_label_change_is_written_after_the_artist_ended_the_delegation(attemp
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
 
     run_concurrently(
-        lambda: services.apply_bulk_change(bulk.pk),
+        lambda: bulk_changes.apply_bulk_change(bulk.pk),
         lambda: services.end_delegation(artist=ada, delegation=Delegation.objects.get(pk=delegation.pk)),
     )
 

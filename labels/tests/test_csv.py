@@ -40,8 +40,8 @@ def test_import_reports_every_kind_of_bad_row_and_applies_nothing(client, catalo
             "track_id,isrc,recommendation,fraud_detection",
             f"{uuid.uuid4()},,granted,",  # 2 unknown track
             ",XX0000000000,granted,",  # 3 unknown ISRC
-            f"{outside.uuid},,granted,",  # 4 not in the roster
-            f",{outside.isrc},granted,",  # 5 not in the roster, by ISRC
+            f"{outside.uuid},,granted,",  # 4 another artist's track (not in the roster)
+            f",{outside.isrc},granted,",  # 5 the same, by ISRC
             f"{t0.uuid},,,granted",  # 6 outside the delegation (fraud is withdraw only)
             f"{t1.uuid},,maybe,",  # 7 bad value
             f"{t2.uuid},,granted,",  # 8 fine
@@ -56,8 +56,9 @@ def test_import_reports_every_kind_of_bad_row_and_applies_nothing(client, catalo
     errors = dict(response.context["errors"])
     assert errors[2].startswith("Unknown track")
     assert errors[3] == "Unknown ISRC XX0000000000."
-    assert errors[4].startswith("Not in the roster")
-    assert errors[5].startswith("Not in the roster")
+    # Another artist's track reads exactly like one that does not exist.
+    assert errors[4] == f"Unknown track {outside.uuid}."
+    assert errors[5] == f"Unknown ISRC {outside.isrc}."
     assert errors[6].startswith("Outside the delegation")
     assert errors[7].startswith("Bad value")
     assert 8 not in errors
@@ -174,7 +175,10 @@ def test_import_rows_of_an_artist_who_left_since_the_dry_run_are_refused(client,
     response = _post(client, label, f"track_id,recommendation\n{tracks[0].uuid},granted\n".encode())
     bulk = response.context["bulk"]
     services.end_delegation(artist=ada, delegation=ada.delegations.get())
-    client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
+    response = client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/", follow=True)
     bulk.refresh_from_db()
+    assert bulk.status == BulkChange.Status.STALE
     assert bulk.applied == 0 and not granted(tracks[0], "recommendation")
-    assert bulk.refused_detail[0]["reason"] == "no longer in the roster"
+    page = response.content.decode()
+    assert "1 track in the preview is no longer in your roster (the artist ended the delegation)." in page
+    assert "Check the file again" in page

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from consent.models import BulkChange
+from labels import bulk as bulk_changes
 from labels import csvio, services
 from labels.tests.conftest import granted
 from tracks.models import Track
@@ -67,7 +68,7 @@ def test_matrix_through_the_catalogue_form(client, one_track, case):
 def test_matrix_through_the_bulk_edit_service(one_track, case):
     scope, slug, grant = case
     label, manager, track = one_track(scope, slug, grant)
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -76,7 +77,7 @@ def test_matrix_through_the_bulk_edit_service(one_track, case):
         selection=None,
         confirmed=[slug],
     )
-    services.confirm_bulk_change(actor=manager, bulk_change=bulk)
+    bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
     bulk.refresh_from_db()
     assert bulk.status == BulkChange.Status.DONE
     assert bulk.applied == (1 if _allowed(scope, grant) else 0)

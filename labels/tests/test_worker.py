@@ -6,6 +6,7 @@ import pytest
 
 from accounts.models import Delegation
 from consent.models import AuditEvent, BulkChange
+from labels import bulk as bulk_changes
 from labels import services
 from notifications.models import Notification
 from tests.utils import wait_until
@@ -29,7 +30,7 @@ def test_a_large_bulk_change_runs_in_the_worker_with_progress_and_one_email_per_
     # Small chunks in the worker, so progress moves in several committed steps.
     worker = start_celery_worker(LABELS_BULK_CHUNK_TRACKS="500")
 
-    bulk = services.preview_bulk_edit(
+    bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
         tracks=Track.objects.all(),
@@ -38,7 +39,7 @@ def test_a_large_bulk_change_runs_in_the_worker_with_progress_and_one_email_per_
         selection=None,
     )
     assert bulk.will_change == 2000
-    assert services.confirm_bulk_change(actor=manager, bulk_change=bulk) is True
+    assert bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk) is True
 
     def finished():
         bulk.refresh_from_db()
