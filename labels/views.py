@@ -21,8 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
 from consent.models import BulkChange, ConsentProposal, Purpose
 from consent.services import ConsentError, RequestMeta
+from labels import bulk as bulk_changes
 from labels import csvio, selectors, services
 from labels.forms import EmailForm, ImportForm, JoinForm, LabelForm, ScopesForm
+from labels.models import ArtistInvitation
 from labels.services import LabelError
 
 CHART_WIDTH = 320
@@ -71,11 +73,16 @@ def delegations(request: HttpRequest) -> HttpResponse:
         form = ScopesForm(purposes=purposes, initial_scopes=delegation.scopes, prefix=f"d{delegation.pk}")
         rows.append({"delegation": delegation, "form": form, "scopes": _scope_rows(delegation, purposes)})
     proposals = ConsentProposal.objects.filter(artist=request.user, status=ConsentProposal.Status.PENDING)
+    invitations = [
+        {"invitation": invitation, "form": ScopesForm(purposes=purposes, prefix=f"i{invitation.pk}")}
+        for invitation in services.invitations_for(request.user)
+    ]
     return render(
         request,
         "labels/delegations.html",
         {
             "rows": rows,
+            "invitations": invitations,
             "join_form": JoinForm(),
             "join_scopes": ScopesForm(purposes=purposes, prefix="join"),
             "proposals": proposals.select_related("label", "purpose"),
@@ -183,6 +190,54 @@ def delegation_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
 
 
 @login_required
+@require_GET
+def artist_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The page an invitation email links to; the same form is on the delegations page."""
+    invitation = services.invitations_for(request.user).filter(token=token).first()
+    form = ScopesForm(purposes=_purposes(), prefix=f"i{invitation.pk}") if invitation else None
+    return render(request, "labels/artist_invitation.html", {"invitation": invitation, "form": form})
+
+
+@login_required
+@require_POST
+def artist_invitation_action(request: HttpRequest, token: str, action: str) -> HttpResponse:
+    invitation = services.invitations_for(request.user).filter(token=token).first()
+    if invitation is None:
+        # Not found, answered, or addressed to someone else: all say the same.
+        messages.error(request, "This invitation is not waiting for you. Sign in with the address it was sent to.")
+        return redirect("labels:delegations")
+    try:
+        if action == "accept":
+            form = ScopesForm(request.POST, purposes=_purposes(), prefix=f"i{invitation.pk}")
+            if not form.is_valid():
+                messages.error(request, "Choose what the label may do for each purpose.")
+                return redirect("labels:artist_invitation", token)
+            if form.unconfirmed():
+                return _confirmation_page(
+                    request,
+                    form,
+                    invitation.label.name,
+                    reverse("labels:artist_invitation_action", args=[token, "accept"]),
+                )
+            services.accept_artist_invitation(
+                artist=request.user,
+                invitation=invitation,
+                scopes=form.scopes(),
+                confirmed=form.confirmed(),
+                request_meta=RequestMeta.from_request(request),
+            )
+            messages.success(request, f"You joined the roster of {invitation.label.name}. Both sides were emailed.")
+        elif action == "decline":
+            services.decline_artist_invitation(artist=request.user, invitation=invitation)
+            messages.success(request, "Declined. Nothing was delegated.")
+        else:
+            raise Http404("No such action.")
+    except LabelError as exc:
+        _error(request, exc)
+    return redirect("labels:delegations")
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def proposal(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ConsentProposal.objects.select_related("label", "purpose"), pk=pk, artist=request.user)
@@ -229,6 +284,7 @@ def roster(request: HttpRequest, slug: str) -> HttpResponse:
             "delegations": open_delegations,
             "members": label.memberships.select_related("user"),
             "invitations": label.invitations.filter(accepted_at__isnull=True),
+            "artist_invitations": ArtistInvitation.objects.pending().filter(label=label).order_by("email"),
             "is_owner": is_owner,
             "email_form": EmailForm(),
         },
@@ -247,13 +303,17 @@ def roster_invite(request: HttpRequest, slug: str, who: str) -> HttpResponse:
         return redirect("labels:roster", slug)
     try:
         if who == "artist":
-            services.invite_artist(
+            invitation = services.invite_artist(
                 actor=request.user,
                 label=label,
                 email=form.cleaned_data["email"],
                 request_meta=RequestMeta.from_request(request),
             )
-            messages.success(request, "Invitation sent. The artist chooses what you may do when accepting.")
+            # Worded from the invitation alone: the same whether or not the address has an account.
+            messages.success(
+                request,
+                f"Invitation emailed to {invitation.email}. If they accept, they choose what you may do.",
+            )
         else:
             services.invite_manager(actor=request.user, label=label, email=form.cleaned_data["email"])
             messages.success(request, "Invitation sent.")
@@ -405,7 +465,7 @@ def bulk_preview(request: HttpRequest, slug: str) -> HttpResponse:
     granted = action == "grant"
     confirmed = [p.slug for p in chosen if p.requires_confirmation and request.POST.get(f"confirm_{p.slug}")]
     try:
-        bulk = services.preview_bulk_edit(
+        bulk = bulk_changes.preview_bulk_edit(
             actor=request.user,
             label=label,
             tracks=tracks,
@@ -439,7 +499,7 @@ def bulk_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     label, bulk = _bulk_for(request, slug, pk)
     window = settings.LABELS_UNDO_WINDOW_SECONDS
     can_undo = (
-        bulk.status == BulkChange.Status.DONE
+        bulk.status in (BulkChange.Status.DONE, BulkChange.Status.FAILED)
         and bulk.kind != BulkChange.Kind.UNDO
         and bulk.applied > 0
         and bulk.finished_at is not None
@@ -475,7 +535,10 @@ def bulk_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def bulk_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     _, bulk = _bulk_for(request, slug, pk)
     try:
-        queued = services.confirm_bulk_change(actor=request.user, bulk_change=bulk)
+        queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk)
+    except bulk_changes.PreviewOutdated as exc:
+        # The detail page lists what changed and offers a new preview.
+        messages.error(request, exc.message)
     except (LabelError, ConsentError) as exc:
         _error(request, exc)
     else:
@@ -498,11 +561,24 @@ def _done_message(request: HttpRequest, bulk: BulkChange) -> None:
 
 @login_required
 @require_POST
+def bulk_again(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A new preview of an out-of-date bulk edit, with the same filter, selection and change."""
+    _, bulk = _bulk_for(request, slug, pk)
+    try:
+        fresh = bulk_changes.preview_again(actor=request.user, bulk_change=bulk)
+    except LabelError as exc:
+        _error(request, exc)
+        return redirect("labels:bulk_detail", slug, pk)
+    return redirect("labels:bulk_detail", slug, fresh.pk)
+
+
+@login_required
+@require_POST
 def bulk_undo(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     _, bulk = _bulk_for(request, slug, pk)
     confirmed = [p.slug for p in Purpose.objects.filter(requires_confirmation=True) if request.POST.get("confirm")]
     try:
-        undo = services.undo_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed)
+        undo = bulk_changes.undo_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed)
     except (LabelError, ConsentError) as exc:
         _error(request, exc)
         return redirect("labels:bulk_detail", slug, pk)

@@ -49,9 +49,11 @@ def label_setup(make_user):
     def delegate(artist, scopes: dict[str, str], *, to=None):
         target = to or label
         inviter = target.memberships.first().user
-        delegation = services.invite_artist(actor=inviter, label=target, email=artist.email)
+        invitation = services.invite_artist(actor=inviter, label=target, email=artist.email)
         confirmed = {slug for slug, scope in scopes.items() if scope == "grant_withdraw"}
-        return services.accept_invitation(artist=artist, delegation=delegation, scopes=scopes, confirmed=confirmed)
+        return services.accept_artist_invitation(
+            artist=artist, invitation=invitation, scopes=scopes, confirmed=confirmed
+        )
 
     return label, manager, delegate
 

@@ -20,25 +20,27 @@ def test_artist_accepting_an_invitation_chooses_scopes_and_both_sides_are_told(a
     assert delegation.scopes["recommendation"] == "grant_withdraw"
     assert delegation.scopes["generative_training"] == "none"
     events = AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.DELEGATION_CHANGED, label=label)
-    # invited, then active with two purposes gaining power
-    assert set(events.values_list("new_value", flat=True)) >= {"invited", "active", "grant_withdraw", "withdraw"}
+    # The invitation itself went by email; the artist's log starts when they accept:
+    # active, with two purposes gaining power.
+    assert set(events.values_list("new_value", flat=True)) == {"active", "grant_withdraw", "withdraw"}
+    assert Notification.objects.filter(kind=Notification.Kind.LABEL_INVITATION, to_email=artist.email).count() == 1
     notices = Notification.objects.filter(kind=Notification.Kind.DELEGATION_CHANGED)
-    assert notices.filter(recipient=artist).count() == 2
-    assert notices.filter(recipient=manager).count() == 2
+    assert notices.filter(recipient=artist).count() == 1
+    assert notices.filter(recipient=manager).count() == 1
 
 
 def test_letting_a_label_grant_generative_training_needs_its_own_confirmation(artist, label_setup):
     label, manager, _ = label_setup
-    delegation = services.invite_artist(actor=manager, label=label, email=artist.email)
+    invitation = services.invite_artist(actor=manager, label=label, email=artist.email)
     with pytest.raises(LabelError, match="needs its own confirmation"):
-        services.accept_invitation(
-            artist=artist, delegation=delegation, scopes={**ALL_NONE, "generative_training": "grant_withdraw"}
+        services.accept_artist_invitation(
+            artist=artist, invitation=invitation, scopes={**ALL_NONE, "generative_training": "grant_withdraw"}
         )
-    delegation.refresh_from_db()
-    assert delegation.status == Delegation.Status.INVITED
-    services.accept_invitation(
+    invitation.refresh_from_db()
+    assert invitation.pending and not Delegation.objects.exists()
+    delegation = services.accept_artist_invitation(
         artist=artist,
-        delegation=delegation,
+        invitation=invitation,
         scopes={**ALL_NONE, "generative_training": "grant_withdraw"},
         confirmed={"generative_training"},
     )
@@ -48,12 +50,12 @@ def test_letting_a_label_grant_generative_training_needs_its_own_confirmation(ar
 
 def test_letting_the_label_grant_generative_training_is_a_separate_confirmation_page(client, artist, label_setup):
     label, manager, _ = label_setup
-    delegation = services.invite_artist(actor=manager, label=label, email=artist.email)
+    invitation = services.invite_artist(actor=manager, label=label, email=artist.email)
     client.force_login(artist)
-    prefix = f"d{delegation.pk}-"
+    prefix = f"i{invitation.pk}-"
     data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE}
     data[f"{prefix}scope_generative_training"] = "grant_withdraw"
-    url = f"/labels/delegations/{delegation.pk}/accept/"
+    url = f"/labels/join/{invitation.token}/accept/"
     # The accept form itself has no box to tick: the first save leads to the confirmation page.
     page = client.get("/labels/delegations/").content.decode()
     assert f'type="hidden" name="{prefix}confirm_generative_training"' in page
@@ -63,13 +65,12 @@ def test_letting_the_label_grant_generative_training_is_a_separate_confirmation_
     body = response.content.decode()
     assert "without asking you first" in body
     assert f'name="{prefix}scope_generative_training" value="grant_withdraw"' in body
-    delegation.refresh_from_db()
-    assert delegation.status == Delegation.Status.INVITED
+    assert not Delegation.objects.exists()
     assert not AuditEvent.objects.filter(artist=artist, new_value="grant_withdraw").exists()
     # Posting the page without its box shows it again; with it, the delegation starts.
     assert client.post(url, data).templates[0].name == "labels/confirm_scope.html"
     client.post(url, {**data, f"{prefix}confirm_generative_training": "on"})
-    delegation.refresh_from_db()
+    delegation = Delegation.objects.get(artist=artist, label=label)
     assert delegation.status == Delegation.Status.ACTIVE
     assert delegation.scopes["generative_training"] == "grant_withdraw"
 
@@ -135,8 +136,11 @@ def test_artist_request_to_join_becomes_active_when_the_label_approves(client, a
 def test_a_second_open_delegation_to_the_same_label_is_refused(artist, label_setup):
     label, manager, delegate = label_setup
     delegate(artist, ALL_NONE)
+    # Inviting answers as for anyone; accepting is what is refused.
+    invitation = services.invite_artist(actor=manager, label=label, email=artist.email)
     with pytest.raises(LabelError, match="already"):
-        services.invite_artist(actor=manager, label=label, email=artist.email)
+        services.accept_artist_invitation(artist=artist, invitation=invitation, scopes=ALL_NONE)
+    assert Delegation.objects.filter(artist=artist, label=label).count() == 1
 
 
 def test_manager_invitation_link_makes_a_member_only_for_the_invited_address(client, make_user, label_setup):
@@ -238,4 +242,4 @@ def test_delegation_events_show_in_the_artists_audit_log(client, artist, label_s
     assert "Label delegation changed" in body
     assert "label may: nothing →</span> grant and withdraw" in body
     assert "not allowed →" not in body
-    assert "delegation: invited →</span> active" in body
+    assert "delegation: — →</span> active" in body
