@@ -1,7 +1,10 @@
 """Admin for labels: kept here so the label feature lives in one app.
 
-Delegations, proposals and bulk changes are read-only: their writes are audited
-services (a delegation edited here would change power without an audit event).
+Memberships, invitations, delegations, proposals and bulk changes are
+read-only: their writes are services that invite, audit and email (a manager
+added here would gain power over every artist on the roster without an
+invitation, an audit event or a word to those artists). A new manager joins
+through the owner's invitation, a new artist through their own acceptance.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from django.db.models import Count, Q
 
 from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
 from consent.models import BulkChange, ConsentProposal
+from labels.models import ArtistInvitation
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,7 +31,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class MembershipInline(admin.TabularInline):
     model = LabelMembership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Label)
@@ -35,6 +49,11 @@ class LabelAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "member_count", "artist_count", "created_at"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a label would end every delegation to it with no audit
+        # event and no notice to the artists.
+        return False
 
     def get_queryset(self, request):
         return (
@@ -60,16 +79,22 @@ class LabelAdmin(admin.ModelAdmin):
 
 
 @admin.register(LabelMembership)
-class LabelMembershipAdmin(admin.ModelAdmin):
+class LabelMembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "label", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "label__name"]
-    autocomplete_fields = ["user", "label"]
 
 
 @admin.register(LabelInvitation)
 class LabelInvitationAdmin(ReadOnlyAdmin):
     list_display = ["email", "label", "role", "created_at", "accepted_at"]
+    exclude = ["token"]
+
+
+@admin.register(ArtistInvitation)
+class ArtistInvitationAdmin(ReadOnlyAdmin):
+    list_display = ["email", "label", "created_at", "accepted_at", "declined_at"]
+    search_fields = ["email", "label__name"]
     exclude = ["token"]
 
 
