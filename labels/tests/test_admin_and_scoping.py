@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import LabelMembership
 from consent.models import BulkChange
 from labels import bulk as bulk_changes
 from labels import services
@@ -107,3 +108,45 @@ def test_pages_render_for_each_role(client, world):
     client.force_login(ada)
     for url in ("/labels/", "/labels/delegations/", f"/labels/proposals/{proposal.pk}/"):
         assert client.get(url).status_code == 200, url
+
+
+def test_staff_cannot_add_or_promote_a_label_member_in_the_admin(admin_client, world, make_user):
+    label, manager, ada, delegation, _, _ = world
+    outsider = make_user(email="outsider@example.test")
+    membership = label.memberships.get(user=manager)
+    before = list(LabelMembership.objects.values_list("label_id", "user_id", "role"))
+
+    # The membership admin: no add, no change, no delete.
+    assert admin_client.get("/admin/accounts/labelmembership/add/").status_code == 403
+    admin_client.post("/admin/accounts/labelmembership/add/", {"label": label.pk, "user": outsider.pk, "role": "owner"})
+    admin_client.post(
+        f"/admin/accounts/labelmembership/{membership.pk}/change/",
+        {"label": label.pk, "user": outsider.pk, "role": "owner"},
+    )
+    assert (
+        admin_client.post(f"/admin/accounts/labelmembership/{membership.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+
+    # The label's page: the memberships inline is read-only, so a submitted row adds nobody.
+    page = admin_client.get(f"/admin/accounts/label/{label.pk}/change/").content.decode()
+    assert str(manager) in page and 'name="memberships-0-user"' not in page
+    admin_client.post(
+        f"/admin/accounts/label/{label.pk}/change/",
+        {
+            "name": label.name,
+            "slug": label.slug,
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-user": outsider.pk,
+            "memberships-0-role": "owner",
+        },
+    )
+    assert admin_client.post(f"/admin/accounts/label/{label.pk}/delete/", {"post": "yes"}).status_code == 403
+
+    assert list(LabelMembership.objects.values_list("label_id", "user_id", "role")) == before
+    assert not LabelMembership.objects.filter(user=outsider).exists()
+    delegation.refresh_from_db()
+    assert delegation.status == "active"
