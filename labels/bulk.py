@@ -365,7 +365,9 @@ def _state_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]
     granted_now = Q(Exists(Consent.objects.filter(granted=True, **cell)))
     touched = Q(Exists(Consent.objects.filter(changed_at__gt=since, **cell)))
     flipped = (Q(shown_granted=True) & ~granted_now) | (Q(shown_granted=False) & granted_now)
-    changed = items.filter(touched | flipped).aggregate(n=Count("track_id", distinct=True))["n"]
+    # A deleted track lost its consent rows with it; it is reported as deleted.
+    exists = Q(Exists(Track.objects.filter(pk=OuterRef("track_id"))))
+    changed = items.filter(exists & (touched | flipped)).aggregate(n=Count("track_id", distinct=True))["n"]
     if not changed:
         return []
     return [f"Consent on {_tracks(changed)} in the preview changed since it was made."]

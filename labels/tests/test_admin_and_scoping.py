@@ -111,7 +111,7 @@ def test_pages_render_for_each_role(client, world):
 
 
 def test_staff_cannot_add_or_promote_a_label_member_in_the_admin(admin_client, world, make_user):
-    label, manager, ada, delegation, _, _ = world
+    label, manager, _, delegation, _, _ = world
     outsider = make_user(email="outsider@example.test")
     membership = label.memberships.get(user=manager)
     before = list(LabelMembership.objects.values_list("label_id", "user_id", "role"))

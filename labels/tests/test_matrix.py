@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from consent.models import BulkChange
 from labels import bulk as bulk_changes
-from labels import csvio, services
+from labels import csvio
 from labels.tests.conftest import granted
 from tracks.models import Track
 
