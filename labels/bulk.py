@@ -37,6 +37,7 @@ from consent import services as consent_services
 from consent.bulk import insert_rows, pk_in
 from consent.models import AuditEvent, BulkChange, BulkChangeItem, Consent, Purpose
 from consent.services import ConsentError, ConsentPermissionDenied, RequestMeta, can_change_consent, delegated_scopes
+from labels.selectors import catalogue_tracks
 from labels.services import LabelError, roster_tracks
 from tracks.models import Track
 
@@ -225,8 +226,6 @@ def preview_bulk_edit(
 
 def preview_again(*, actor: User, bulk_change: BulkChange) -> BulkChange:
     """A fresh preview of an out-of-date bulk edit: same filter, selection and change."""
-    from labels.selectors import catalogue_tracks
-
     if bulk_change.kind != BulkChange.Kind.EDIT:
         raise LabelError("Check the CSV file again to make a new dry run.")
     return preview_bulk_edit(
@@ -316,8 +315,6 @@ def _does(n: int) -> str:
 
 
 def _current_tracks(bulk: BulkChange) -> QuerySet[Track]:
-    from labels.selectors import catalogue_tracks
-
     if bulk.kind == BulkChange.Kind.EDIT:
         return catalogue_tracks(bulk.label, bulk.filter, selection=bulk.selection)
     return roster_tracks(bulk.label)
@@ -525,6 +522,15 @@ def _release(claim: _Claim, *, lost: bool) -> None:
             enqueue_apply(claim.bulk.pk)
 
 
+def _requeue_or_fail(claim: _Claim) -> None:
+    bulk = BulkChange.objects.get(pk=claim.bulk.pk)
+    if bulk.lost_count + 1 >= settings.LABELS_BULK_MAX_LOST:
+        _held(claim).update(lost_count=F("lost_count") + 1)
+        _finish(claim, Status.FAILED, _lost_message(bulk.lost_count + 1, bulk.applied, bulk.progress_total))
+    else:
+        _release(claim, lost=True)
+
+
 def apply_bulk_change(bulk_change_id: int, *, request_meta: RequestMeta | None = None) -> BulkChange | None:
     """Apply a confirmed change from its items, artist chunk by artist chunk.
 
@@ -545,7 +551,9 @@ def apply_bulk_change(bulk_change_id: int, *, request_meta: RequestMeta | None =
     except _ClaimLost:
         logger.warning("bulk change %s was taken over by another worker", bulk_change_id)
     except SoftTimeLimitExceeded:
-        _release(claim, lost=True)
+        # The chunk in flight rolled back; count it as a lost worker, so a chunk
+        # that can never finish in time ends failed instead of looping.
+        _requeue_or_fail(claim)
     except (ConsentError, LabelError) as exc:
         _finish(claim, Status.FAILED, exc.message)
     except Exception as exc:

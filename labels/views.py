@@ -542,10 +542,10 @@ def bulk_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     except (LabelError, ConsentError) as exc:
         _error(request, exc)
     else:
-        if queued:
+        bulk.refresh_from_db()
+        if queued or not bulk.finished:
             messages.info(request, "Applying in the background; this page shows the progress.")
         else:
-            bulk.refresh_from_db()
             _done_message(request, bulk)
     return redirect("labels:bulk_detail", slug, pk)
 

@@ -194,3 +194,28 @@ def test_a_worker_that_lost_its_claim_commits_nothing_more(roster, settings, dja
     assert not AuditEvent.objects.filter(bulk_change=bulk).exists()
     assert not Notification.objects.filter(recipient__in=artists, kind="changed_on_behalf").exists()
     assert BulkChange.objects.get(pk=bulk.pk).resume_after_artist == 0
+
+
+def test_a_chunk_cut_off_by_the_time_limit_is_requeued_and_a_change_that_keeps_hitting_it_fails(
+    roster, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from consent import services as consent_services
+
+    settings.LABELS_BULK_MAX_LOST = 2
+    label, manager, _ = roster
+    bulk = _preview(manager, label)
+    BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
+
+    def out_of_time(**kwargs):
+        raise SoftTimeLimitExceeded()  # what Celery raises in the task when its soft limit passes
+
+    monkeypatch.setattr(consent_services, "set_track_consents", out_of_time)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = bulk_changes.apply_bulk_change(bulk.pk)
+    assert (first.status, first.lost_count, first.claim_token) == (BulkChange.Status.QUEUED, 1, None)
+    second = bulk_changes.apply_bulk_change(bulk.pk)
+    assert second.status == BulkChange.Status.FAILED and second.lost_count == 2
+    assert "stopped 2 times" in second.error and "0 of 15 changes were applied" in second.error
+    assert not AuditEvent.objects.filter(bulk_change=bulk).exists()
