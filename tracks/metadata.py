@@ -37,6 +37,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from tracks.sniff import looks_like_text
+from tracks.validators import normalise_isrc_or_blank
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class Tags:
     artist: str = ""
     album: str = ""
     date: str = ""
+    # Normalised (tracks.validators), or "" when the tag holds no valid ISRC.
     isrc: str = ""
 
     @property
@@ -740,7 +742,13 @@ def _tags_from_id3(tags: ID3 | None) -> tuple[Tags, EmbeddedPicture | None]:
     if apics:
         chosen = next((a for a in apics if a.type == 3), apics[0])
         picture = EmbeddedPicture(bytes(chosen.data), chosen.mime or "")
-    found = Tags(title=text("TIT2"), artist=text("TPE1"), album=text("TALB"), date=date, isrc=text("TSRC"))
+    found = Tags(
+        title=text("TIT2"),
+        artist=text("TPE1"),
+        album=text("TALB"),
+        date=date,
+        isrc=normalise_isrc_or_blank(text("TSRC")),
+    )
     return found, picture
 
 
@@ -751,7 +759,13 @@ def _tags_from_vorbis_comments(comments) -> Tags:
     def text(key: str) -> str:
         return _first_text(comments.get(key))
 
-    return Tags(title=text("title"), artist=text("artist"), album=text("album"), date=text("date"), isrc=text("isrc"))
+    return Tags(
+        title=text("title"),
+        artist=text("artist"),
+        album=text("album"),
+        date=text("date"),
+        isrc=normalise_isrc_or_blank(text("isrc")),
+    )
 
 
 def _picture_from_block_comment(comments) -> EmbeddedPicture | None:
@@ -792,7 +806,7 @@ def _read_mp4(parsed):
     isrc = ""
     for key, value in tags.items():
         if key.upper().endswith(":ISRC"):
-            isrc = _first_text(value)
+            isrc = normalise_isrc_or_blank(_first_text(value))
     found = Tags(
         title=_first_text(tags.get("\xa9nam")),
         artist=_first_text(tags.get("\xa9ART")),

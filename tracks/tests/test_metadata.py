@@ -56,9 +56,10 @@ def test_every_allowed_format_is_identified_from_its_content(name):
         assert result.picture is None
 
 
-@pytest.mark.parametrize(("name", "isrc"), [("good.mp3", "GB-AYE-24-00001"), ("good.flac", "GBAYE2400001")])
-def test_isrc_tag_is_read_as_written(name, isrc):
-    assert read(name).tags.isrc == isrc
+@pytest.mark.parametrize("name", ["good.mp3", "good.flac", "good.ogg"])
+def test_isrc_tag_is_read_in_its_one_normalised_spelling(name):
+    # good.mp3 has "GB-AYE-24-00001", the others "GBAYE2400001": one code.
+    assert read(name).tags.isrc == "GBAYE2400001"
 
 
 def test_the_file_name_plays_no_part(tmp_path):
