@@ -109,10 +109,11 @@ MAX_TAG_BYTES = 24 * 1024 * 1024
 # a few megabytes of tiny forged entries would tie up a request for minutes. Real
 # files have tens.
 MAX_TAG_ENTRIES = 5_000
-# mutagen decodes UTF-16 tag text one code unit at a time (about 15 µs per
-# byte), so the UTF-16 text of an ID3 tag is bounded separately; real tags hold
-# a few kilobytes of it, lyrics included.
-MAX_ID3_UTF16_BYTES = 64 * 1024
+# The ID3 frames mutagen parses for us (title, artist, album, ISRC, dates) cost
+# it up to tens of microseconds per byte (UTF-16 is decoded one code unit at a
+# time, every NUL starts another string, every non-digit another timestamp).
+# Real ones are a few dozen bytes each.
+MAX_ID3_TEXT_BYTES = 16 * 1024
 # The only ID3 frames the portal reads. mutagen is told so (known_frames) and keeps
 # every other frame as raw bytes, unparsed: no cost, whatever is in them.
 _ID3_FRAMES_READ = {b"TIT2", b"TPE1", b"TALB", b"TDRC", b"TYER", b"TDRL", b"TSRC", b"APIC",
@@ -333,7 +334,7 @@ class _Id3Cost:
 
     frames: int = 0
     copied: int = 0  # it slices the rest of the tag off after every frame
-    utf16: int = 0  # UTF-16 text of the frames it parses (decoded one code unit at a time)
+    text: int = 0  # the frames it parses, picture descriptions included
     dates: int = 0  # timestamp text (each non-digit run becomes another timestamp object)
 
     def add(self, frame_id: bytes, body: bytes, remaining: int) -> None:
@@ -341,11 +342,13 @@ class _Id3Cost:
         self.copied += remaining
         if frame_id in _ID3_DATE_FRAMES:
             self.dates += len(body)
-        if frame_id in _ID3_FRAMES_READ:
-            self.utf16 += _utf16_text_bytes(frame_id, body)
+        if frame_id in (b"APIC", b"PIC"):
+            self.text += _picture_description_bytes(frame_id, body)
+        elif frame_id in _ID3_FRAMES_READ:
+            self.text += len(body)
         if self.frames > MAX_TAG_ENTRIES or self.copied > _ID3_MAX_COPIED:
             raise _too_many_entries()
-        if self.utf16 > MAX_ID3_UTF16_BYTES or self.dates > _ID3_MAX_DATE_BYTES:
+        if self.text > MAX_ID3_TEXT_BYTES or self.dates > _ID3_MAX_DATE_BYTES:
             raise CorruptFileError(
                 "The file's tags hold far more text than any recording has; it is damaged or built to "
                 "overload the portal.",
@@ -366,19 +369,18 @@ def _walk_id3_frames(tag: bytes, *, start: int, version: int, syncsafe: bool) ->
         pos = body + size
 
 
-def _utf16_text_bytes(frame_id: bytes, body: bytes) -> int:
-    """How many bytes of a frame mutagen would decode as UTF-16 (text encoding 1 or 2)."""
-    if not body or body[0] not in (1, 2):
+def _picture_description_bytes(frame_id: bytes, body: bytes) -> int:
+    """The length of a picture frame's description, which mutagen decodes (UTF-16 one unit at a time)."""
+    if not body:
         return 0
-    if frame_id not in (b"APIC", b"PIC"):
-        return len(body)  # text frames are decoded whole
-    # A picture's description follows a Latin-1 MIME type (or a 3-letter format) and its type.
+    # It follows a Latin-1 MIME type (or a 3-letter format) and the picture type.
     start = 5 if frame_id == b"PIC" else body.find(b"\x00", 1) + 2
     if start <= 1:
         return len(body)
-    window = body[start : start + MAX_ID3_UTF16_BYTES + 2]
-    end = window.find(b"\x00\x00")
-    while end >= 0 and end % 2:
+    window = body[start : start + MAX_ID3_TEXT_BYTES + 2]
+    wide = body[0] in (1, 2)
+    end = window.find(b"\x00\x00" if wide else b"\x00")
+    while wide and end >= 0 and end % 2:
         end = window.find(b"\x00\x00", end + 1)
     return len(body) - start if end < 0 else end
 
