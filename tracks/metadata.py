@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import itertools
 import math
 import re
 import struct
@@ -302,8 +303,8 @@ def _id3v2_end(head: bytes) -> int:
 
 def _too_many_entries() -> CorruptFileError:
     return CorruptFileError(
-        f"The file's tags hold more than {MAX_TAG_ENTRIES:,} entries, far more than any recording has; "
-        "it is damaged or built to overload the portal.",
+        f"The file holds more than {MAX_TAG_ENTRIES:,} tag entries or sections, far more than any recording "
+        "has; it is damaged or built to overload the portal.",
         code="too_many_tags",
     )
 
@@ -787,9 +788,12 @@ def _walk_iff_chunks(fileobj: BinaryIO, size: int, *, order: str, audio_chunk: b
     """Check that a WAV (RIFF) or AIFF (IFF) file's audio chunk is all there, and its ID3 chunk sane."""
     pos = 12
     has_audio = False
-    for _ in range(10_000):
+    for chunks in itertools.count(1):
         if pos + 8 > size:
             break
+        if chunks > MAX_TAG_ENTRIES:
+            # mutagen walks every chunk to look for tags: millions of empty ones take minutes.
+            raise _too_many_entries()
         fileobj.seek(pos)
         kind, length = struct.unpack(f"{order}4sI", fileobj.read(8))
         if kind == audio_chunk:

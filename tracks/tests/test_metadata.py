@@ -325,7 +325,7 @@ def test_tags_with_more_entries_than_any_recording_are_refused_before_parsing(na
     with pytest.raises(metadata.CorruptFileError) as refused:
         metadata.read(io.BytesIO(data))
     assert refused.value.code == "too_many_tags"
-    assert "more than 5,000 entries" in refused.value.reason
+    assert "more than 5,000 tag entries" in refused.value.reason
 
 
 @pytest.mark.parametrize("version", [3, 4])
@@ -334,7 +334,7 @@ def test_thousands_of_tiny_id3_frames_are_refused_whatever_the_size_encoding(ver
 
     # v2.4 tags that write plain (not syncsafe) sizes are read either way by mutagen.
     frame = _id3_frame(b"TXXX", b"\x00a\x00b", version=3)
-    with pytest.raises(metadata.CorruptFileError, match="more than 5,000 entries"):
+    with pytest.raises(metadata.CorruptFileError, match="more than 5,000 tag entries"):
         metadata.read(io.BytesIO(_mp3_tagged(frame * 20_000, version=version)))
 
 
@@ -369,3 +369,13 @@ def test_real_tags_with_long_lyrics_and_a_utf16_title_are_still_read():
     result = metadata.read(io.BytesIO(_tagged_with_mutagen("good.mp3", add)))
     assert result.tags.title == "Ünïcödé title"
     assert result.picture.data == fixture_bytes("cover.png")
+
+
+@pytest.mark.parametrize(("name", "order"), [("good.wav", "<"), ("good.aiff", ">")])
+def test_a_riff_or_iff_file_of_countless_empty_chunks_is_refused(name, order):
+    data = bytearray(fixture_bytes(name) + b"junk\x00\x00\x00\x00" * (metadata.MAX_TAG_ENTRIES + 1))
+    data[4:8] = struct.pack(f"{order}I", len(data) - 8)
+
+    with pytest.raises(metadata.CorruptFileError) as refused:
+        metadata.read(io.BytesIO(bytes(data)))
+    assert refused.value.code == "too_many_tags"
