@@ -149,7 +149,9 @@ def build_receipt(artist, events: list[AuditEvent]) -> dict:
 def _assemble(artist, events: list[AuditEvent]) -> dict:
     first, last = events[0], events[-1]
     labels = _label_names(events)
-    delegations = [_delegation_change(event, labels) for event in events if event.kind == first.Kind.DELEGATION_CHANGED]
+    delegations = [
+        _delegation_change(event, labels) for event in events if event.kind == AuditEvent.Kind.DELEGATION_CHANGED
+    ]
     purposes = _purpose_changes(events)
     created = first.created_at.astimezone(datetime.UTC)
     policy_url = _policy_url(first)
