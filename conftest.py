@@ -75,6 +75,31 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def invalid_receipts(settings, monkeypatch):
+    """Every consent receipt a test builds is checked against the published schema.
+
+    The builder refuses a mismatch under test; the refusal is also recorded
+    here, so a receipt built where exceptions are caught (an email rendered by
+    the delivery task) still fails the test that produced it. A test about an
+    invalid receipt asserts on this list and empties it.
+    """
+    from consent import receipts
+
+    settings.CONSENT_RECEIPT_VALIDATION = "raise"
+    seen: list[tuple[str | None, list[str]]] = []
+    original = receipts._invalid_receipt
+
+    def record(receipt: dict, problems: list[str]) -> None:
+        seen.append((receipt.get("receipt_id"), problems))
+        original(receipt, problems)
+
+    monkeypatch.setattr(receipts, "_invalid_receipt", record)
+    yield seen
+    if seen:
+        pytest.fail(f"the test produced consent receipts that do not match their schema: {seen}", pytrace=False)
+
+
 @pytest.fixture
 def password() -> str:
     return "correct horse battery staple 42"
@@ -214,6 +239,8 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
             "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
             # Tasks the worker itself sends (retries, fan-outs) stay on the test queue.
             "CELERY_QUEUE": TEST_QUEUE,
+            # As in the test process: a receipt that breaks its schema is refused and logged.
+            "CONSENT_RECEIPT_VALIDATION": "raise",
             **{key: str(value) for key, value in extra_env.items()},
         }
         worker = WorkerProcess(env, tmp_path / f"worker-{len(workers) + 1}.log")
@@ -225,6 +252,9 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
     for worker in workers:
         worker.stop()
     celery_app.conf.task_default_queue = previous_queue
+    invalid = [w.log_path.name for w in workers if "does not match its schema" in w.log()]
+    if invalid:
+        pytest.fail(f"a worker built consent receipts that do not match their schema: see {invalid}", pytrace=False)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ urlpatterns = [
     path("log/", views.audit_log, name="audit_log"),
     path("log/export.csv", views.audit_export, {"fmt": "csv"}, name="audit_export_csv"),
     path("log/export.json", views.audit_export, {"fmt": "json"}, name="audit_export_json"),
+    path("receipts/schema.json", views.receipt_schema, name="receipt_schema"),
     path("receipts/<uuid:receipt_id>.json", views.receipt, name="receipt"),
     path("policy/<int:version>/", views.policy, name="policy"),
 ]

@@ -26,6 +26,7 @@ from consent import selectors, services
 from consent.forms import AuditFilterForm, ConfirmForm
 from consent.models import AuditEvent, PolicyVersion, Purpose
 from consent.receipts import receipt_for
+from consent.receipts import receipt_schema as published_receipt_schema
 from consent.services import ConsentError, RequestMeta
 from tracks.models import Track
 
@@ -452,6 +453,15 @@ def receipt(request: HttpRequest, receipt_id: uuid.UUID) -> HttpResponse:
     response = JsonResponse(body, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="consent-receipt-{receipt_id}.json"'
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def receipt_schema(request: HttpRequest) -> HttpResponse:
+    # Public, like the terms: an auditor checks a receipt without an account.
+    response = JsonResponse(published_receipt_schema(), json_dumps_params={"indent": 2})
+    response["Content-Type"] = "application/schema+json"
+    response["Cache-Control"] = "public, max-age=3600"
     return response
 
 

@@ -403,6 +403,34 @@ CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
 }
 
 # --- Consent ---------------------------------------------------------------------------
+# The data controller every consent receipt names (Kantara Consent Receipt v1.1 /
+# ISO/IEC TS 27560 fields). The defaults name the portal itself; an operator sets its
+# legal name, postal address and privacy contact.
+CONSENT_CONTROLLER_NAME = env_str("CONSENT_CONTROLLER_NAME", "Creator Consent Portal")
+CONSENT_CONTROLLER_CONTACT = env_str("CONSENT_CONTROLLER_CONTACT", "Data protection officer")
+CONSENT_CONTROLLER_EMAIL = env_str("CONSENT_CONTROLLER_EMAIL", f"privacy@{urlsplit(SITE_URL).hostname or 'localhost'}")
+CONSENT_CONTROLLER_PHONE = env_str("CONSENT_CONTROLLER_PHONE", "")
+CONSENT_CONTROLLER_ADDRESS = {
+    "streetAddress": env_str("CONSENT_CONTROLLER_STREET", ""),
+    "addressLocality": env_str("CONSENT_CONTROLLER_LOCALITY", ""),
+    "addressRegion": env_str("CONSENT_CONTROLLER_REGION", ""),
+    "postalCode": env_str("CONSENT_CONTROLLER_POSTAL_CODE", ""),
+}
+# Where the controller is established and whose law governs the consent: an ISO 3166-1
+# alpha-2 code (EU for the European Union), also the address's country.
+CONSENT_JURISDICTION = env_str("CONSENT_JURISDICTION", "EU").strip().upper()
+if "@" not in CONSENT_CONTROLLER_EMAIL.strip(" @"):
+    raise ImproperlyConfigured(f"CONSENT_CONTROLLER_EMAIL={CONSENT_CONTROLLER_EMAIL!r} is not an email address.")
+if not CONSENT_CONTROLLER_NAME.strip() or not CONSENT_CONTROLLER_CONTACT.strip():
+    raise ImproperlyConfigured("CONSENT_CONTROLLER_NAME and CONSENT_CONTROLLER_CONTACT must not be empty.")
+if len(CONSENT_JURISDICTION) < 2:
+    raise ImproperlyConfigured(f"CONSENT_JURISDICTION={CONSENT_JURISDICTION!r} is not a code such as EU or GB.")
+# Every receipt is checked against consent/schemas/consent-receipt.schema.json when it is
+# built. "log": a mismatch is logged as an error and the receipt still goes out (production);
+# "raise": it is refused (the test suite, so no test can produce an invalid receipt unnoticed).
+CONSENT_RECEIPT_VALIDATION = env_str("CONSENT_RECEIPT_VALIDATION", "log")
+if CONSENT_RECEIPT_VALIDATION not in {"log", "raise"}:
+    raise ImproperlyConfigured(f"CONSENT_RECEIPT_VALIDATION={CONSENT_RECEIPT_VALIDATION!r}; use log or raise.")
 
 # --- Notifications ----------------------------------------------------------------------
 # Delivery retries transient SMTP failures with exponential backoff and jitter.

@@ -25,6 +25,7 @@ from labels.bulk import ImportCell
 from labels.bulk import draft_import as _draft
 from labels.services import LabelError, roster_tracks
 from tracks.models import Track
+from tracks.validators import isrc_key
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 TRUE_VALUES = {"granted", "yes", "y", "true", "1", "opt-in", "opted in"}
@@ -140,7 +141,7 @@ def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> I
                 raise LabelError(f"The file has more than {max_rows:,} rows; the limit is {max_rows:,}. Split it.")
             track_id = row[id_col].strip() if id_col is not None and id_col < len(row) else ""
             isrc = row[isrc_col] if isrc_col is not None and isrc_col < len(row) else ""
-            isrc = isrc.strip().upper().replace("-", "")
+            isrc = isrc_key(isrc)
             parsed.append((line_no, track_id or None, isrc or None, row))
     except csv.Error as exc:
         raise LabelError(f"The file cannot be read as CSV near line {reader.line_num}: {exc}.") from None

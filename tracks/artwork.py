@@ -116,14 +116,22 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _make_renditions(data: bytes) -> dict[str, Rendition]:
+    largest = max(SIZES.values())
     with warnings.catch_warnings():
         # Pillow's own bomb check only warns between 1x and 2x its limit.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         _open(data).verify()
         image = _open(data)
         image.seek(0)  # the first frame of an animated WebP or PNG
+        # A JPEG decodes straight at 1/2 to 1/8 scale when that still covers the
+        # largest rendition: a few kilobytes declaring 7000 x 7000 pixels must
+        # not cost seconds and hundreds of megabytes.
+        image.draft("RGB", (largest, largest))
         image.load()
-    image = ImageOps.exif_transpose(image)
+    # Down to the largest rendition first, so that no full-size copy is ever made;
+    # turned upright afterwards (the EXIF orientation stays with the image).
+    image.thumbnail((largest, largest), Image.Resampling.LANCZOS)
+    ImageOps.exif_transpose(image, in_place=True)
     if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))

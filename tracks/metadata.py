@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import itertools
 import math
 import re
 import struct
@@ -29,7 +30,7 @@ from typing import BinaryIO
 import mutagen
 from mutagen.aiff import AIFF
 from mutagen.flac import FLAC, Picture
-from mutagen.id3 import ID3
+from mutagen.id3 import ID3, Frames, Frames_2_2
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, Atoms, MP4Cover
 from mutagen.oggopus import OggOpus
@@ -37,6 +38,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from tracks.sniff import looks_like_text
+from tracks.validators import normalise_isrc_or_blank
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -103,6 +105,27 @@ _MIME_BY_CONTAINER = {f.container: f.mime_type for f in FORMATS.values()}
 # Tags larger than this are refused rather than loaded: mutagen reads a whole
 # tag into memory, and a forged size field must not make us allocate 200 MB.
 MAX_TAG_BYTES = 24 * 1024 * 1024
+# And no more entries (ID3 frames, Vorbis comments, FLAC blocks, MP4 boxes) than
+# this: parsers spend time per entry (mutagen's ID3 reader more than linearly), so
+# a few megabytes of tiny forged entries would tie up a request for minutes. Real
+# files have tens.
+MAX_TAG_ENTRIES = 5_000
+# The ID3 frames mutagen parses for us (title, artist, album, ISRC, dates) cost
+# it up to tens of microseconds per byte (UTF-16 is decoded one code unit at a
+# time, every NUL starts another string, every non-digit another timestamp).
+# Real ones are a few dozen bytes each.
+MAX_ID3_TEXT_BYTES = 16 * 1024
+# The only ID3 frames the portal reads. mutagen is told so (known_frames) and keeps
+# every other frame as raw bytes, unparsed: no cost, whatever is in them.
+_ID3_FRAMES_READ = {b"TIT2", b"TPE1", b"TALB", b"TDRC", b"TYER", b"TDRL", b"TSRC", b"APIC",
+                    b"TT2", b"TP1", b"TAL", b"TYE", b"TRC", b"PIC"}  # fmt: skip
+_ID3_KNOWN_FRAMES = {
+    name.decode(): (Frames if len(name) == 4 else Frames_2_2)[name.decode()] for name in _ID3_FRAMES_READ
+}
+_ID3_DATE_FRAMES = {b"TDRC", b"TYER", b"TDRL", b"TYE"}
+_ID3_MAX_DATE_BYTES = 1024
+# Bytes mutagen copies while it walks a tag: about a second of memory traffic.
+_ID3_MAX_COPIED = 4 * 1024 * 1024 * 1024
 # How much of the end of a file is read to prove it was not cut short, when
 # the file does not say how big its frames can be.
 _TAIL_WINDOW = 256 * 1024
@@ -125,6 +148,7 @@ class Tags:
     artist: str = ""
     album: str = ""
     date: str = ""
+    # Normalised (tracks.validators), or "" when the tag holds no valid ISRC.
     isrc: str = ""
 
     @property
@@ -277,6 +301,95 @@ def _id3v2_end(head: bytes) -> int:
     return 10 + tag_size + footer
 
 
+def _too_many_entries() -> CorruptFileError:
+    return CorruptFileError(
+        f"The file holds more than {MAX_TAG_ENTRIES:,} tag entries or sections, far more than any recording "
+        "has; it is damaged or built to overload the portal.",
+        code="too_many_tags",
+    )
+
+
+def _check_id3_frames(tag: bytes) -> None:
+    """Walk the frames of an ID3v2 tag (header included) without parsing them; refuse what would
+    overload mutagen.
+
+    mutagen guesses where frames start (with or without the extended header)
+    and how sizes are written (v2.4 files often ignore the syncsafe rule), so
+    every reading it might choose is checked.
+    """
+    if len(tag) < 10 or tag[:3] != b"ID3":
+        return
+    version, flags = tag[3], tag[5]
+    starts = {10}
+    if flags & 0x40 and version in (3, 4):
+        extended = int.from_bytes(tag[10:14], "big")
+        starts.add(10 + (_unsyncsafe(extended) if version == 4 else extended + 4))
+    for start in starts:
+        for syncsafe in (True, False):
+            _walk_id3_frames(tag, start=start, version=version, syncsafe=syncsafe)
+
+
+@dataclass
+class _Id3Cost:
+    """What parsing a tag would cost mutagen, counted frame by frame."""
+
+    frames: int = 0
+    copied: int = 0  # it slices the rest of the tag off after every frame
+    text: int = 0  # the frames it parses, picture descriptions included
+    dates: int = 0  # timestamp text (each non-digit run becomes another timestamp object)
+
+    def add(self, frame_id: bytes, body: bytes, remaining: int) -> None:
+        self.frames += 1
+        self.copied += remaining
+        if frame_id in _ID3_DATE_FRAMES:
+            self.dates += len(body)
+        if frame_id in (b"APIC", b"PIC"):
+            self.text += _picture_description_bytes(frame_id, body)
+        elif frame_id in _ID3_FRAMES_READ:
+            self.text += len(body)
+        if self.frames > MAX_TAG_ENTRIES or self.copied > _ID3_MAX_COPIED:
+            raise _too_many_entries()
+        if self.text > MAX_ID3_TEXT_BYTES or self.dates > _ID3_MAX_DATE_BYTES:
+            raise CorruptFileError(
+                "The file's tags hold far more text than any recording has; it is damaged or built to "
+                "overload the portal.",
+                code="tags_too_large",
+            )
+
+
+def _walk_id3_frames(tag: bytes, *, start: int, version: int, syncsafe: bool) -> None:
+    id_length, header_length = (3, 6) if version == 2 else (4, 10)
+    size_end = header_length - (0 if version == 2 else 2)
+    cost = _Id3Cost()
+    pos = start
+    while pos + header_length <= len(tag) and tag[pos] != 0:  # a zero byte starts the padding
+        raw = int.from_bytes(tag[pos + id_length : pos + size_end], "big")
+        size = _unsyncsafe(raw) if syncsafe and version != 2 else raw
+        body = pos + header_length
+        cost.add(tag[pos : pos + id_length], tag[body : body + size], len(tag) - pos)
+        pos = body + size
+
+
+def _picture_description_bytes(frame_id: bytes, body: bytes) -> int:
+    """The length of a picture frame's description, which mutagen decodes (UTF-16 one unit at a time)."""
+    if not body:
+        return 0
+    # It follows a Latin-1 MIME type (or a 3-letter format) and the picture type.
+    start = 5 if frame_id == b"PIC" else body.find(b"\x00", 1) + 2
+    if start <= 1:
+        return len(body)
+    window = body[start : start + MAX_ID3_TEXT_BYTES + 2]
+    wide = body[0] in (1, 2)
+    end = window.find(b"\x00\x00" if wide else b"\x00")
+    while wide and end >= 0 and end % 2:
+        end = window.find(b"\x00\x00", end + 1)
+    return len(body) - start if end < 0 else end
+
+
+def _unsyncsafe(value: int) -> int:
+    return ((value >> 3) & 0xFE00000) | ((value >> 2) & 0x1FC000) | ((value >> 1) & 0x3F80) | (value & 0x7F)
+
+
 def _is_mpeg_audio_sync(data: bytes) -> bool:
     # 11 sync bits, then a version other than "reserved" and layer III.
     return len(data) >= 2 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0 and (data[1] & 0x06) == 0x02
@@ -352,8 +465,12 @@ def _describe_non_audio(head: bytes) -> str:
 
 
 def _parse_mp3(fileobj: BinaryIO, size: int, tag_end: int):
+    if tag_end:
+        fileobj.seek(0)
+        _check_id3_frames(fileobj.read(tag_end))
+        fileobj.seek(0)
     try:
-        parsed = MP3(fileobj)
+        parsed = MP3(fileobj, known_frames=_ID3_KNOWN_FRAMES)
     except mutagen.MutagenError:
         parsed = None
     info = parsed.info if parsed is not None else None
@@ -392,7 +509,7 @@ def _walk_flac_metadata(fileobj: BinaryIO, size: int, tag_end: int) -> tuple[int
     pos = tag_end + 4
     stream = None
     total = 0
-    while True:
+    for _ in range(MAX_TAG_ENTRIES):
         fileobj.seek(pos)
         header = fileobj.read(4)
         if len(header) < 4:
@@ -407,28 +524,45 @@ def _walk_flac_metadata(fileobj: BinaryIO, size: int, tag_end: int) -> tuple[int
         if total > MAX_TAG_BYTES:
             raise CorruptFileError("The FLAC file's metadata is unreasonably large.")
         if block_type == 0:
-            body = fileobj.read(34)
-            if length != 34 or len(body) != 34:
-                raise CorruptFileError("The FLAC file's stream information block is damaged.")
-            min_bs, max_bs = struct.unpack(">HH", body[:4])
-            max_fs = int.from_bytes(body[7:10], "big")
-            packed = int.from_bytes(body[10:18], "big")
-            sample_rate = packed >> 44
-            total_samples = packed & ((1 << 36) - 1)
-            if sample_rate == 0 or min_bs < 16 or max_bs < min_bs:
-                raise CorruptFileError("The FLAC file's stream information block is damaged.")
-            if total_samples == 0:
-                raise CorruptFileError(
-                    "The FLAC file does not record how long it is (it was probably saved while streaming); "
-                    "export it again from your audio software.",
-                    code="unknown_length",
-                )
-            stream = _FlacStreamInfo(min_bs, max_bs, max_fs, total_samples)
+            stream = _flac_stream_info(fileobj.read(34), length)
         elif stream is None:
             raise CorruptFileError("The FLAC file does not start with its stream information.")
+        elif block_type == 4:
+            _check_vorbis_comment_count(fileobj.read(min(length, 64 * 1024)))
         pos += 4 + length
         if is_last:
             return pos, stream
+    raise _too_many_entries()
+
+
+def _flac_stream_info(body: bytes, length: int) -> _FlacStreamInfo:
+    if length != 34 or len(body) != 34:
+        raise CorruptFileError("The FLAC file's stream information block is damaged.")
+    min_bs, max_bs = struct.unpack(">HH", body[:4])
+    max_fs = int.from_bytes(body[7:10], "big")
+    packed = int.from_bytes(body[10:18], "big")
+    sample_rate = packed >> 44
+    total_samples = packed & ((1 << 36) - 1)
+    if sample_rate == 0 or min_bs < 16 or max_bs < min_bs:
+        raise CorruptFileError("The FLAC file's stream information block is damaged.")
+    if total_samples == 0:
+        raise CorruptFileError(
+            "The FLAC file does not record how long it is (it was probably saved while streaming); "
+            "export it again from your audio software.",
+            code="unknown_length",
+        )
+    return _FlacStreamInfo(min_bs, max_bs, max_fs, total_samples)
+
+
+def _check_vorbis_comment_count(body: bytes) -> None:
+    """`body` starts with a Vorbis comment header: vendor length, vendor, number of comments."""
+    if len(body) < 4:
+        return
+    vendor_length = int.from_bytes(body[:4], "little")
+    count = body[4 + vendor_length : 8 + vendor_length]
+    # A vendor string too long to leave room for the count is left to the parser.
+    if len(count) == 4 and int.from_bytes(count, "little") > MAX_TAG_ENTRIES:
+        raise _too_many_entries()
 
 
 def _is_flac_frame_sync(data: bytes) -> bool:
@@ -585,9 +719,11 @@ def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
         raise CorruptFileError("The M4A file has no track information (no 'moov' box): it is incomplete.")
     if b"mdat" not in kinds:
         raise CorruptFileError("The M4A file has no audio data (no 'mdat' box): it is incomplete.")
-    moov_length = next(length for kind, _, length in boxes if kind == b"moov")
+    moov_at, moov_length = next((offset, length) for kind, offset, length in boxes if kind == b"moov")
     if moov_length > MAX_TAG_BYTES:
         raise CorruptFileError("The M4A file's track information is unreasonably large.")
+    fileobj.seek(moov_at)
+    _check_mp4_entries(fileobj.read(moov_length))
     fileobj.seek(0)
     if b"vide" in _mp4_track_handlers(fileobj):
         raise UnsupportedFormatError(
@@ -603,6 +739,34 @@ def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
     raise UnsupportedFormatError(
         f"This MP4 file's audio is not AAC (found {codec or 'none'!r}). Allowed formats: {ALLOWED_FORMATS_TEXT}."
     )
+
+
+# The boxes mutagen descends into, with the bytes to skip before their children.
+_MP4_CONTAINERS = {b"moov": 0, b"udta": 0, b"trak": 0, b"mdia": 0, b"meta": 4, b"ilst": 0, b"stbl": 0,
+                   b"minf": 0, b"moof": 0, b"traf": 0}  # fmt: skip
+
+
+def _check_mp4_entries(moov: bytes) -> None:
+    """Count the boxes mutagen would parse in a 'moov' box (tag items and their data included)."""
+    count = 0
+    pending = [(8, len(moov), False)]  # (start, end, whether the children are tag items)
+    while pending:
+        pos, end, items = pending.pop()
+        while pos + 8 <= end:
+            length, kind = struct.unpack(">I4s", moov[pos : pos + 8])
+            header = 16 if length == 1 else 8
+            if length == 1:
+                length = int.from_bytes(moov[pos + 8 : pos + 16], "big")
+            elif length == 0:
+                length = end - pos
+            if length < header:
+                break
+            count += 1
+            if count > MAX_TAG_ENTRIES:
+                raise _too_many_entries()
+            if kind in _MP4_CONTAINERS or items:
+                pending.append((pos + header + _MP4_CONTAINERS.get(kind, 0), min(pos + length, end), kind == b"ilst"))
+            pos += length
 
 
 def _mp4_track_handlers(fileobj: BinaryIO) -> set[bytes]:
@@ -621,27 +785,35 @@ def _mp4_track_handlers(fileobj: BinaryIO) -> set[bytes]:
 
 
 def _walk_iff_chunks(fileobj: BinaryIO, size: int, *, order: str, audio_chunk: bytes, container: str) -> None:
-    """Check that a WAV (RIFF) or AIFF (IFF) file's audio chunk is all there."""
+    """Check that a WAV (RIFF) or AIFF (IFF) file's audio chunk is all there, and its ID3 chunk sane."""
     pos = 12
-    seen = 0
-    while pos + 8 <= size:
+    has_audio = False
+    for chunks in itertools.count(1):
+        if pos + 8 > size:
+            break
+        if chunks > MAX_TAG_ENTRIES:
+            # mutagen walks every chunk to look for tags: millions of empty ones take minutes.
+            raise _too_many_entries()
         fileobj.seek(pos)
         kind, length = struct.unpack(f"{order}4sI", fileobj.read(8))
         if kind == audio_chunk:
             if pos + 8 + length > size:
                 raise TruncatedFileError(f"The {container} file was cut short: its audio data is incomplete.")
-            return
+            has_audio = True
+        elif kind.lower() == b"id3 ":
+            # mutagen parses an ID3 chunk wherever it is, often after the audio.
+            if length > MAX_TAG_BYTES:
+                raise CorruptFileError(f"The {container} file's ID3 tag is unreasonably large.")
+            _check_id3_frames(fileobj.read(length))
         pos += 8 + length + (length & 1)
-        seen += 1
-        if seen > 10_000:
-            break
-    raise CorruptFileError(f"The {container} file holds no audio data.")
+    if not has_audio:
+        raise CorruptFileError(f"The {container} file holds no audio data.")
 
 
 def _parse_wav(fileobj: BinaryIO, size: int, tag_end: int):
     _walk_iff_chunks(fileobj, size, order="<", audio_chunk=b"data", container="WAV")
     fileobj.seek(0)
-    parsed = WAVE(fileobj)
+    parsed = WAVE(fileobj, known_frames=_ID3_KNOWN_FRAMES)
     fmt = getattr(parsed.info, "audio_format", 1)
     if fmt not in (1, 3, 0xFFFE):
         raise UnsupportedFormatError("This WAV file holds compressed audio; only uncompressed (PCM) WAV is accepted.")
@@ -652,29 +824,30 @@ def _parse_wav(fileobj: BinaryIO, size: int, tag_end: int):
 def _parse_aiff(fileobj: BinaryIO, size: int, tag_end: int):
     _walk_iff_chunks(fileobj, size, order=">", audio_chunk=b"SSND", container="AIFF")
     fileobj.seek(0)
-    parsed = AIFF(fileobj)
+    parsed = AIFF(fileobj, known_frames=_ID3_KNOWN_FRAMES)
     bits = getattr(parsed.info, "bits_per_sample", 0)
     return parsed, f"PCM {bits}-bit" if bits else "PCM"
 
 
 def _check_ogg_headers(fileobj: BinaryIO, size: int) -> None:
-    """Refuse an Ogg stream whose header packets (tags, cover art) are absurdly large.
+    """Refuse an Ogg stream whose header packets (tags, cover art) are absurdly large or many.
 
-    mutagen loads the comment packet whole; walking page headers first keeps a
-    forged file from making it read hundreds of megabytes into memory.
+    mutagen loads the comment packet whole and parses every comment; walking
+    page headers first keeps a forged file from making it read hundreds of
+    megabytes into memory or millions of comments.
     """
     pos = 0
     packets_done = 0
     header_bytes = 0
+    comments = b""  # the start of the second packet, where the comment count is
     while packets_done < 2:
-        fileobj.seek(pos)
-        page = fileobj.read(27)
-        if len(page) < 27 or page[:4] != b"OggS":
-            raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
-        lacing = fileobj.read(page[26])
-        if len(lacing) < page[26]:
-            raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+        lacing = _ogg_page_lacing(fileobj, pos)
+        payload = pos + 27 + len(lacing)
         for value in lacing:
+            if packets_done == 1 and len(comments) < 64 * 1024:
+                fileobj.seek(payload)
+                comments += fileobj.read(value)
+            payload += value
             header_bytes += value
             if value < 255:
                 packets_done += 1
@@ -682,10 +855,24 @@ def _check_ogg_headers(fileobj: BinaryIO, size: int) -> None:
                     break
         if header_bytes > MAX_TAG_BYTES:
             raise CorruptFileError("The Ogg file's tags are unreasonably large.")
-        pos += 27 + page[26] + sum(lacing)
+        pos += 27 + len(lacing) + sum(lacing)
         if pos > size:
             raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+    for magic in (b"\x03vorbis", b"OpusTags"):
+        if comments.startswith(magic):
+            _check_vorbis_comment_count(comments[len(magic) :])
     fileobj.seek(0)
+
+
+def _ogg_page_lacing(fileobj: BinaryIO, pos: int) -> bytes:
+    fileobj.seek(pos)
+    page = fileobj.read(27)
+    if len(page) < 27 or page[:4] != b"OggS":
+        raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+    lacing = fileobj.read(page[26])
+    if len(lacing) < page[26]:
+        raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+    return lacing
 
 
 def _parse_vorbis(fileobj: BinaryIO, size: int, tag_end: int):
@@ -740,7 +927,13 @@ def _tags_from_id3(tags: ID3 | None) -> tuple[Tags, EmbeddedPicture | None]:
     if apics:
         chosen = next((a for a in apics if a.type == 3), apics[0])
         picture = EmbeddedPicture(bytes(chosen.data), chosen.mime or "")
-    found = Tags(title=text("TIT2"), artist=text("TPE1"), album=text("TALB"), date=date, isrc=text("TSRC"))
+    found = Tags(
+        title=text("TIT2"),
+        artist=text("TPE1"),
+        album=text("TALB"),
+        date=date,
+        isrc=normalise_isrc_or_blank(text("TSRC")),
+    )
     return found, picture
 
 
@@ -751,7 +944,13 @@ def _tags_from_vorbis_comments(comments) -> Tags:
     def text(key: str) -> str:
         return _first_text(comments.get(key))
 
-    return Tags(title=text("title"), artist=text("artist"), album=text("album"), date=text("date"), isrc=text("isrc"))
+    return Tags(
+        title=text("title"),
+        artist=text("artist"),
+        album=text("album"),
+        date=text("date"),
+        isrc=normalise_isrc_or_blank(text("isrc")),
+    )
 
 
 def _picture_from_block_comment(comments) -> EmbeddedPicture | None:
@@ -792,7 +991,7 @@ def _read_mp4(parsed):
     isrc = ""
     for key, value in tags.items():
         if key.upper().endswith(":ISRC"):
-            isrc = _first_text(value)
+            isrc = normalise_isrc_or_blank(_first_text(value))
     found = Tags(
         title=_first_text(tags.get("\xa9nam")),
         artist=_first_text(tags.get("\xa9ART")),

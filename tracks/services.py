@@ -33,7 +33,7 @@ from consent.services import RequestMeta
 from tracks import metadata, selectors
 from tracks.artwork import Rendition, human_size
 from tracks.models import Track
-from tracks.validators import normalise_isrc_or_blank, plausible_year
+from tracks.validators import plausible_year
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def complete_processing(
         "title": _fill_if_blank("title", tags.title),
         "artist_name": _fill_if_blank("artist_name", tags.artist),
         "album": _fill_if_blank("album", tags.album),
-        "isrc": _fill_if_blank("isrc", normalise_isrc_or_blank(tags.isrc)),
+        "isrc": _fill_if_blank("isrc", tags.isrc),
         "container": info.format.container,
         "codec": info.codec,
         "duration_seconds": info.duration_seconds,

@@ -1,23 +1,38 @@
-"""ISRC and year rules shared by the edit form and tag import."""
+"""ISRC and year rules: the one ISRC normaliser for tags, the edit form and label CSV import."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 # Country (2 letters), registrant (3 alphanumerics), year (2 digits), designation (5 digits).
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
-_ISRC_DECORATION = re.compile(r"[\s\-_.]")
+# What people put between the parts: spaces, hyphens (and the dashes word
+# processors turn them into), underscores, dots, slashes.
+_ISRC_DECORATION = re.compile(r"[\s\-_./\u2010-\u2015\u2212]")
 MIN_YEAR = 1860  # the oldest surviving recordings
+
+
+def isrc_key(value: str | None) -> str:
+    """The one spelling of an ISRC, however it was written; not validated.
+
+    "GB AYE 25 00001", "gb-aye-25-00001", "ISRC: GBAYE2500001" → "GBAYE2500001".
+    Everything that stores, matches or compares ISRCs goes through this, so a
+    code read from a tag, typed into a form or listed in a CSV is one code.
+    """
+    # NFKC folds full-width letters and digits (pasted from CJK text) to ASCII.
+    compact = _ISRC_DECORATION.sub("", unicodedata.normalize("NFKC", value or "")).upper()
+    if compact.startswith("ISRC"):
+        compact = compact[4:].lstrip(":")
+    return compact
 
 
 def normalise_isrc(value: str) -> str:
     """`GB-AYE-25-00001` → `GBAYE2500001`; raise ValidationError if it is not an ISRC."""
-    compact = _ISRC_DECORATION.sub("", value or "").upper()
-    if compact.startswith("ISRC"):
-        compact = compact[4:].lstrip(":")
+    compact = isrc_key(value)
     if not _ISRC.match(compact):
         raise ValidationError(
             "An ISRC is 12 characters: 2-letter country, 3-character registrant, 2-digit year, "

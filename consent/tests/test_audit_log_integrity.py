@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
+from conftest import service_missing
 from consent import services
 from consent.chain import HASHED_FIELDS, event_hash
 from consent.models import AuditEvent, AuditLogImmutable
@@ -68,7 +69,7 @@ def test_database_refuses_deleting_every_audit_event(logged):
 
 def test_postgresql_refuses_truncate_of_audit_events(logged):
     if connection.vendor != "postgresql":
-        pytest.skip("TRUNCATE exists only on PostgreSQL; SQLite's DELETE is covered above.")
+        service_missing("PostgreSQL: TRUNCATE exists only there (SQLite's DELETE is covered above); set DATABASE_URL")
     # The rows were inserted in this test's transaction: run their deferred FK
     # checks now, or PostgreSQL refuses TRUNCATE for that reason instead.
     raw("SET CONSTRAINTS ALL IMMEDIATE")

@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
+from conftest import service_missing
 from consent import selectors, services
 from consent.models import AuditChainHead, AuditEvent, Consent
 from tracks.models import Track
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _postgresql_only():
     if connection.vendor != "postgresql":
-        pytest.skip("Row locks (SELECT ... FOR UPDATE) exist only on PostgreSQL; CI runs this on PostgreSQL.")
+        service_missing("PostgreSQL: row locks (SELECT ... FOR UPDATE) exist only there; set DATABASE_URL")
 
 
 def run_concurrently(*jobs):

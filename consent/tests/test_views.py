@@ -308,7 +308,7 @@ def test_receipt_names_principal_purposes_policy_and_chain_head(artist_client, a
     response = artist_client.get(reverse("consent:receipt", args=[receipt_id]))
     receipt = json.loads(response.content)
     assert receipt["receipt_id"] == str(receipt_id)
-    assert receipt["principal"] == {"id": str(artist.pk), "name": artist.display_name, "email": artist.email}
+    assert receipt["piiPrincipalId"] == str(artist.pk)
     assert receipt["policy"]["version"] == 1 and receipt["policy"]["url"].endswith("/consent/policy/1/")
     assert receipt["purposes"][0]["purpose"] == "recommendation"
     assert receipt["purposes"][0]["state"] == "granted"

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Delegation
+from conftest import service_missing
 from consent.models import AuditEvent, BulkChange
 from consent.selectors import verify_chains
 from consent.tests.test_concurrency import run_concurrently
@@ -21,7 +22,7 @@ SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "ge
 @pytest.fixture(autouse=True)
 def _postgresql_only():
     if connection.vendor != "postgresql":
-        pytest.skip("Row locks (SELECT ... FOR UPDATE) exist only on PostgreSQL; CI runs this on PostgreSQL.")
+        service_missing("PostgreSQL: row locks (SELECT ... FOR UPDATE) exist only there; set DATABASE_URL")
 
 
 @pytest.mark.parametrize("attempt", range(3))

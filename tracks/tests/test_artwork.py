@@ -145,3 +145,58 @@ def test_truncated_image_is_a_clear_error():
 def test_empty_image_is_a_clear_error():
     with pytest.raises(artwork.CorruptImageError, match="empty"):
         artwork.make_renditions(b"")
+
+
+def _jpeg_declaring(width: int, height: int) -> bytes:
+    """cover.jpg (64 x 64 of data) with a frame header that claims far more pixels."""
+    data = fixture_bytes("cover.jpg")
+    sof = data.find(b"\xff\xc0")
+    return data[: sof + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[sof + 9 :]
+
+
+def test_a_jpeg_is_decoded_at_the_smallest_scale_that_covers_the_display_size(monkeypatch):
+    # Found by the upload fuzz test: 248 bytes declaring 7000 x 7000 pixels made
+    # the worker decode and copy 49 megapixels several times (seconds, ~600 MB).
+    from PIL import ImageFile
+
+    decoded = []
+    load = ImageFile.ImageFile.load
+
+    def recording_load(self):
+        decoded.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    renditions = artwork.make_renditions(_jpeg_declaring(7000, 7000))
+
+    assert max(w * h for w, h in decoded) <= 875 * 875  # 1/8 scale
+    assert _decode(renditions["display"]).size == (600, 600)
+
+
+def test_no_full_size_copy_of_a_large_image_is_made(monkeypatch):
+    buffer = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (20, 120, 200)).save(buffer, format="PNG")
+    copied = []
+    copy = Image.Image.copy
+
+    def recording_copy(self):
+        copied.append(self.size)
+        return copy(self)
+
+    monkeypatch.setattr(Image.Image, "copy", recording_copy)
+    renditions = artwork.make_renditions(buffer.getvalue())
+
+    assert copied and max(max(size) for size in copied) <= max(artwork.SIZES.values())
+    assert _decode(renditions["display"]).size == (600, 400)
+
+
+def test_exif_orientation_still_applies_when_the_image_is_scaled_down_first():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 1000)).save(buffer, format="JPEG", exif=exif)
+
+    renditions = artwork.make_renditions(buffer.getvalue())
+
+    assert _decode(renditions["display"]).size == (300, 600)
+    assert _decode(renditions["thumbnail"]).size == (80, 160)

@@ -47,6 +47,8 @@ def test_clean_filename_shortens_very_long_names_keeping_the_extension():
         (" US-S1Z-99-00001 ", "USS1Z9900001"),
         ("ISRC: GB AYE 25 00001", "GBAYE2500001"),
         ("GB.AYE.25.00001", "GBAYE2500001"),
+        ("GB\u2013AYE\u201325\u201300001", "GBAYE2500001"),  # en dashes, as word processors write hyphens
+        ("".join(chr(ord(c) + 0xFEE0) for c in "GBAYE2500001"), "GBAYE2500001"),  # full-width, pasted from CJK text
     ],
 )
 def test_isrc_is_normalised(raw, normalised):
