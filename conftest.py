@@ -118,6 +118,25 @@ def artist_client(client, artist):
     return client
 
 
+@pytest.fixture
+def new_policy_version(db):
+    """Factory: an unpublished policy version numbered after every existing one.
+
+    Data migrations announce new purposes through versions of their own, so a
+    test never assumes which number comes next.
+    """
+    from consent.models import PolicyVersion
+
+    def make(**fields) -> PolicyVersion:
+        latest = PolicyVersion.objects.order_by("-version").first()
+        fields.setdefault("summary", "New terms.")
+        fields.setdefault("full_text", "New terms.")
+        fields.setdefault("is_material", True)
+        return PolicyVersion.objects.create(version=(latest.version if latest else 0) + 1, **fields)
+
+    return make
+
+
 # --- A real Celery worker process -------------------------------------------------------
 
 
