@@ -55,6 +55,7 @@ def change_answer(django_capture_on_commit_callbacks):
 def make_public_track(artist, django_capture_on_commit_callbacks):
     """Upload a fixture file through the real service, process it, optionally grant, then make it public."""
     from public import services
+    from tests.utils import wait_until
     from tracks import services as track_services
     from tracks.models import Track
 
@@ -63,6 +64,8 @@ def make_public_track(artist, django_capture_on_commit_callbacks):
         upload = SimpleUploadedFile(name, (FIXTURES / name).read_bytes())
         with django_capture_on_commit_callbacks(execute=True):
             track = track_services.create_track(owner=owner, upload=upload)
+        # Processed in-process, or by the test's real worker.
+        wait_until(lambda: Track.objects.get(pk=track.pk).is_settled, timeout=60, message="the track to be processed")
         track.refresh_from_db()
         assert track.status == Track.Status.READY, track.failure_reason
         if granted:
