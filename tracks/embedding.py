@@ -153,9 +153,13 @@ def _write_m4a(path: str, packet: bytes) -> None:
                 fileobj.seek(atom.offset)
                 fileobj.write(struct.pack(">I", atom.length))
         for box in _xmp_boxes(fileobj):
-            # An old packet becomes free space, in place: nothing after it moves.
-            fileobj.seek(box.offset + 4)
+            # An old packet becomes zeroed free space, in place: nothing after
+            # it moves, and a reader that scans for packets cannot find it.
+            fileobj.seek(box.offset)
+            header = 16 if struct.unpack(">I", fileobj.read(4))[0] == 1 else 8
             fileobj.write(b"free")
+            fileobj.seek(box.offset + header)
+            fileobj.write(bytes(box.length - header))
         body = XMP_UUID.bytes + packet
         fileobj.seek(0, os.SEEK_END)
         fileobj.write(struct.pack(">I4s", 8 + len(body), b"uuid") + body)

@@ -167,9 +167,7 @@ def test_what_crawlers_see_is_what_they_get(client, artist, make_public_track):
     assert "Trusted" in text  # the copy's signature chains to the configured CA
 
 
-def test_a_format_without_a_place_for_the_answer_is_served_unchanged_and_says_so(
-    client, artist, make_public_track
-):
+def test_a_format_without_a_place_for_the_answer_is_served_unchanged_and_says_so(client, artist, make_public_track):
     track = make_public_track("good.ogg")
     assert DistributionCopy.objects.get(track=track).status == DistributionCopy.Status.UNSUPPORTED
     audio = b"".join(client.get(f"/t/{track.uuid}/audio").streaming_content)
