@@ -9,7 +9,7 @@ class PublicConfig(AppConfig):
         # Dependency inversion: consent offers the hook, public registers into
         # it, so consent never imports public.
         from consent.hooks import register_consent_listener
-        from public import receivers, services
+        from public import checks, receivers, services  # noqa: F401 -- checks register themselves
 
         register_consent_listener("public.rebuild_copies", services.on_consent_changed)
         receivers.connect()
