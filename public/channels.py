@@ -160,8 +160,11 @@ def tdmrep_json(*, max_bytes: int | None = None) -> SiteFile:
     reserved, granted = signals_for(RESERVED), signals_for(GRANTED)
     default = json.dumps(_rule(TRACKS_PREFIX, reserved))
 
+    # One encoding, reused: a track's path is a uuid, which needs no escaping in JSON.
+    template = json.dumps(_rule(_EXAMPLE_PATH, granted)) + ","
+
     def per_track(path: str) -> list[str]:
-        return [json.dumps(_rule(path, granted)) + ","]
+        return [template.replace(_EXAMPLE_PATH, path)]
 
     paths, complete = _fit(fixed=["[", default, "]"], per_track=per_track, overflow_note=[], max_bytes=max_bytes)
     lines = ["[", *(line for path in paths for line in per_track(path)), default, "]"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from public import copies, services
 from public.models import DistributionCopy
-from public.tests.conftest import set_third_party
+from public.tests.factories import set_third_party
 
 pytestmark = pytest.mark.django_db
 Status = DistributionCopy.Status

@@ -53,7 +53,7 @@ def test_a_withdrawal_changes_headers_and_meta_at_once_and_the_file_within_a_min
     granted_copy = crawler.fetch(live_server.url, f"/t/{track.uuid}/audio")
     assert set(crawler.from_file(granted_copy.body, "mp3").values()) == {GRANTED}
 
-    from public.tests.conftest import set_third_party
+    from public.tests.factories import set_third_party
 
     set_third_party(track.owner, track, False)  # commits; the rebuild is queued on commit
 
@@ -70,7 +70,7 @@ def test_a_stale_copy_is_never_served_while_the_worker_is_stopped(
     start_celery_worker, live_server, settings, make_public_track
 ):
     from public.tasks import sweep_distribution_copies
-    from public.tests.conftest import set_third_party
+    from public.tests.factories import set_third_party
 
     worker = start_celery_worker(**_worker_env(settings))
     track = make_public_track("good.mp3", granted=True)
