@@ -317,6 +317,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _aiosmtpd_controller():
+    """aiosmtpd's Controller, imported with the module `public` it needs (PyPI atpublic) in place.
+
+    This project's app public/ has the same import name and comes first on
+    sys.path, so the import runs once with the repository left off the path and
+    the app taken out of sys.modules, and both are put back right after.
+    """
+    import sys
+    from pathlib import Path
+
+    if "aiosmtpd.controller" not in sys.modules:
+        root = Path(__file__).resolve().parent
+        saved_path, app = sys.path[:], sys.modules.pop("public", None)
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != root]
+        try:
+            import aiosmtpd.controller  # noqa: F401
+        finally:
+            sys.path[:] = saved_path
+            sys.modules.pop("public", None)
+            if app is not None:
+                sys.modules["public"] = app
+    return sys.modules["aiosmtpd.controller"].Controller
+
+
 class SmtpSink:
     """An aiosmtpd server in a thread that keeps what it receives.
 
@@ -329,7 +353,7 @@ class SmtpSink:
         import email.policy
         import threading
 
-        from aiosmtpd.controller import Controller
+        Controller = _aiosmtpd_controller()
 
         self._email = email
         self._policy = email.policy.default

@@ -81,8 +81,9 @@ def _ensure_copy(track: Track) -> None:
         if copy.status == Status.PENDING:
             transaction.on_commit(lambda: enqueue_builds([track.pk]))
         return
-    # Made public again: a copy built for an answer that has changed since is rebuilt.
-    if copy.status == Status.CURRENT and copy.embedded_granted is not answer_for(track.pk).granted:
+    # Made public again: a copy that failed, or says an answer that has changed since, is rebuilt.
+    stale = copy.status == Status.CURRENT and copy.embedded_granted is not answer_for(track.pk).granted
+    if stale or copy.status == Status.FAILED:
         request_rebuild(track_ids=[track.pk])
 
 

@@ -147,3 +147,26 @@ def test_a_rebuild_replaces_the_previous_copy_file(make_public_track, change_ans
 
     new = DistributionCopy.objects.get(track=track).file
     assert new != old and default_storage.exists(new) and not default_storage.exists(old)
+
+
+def test_making_a_track_public_again_retries_a_failed_copy(
+    make_public_track, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from public.services import set_track_public
+
+    settings.PUBLIC_COPY_MAX_ATTEMPTS = 1
+
+    def broken(*args, **kwargs):
+        raise copies.provenance.SigningError("C2PA signing failed: test")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(copies.provenance, "sign", broken)
+        track = make_public_track("good.mp3")
+    assert DistributionCopy.objects.get(track=track).status == Status.FAILED
+    set_track_public(actor=track.owner, track=track, public=False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        set_track_public(actor=track.owner, track=track, public=True)
+
+    row = DistributionCopy.objects.get(track=track)
+    assert row.status == Status.CURRENT and row.embedded_granted is False and row.last_error == ""
