@@ -143,6 +143,25 @@ def artist_client(client, artist):
     return client
 
 
+@pytest.fixture
+def new_policy_version(db):
+    """Factory: an unpublished policy version numbered after every existing one.
+
+    Data migrations announce new purposes through versions of their own, so a
+    test never assumes which number comes next.
+    """
+    from consent.models import PolicyVersion
+
+    def make(**fields) -> PolicyVersion:
+        latest = PolicyVersion.objects.order_by("-version").first()
+        fields.setdefault("summary", "New terms.")
+        fields.setdefault("full_text", "New terms.")
+        fields.setdefault("is_material", True)
+        return PolicyVersion.objects.create(version=(latest.version if latest else 0) + 1, **fields)
+
+    return make
+
+
 # --- A real Celery worker process -------------------------------------------------------
 
 
@@ -328,6 +347,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _aiosmtpd_controller():
+    """aiosmtpd's Controller, imported with the module `public` it needs (PyPI atpublic) in place.
+
+    This project's app public/ has the same import name and comes first on
+    sys.path, so the import runs once with the repository left off the path and
+    the app taken out of sys.modules, and both are put back right after.
+    """
+    import sys
+    from pathlib import Path
+
+    if "aiosmtpd.controller" not in sys.modules:
+        root = Path(__file__).resolve().parent
+        saved_path, app = sys.path[:], sys.modules.pop("public", None)
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != root]
+        try:
+            import aiosmtpd.controller  # noqa: F401
+        finally:
+            sys.path[:] = saved_path
+            sys.modules.pop("public", None)
+            if app is not None:
+                sys.modules["public"] = app
+    return sys.modules["aiosmtpd.controller"].Controller
+
+
 class SmtpSink:
     """An aiosmtpd server in a thread that keeps what it receives.
 
@@ -340,7 +383,7 @@ class SmtpSink:
         import email.policy
         import threading
 
-        from aiosmtpd.controller import Controller
+        Controller = _aiosmtpd_controller()
 
         self._email = email
         self._policy = email.policy.default

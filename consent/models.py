@@ -20,6 +20,9 @@ class Purpose(models.Model):
     RECOMMENDATION = "recommendation"
     FRAUD_DETECTION = "fraud_detection"
     GENERATIVE_TRAINING = "generative_training"
+    # A licence to other companies, separate from the platform's own uses; the
+    # answer every public signal to AI crawlers carries (see public/).
+    THIRD_PARTY_AI_TRAINING = "third_party_ai_training"
 
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=120)

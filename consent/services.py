@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from consent.bulk import insert_rows, pk_in
 from consent.chain import event_hash
+from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import (
     GENESIS_HASH,
     AuditChainHead,
@@ -464,6 +465,11 @@ def _write_track_consent(
         now = timezone.now()
         receipt_id = uuid.uuid4()
         _write_consent_rows(actor=actor, changed=changed, policy=policy, now=now)
+        # In this transaction, so what higher apps derive from consent (the
+        # public copies' rebuild) is recorded if and only if the change is.
+        notify_consent_changed(
+            [ConsentCellChange(track_id=row[0], purpose_slug=p.slug, granted=g) for row, p, g, _ in changed]
+        )
 
         changed.sort(key=lambda c: (c[0][3], c[0][0], c[1].ordering, c[1].pk))
         events = [

@@ -4,8 +4,8 @@ pytest-django empties the database after every transactional test with
 TRUNCATE (PostgreSQL) or DELETE (SQLite), which the append-only triggers
 refuse by design. The fixture below lifts the guards only for that flush and
 puts them back before the next test starts, so every test sees them in force.
-The flush also empties the purposes and policy version 1 that a data migration
-seeded; the fixture restores them with that same migration's code.
+The flush also empties the purposes and policy versions that data migrations
+seeded; the fixture restores them with those same migrations' code.
 
 Register it for the whole suite from the root conftest.py with::
 
@@ -55,8 +55,11 @@ def enable_audit_guards(connection) -> None:
 
 
 def restore_reference_data() -> None:
-    """Re-run the seed migration's code (idempotent) against the current models."""
+    """Re-run the data migrations' code (idempotent) against the current models."""
     importlib.import_module("consent.migrations.0003_seed_purposes_and_policy").seed(django_apps, None)
+    importlib.import_module("consent.migrations.0007_third_party_ai_training").add_purpose_and_announce(
+        django_apps, None
+    )
 
 
 def _is_transactional(request) -> bool:

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "consent",
     "notifications",
     "labels",
+    "public",
 ]
 
 MIDDLEWARE = [
@@ -454,6 +455,40 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 CELERY_BEAT_SCHEDULE["policy-lapse"] = {"task": "consent.tasks.lapse_unconfirmed_grants", "schedule": 300.0}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
+# --- Public pages and AI signals ----------------------------------------------------------
+# The certificate chain (leaf first, then its CA) and private key that sign the
+# C2PA manifest in every public audio copy. `make run` creates a local test CA
+# and certificate at the development defaults; production names real files.
+_c2pa_dir = VAR_DIR / "c2pa"
+PUBLIC_C2PA_CERT_CHAIN = env_str("PUBLIC_C2PA_CERT_CHAIN", str(_c2pa_dir / "chain.pem") if DEBUG else "")
+PUBLIC_C2PA_PRIVATE_KEY = env_str("PUBLIC_C2PA_PRIVATE_KEY", str(_c2pa_dir / "key.pem") if DEBUG else "")
+PUBLIC_C2PA_SIGNING_ALG = env_str("PUBLIC_C2PA_SIGNING_ALG", "ed25519")
+PUBLIC_C2PA_TSA_URL = env_url("PUBLIC_C2PA_TSA_URL", "", schemes={"http", "https"})
+if PUBLIC_C2PA_SIGNING_ALG not in {"ed25519", "es256", "es384", "ps256"}:
+    raise ImproperlyConfigured(
+        f"PUBLIC_C2PA_SIGNING_ALG={PUBLIC_C2PA_SIGNING_ALG!r} is not one of ed25519, es256, es384, ps256."
+    )
+if not DEBUG and not (PUBLIC_C2PA_CERT_CHAIN and PUBLIC_C2PA_PRIVATE_KEY):
+    raise ImproperlyConfigured(
+        "PUBLIC_C2PA_CERT_CHAIN and PUBLIC_C2PA_PRIVATE_KEY must name the C2PA signing certificate chain and key "
+        "when DJANGO_DEBUG is off."
+    )
+# robots.txt and ai.txt are read up to 500 KiB (RFC 9309); tdmrep.json keeps the same budget.
+PUBLIC_SITE_FILE_MAX_BYTES = 500 * 1024
+# Copy rebuilds: tracks per task, attempts, backoff, claim lease (above the
+# task time limit), the sweep's grace for fresh rows and its interval.
+PUBLIC_COPY_BATCH_SIZE = 20
+PUBLIC_COPY_MAX_ATTEMPTS = env_int("PUBLIC_COPY_MAX_ATTEMPTS", 6, minimum=1)
+PUBLIC_COPY_RETRY_BASE_SECONDS = 10.0
+PUBLIC_COPY_RETRY_MAX_SECONDS = 1800.0
+PUBLIC_COPY_CLAIM_LEASE_SECONDS = env_int("PUBLIC_COPY_CLAIM_LEASE_SECONDS", 600, minimum=1)
+PUBLIC_COPY_SWEEP_GRACE_SECONDS = env_int("PUBLIC_COPY_SWEEP_GRACE_SECONDS", 30, minimum=0)
+PUBLIC_COPY_SWEEP_INTERVAL_SECONDS = env_int("PUBLIC_COPY_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["public-copies-sweep"] = {
+    "task": "public.sweep_distribution_copies",
+    "schedule": float(PUBLIC_COPY_SWEEP_INTERVAL_SECONDS),
+}
 
 # --- Labels -----------------------------------------------------------------------------
 # A confirmed bulk change touching more (track, purpose) cells than this runs in

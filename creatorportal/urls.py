@@ -15,6 +15,7 @@ urlpatterns = [
     path("policy/", include("consent.policy_urls")),
     path("labels/", include("labels.urls")),
     path("admin/", admin.site.urls),
+    path("", include("public.urls")),
 ]
 
 handler400 = "accounts.views.bad_request"

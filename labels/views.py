@@ -655,6 +655,7 @@ def import_csv(request: HttpRequest, slug: str) -> HttpResponse:
             "problem": problem,
             "max_rows": settings.LABELS_CSV_MAX_ROWS,
             "max_bytes": settings.LABELS_CSV_MAX_BYTES,
+            "purposes": _purposes(),
         },
         status=400 if problem else 200,
     )

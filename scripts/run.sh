@@ -12,6 +12,8 @@ port="${PORT:-8000}"
 export SITE_URL="${SITE_URL:-http://$host:$port}"
 
 .venv/bin/python manage.py migrate --noinput
+# A local test CA and C2PA signing certificate for public audio copies (first run only).
+.venv/bin/python manage.py make_dev_c2pa_certificate
 echo "Development accounts (development only):"
 .venv/bin/python manage.py seed_dev
 

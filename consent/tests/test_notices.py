@@ -112,14 +112,13 @@ def test_changing_upload_defaults_sends_a_receipt_about_future_uploads(
 
 
 def test_confirming_grants_again_under_new_terms_sends_a_receipt(
-    artist, artist_client, make_track, purposes, smtp_server, django_capture_on_commit_callbacks
+    artist, artist_client, make_track, purposes, new_policy_version, smtp_server, django_capture_on_commit_callbacks
 ):
     from datetime import timedelta
 
     from django.utils import timezone
 
     from consent import policy
-    from consent.models import PolicyVersion
 
     track = make_track(owner=artist, title="Old Song")
     services.change_consent(
@@ -129,15 +128,13 @@ def test_confirming_grants_again_under_new_terms_sends_a_receipt(
         source="web",
         confirmed_purposes=["generative_training"],
     )
-    version = PolicyVersion.objects.create(
-        version=2, summary="s", full_text="t", effective_at=timezone.now() + timedelta(days=9), is_material=True
-    )
+    version = new_policy_version(summary="s", full_text="t", effective_at=timezone.now() + timedelta(days=9))
     version.purposes_changed.set([purposes["generative_training"]])
     policy.publish_policy_version(version=version)
     smtp_server.messages.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        artist_client.post(reverse("policy:reconfirm", args=[2]))
+        artist_client.post(reverse("policy:reconfirm", args=[version.version]))
 
     [message] = smtp_server.to(artist.email)
     text = message.get_body(("plain",)).get_content()

@@ -59,7 +59,7 @@ def test_publishing_writes_one_notice_per_active_user_in_set_based_batches(
     with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
         assert policy.publish_policy_version(version=version)
 
-    notices = Notification.objects.filter(campaign="policy-v2")
+    notices = Notification.objects.filter(campaign=policy.campaign_for(version))
     assert notices.count() == len(users)
     assert set(notices.values_list("recipient_id", flat=True)) == {u.pk for u in users}
     inserts = [
@@ -99,7 +99,7 @@ def test_publishing_twice_sends_nothing_twice(draft, artist, django_capture_on_c
         assert policy.publish_policy_version(version=version) is True
         assert policy.publish_policy_version(version=version) is False
 
-    assert Notification.objects.filter(recipient=artist, campaign="policy-v2").count() == 1
+    assert Notification.objects.filter(recipient=artist, campaign=policy.campaign_for(version)).count() == 1
 
 
 def test_a_meaning_change_needs_an_effective_date_in_the_future(draft):
@@ -125,7 +125,7 @@ def test_the_notice_names_the_artists_affected_tracks_and_links_to_reconfirm(
     text = message.get_body(("plain",)).get_content()
     assert message["Subject"].startswith("Important: our terms change on")
     assert "Song 0" in text and "Song 1" in text and "Song 2" not in text
-    assert "/policy/2/reconfirm/" in text
+    assert f"/policy/{version.version}/reconfirm/" in text
     [other] = smtp_server.to(other_artist.email)
     assert "nothing of yours changes" in other.get_body(("plain",)).get_content()
 
@@ -138,9 +138,11 @@ def test_the_banner_shows_until_acknowledged_and_the_acknowledgement_is_audited(
         policy.publish_policy_version(version=version)
 
     page = artist_client.get(reverse("dashboard"))
-    assert "Our terms have changed (version 2)" in page.text
+    assert f"Our terms have changed (version {version.version})" in page.text
 
-    response = artist_client.post(reverse("policy:acknowledge", args=[2]), {"next": reverse("tracks:list")})
+    response = artist_client.post(
+        reverse("policy:acknowledge", args=[version.version]), {"next": reverse("tracks:list")}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == reverse("tracks:list")
@@ -149,16 +151,19 @@ def test_the_banner_shows_until_acknowledged_and_the_acknowledgement_is_audited(
     assert event.source == AuditEvent.Source.POLICY_ACK
     assert "Our terms have changed" not in artist_client.get(reverse("dashboard")).text
     # Acknowledging again records nothing more.
-    artist_client.post(reverse("policy:acknowledge", args=[2]))
+    artist_client.post(reverse("policy:acknowledge", args=[version.version]))
     assert AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.POLICY_ACKNOWLEDGED).count() == 1
     assert verify_chains().ok
 
 
 def test_acknowledge_ignores_an_off_site_next_url(draft, artist_client, django_capture_on_commit_callbacks):
+    version = draft()
     with django_capture_on_commit_callbacks(execute=True):
-        policy.publish_policy_version(version=draft())
+        policy.publish_policy_version(version=version)
 
-    response = artist_client.post(reverse("policy:acknowledge", args=[2]), {"next": "https://evil.example/"})
+    response = artist_client.post(
+        reverse("policy:acknowledge", args=[version.version]), {"next": "https://evil.example/"}
+    )
 
     assert response["Location"] == reverse("dashboard")
 
@@ -200,9 +205,9 @@ def test_unconfirmed_grants_lapse_at_the_effective_date_and_confirmed_ones_stay(
     with django_capture_on_commit_callbacks(execute=True):
         policy.publish_policy_version(version=version)
 
-    page = artist_client.get(reverse("policy:reconfirm", args=[2]))
+    page = artist_client.get(reverse("policy:reconfirm", args=[version.version]))
     assert "Mine 0" in page.text and "Theirs" not in page.text
-    artist_client.post(reverse("policy:reconfirm", args=[2]))
+    artist_client.post(reverse("policy:reconfirm", args=[version.version]))
     assert AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.CONSENT_RECONFIRMED).count() == 2
 
     # Before the effective date nothing lapses.
@@ -223,9 +228,9 @@ def test_unconfirmed_grants_lapse_at_the_effective_date_and_confirmed_ones_stay(
 def test_reconfirm_pages_need_sign_in_and_a_published_version(artist_client, draft):
     from django.test import Client
 
-    draft()  # version 2 exists but is unpublished
+    unpublished = draft()
 
     assert Client().get(reverse("policy:reconfirm", args=[1])).status_code == 302
-    assert artist_client.get(reverse("policy:reconfirm", args=[2])).status_code == 404
-    assert artist_client.post(reverse("policy:acknowledge", args=[2])).status_code == 404
+    assert artist_client.get(reverse("policy:reconfirm", args=[unpublished.version])).status_code == 404
+    assert artist_client.post(reverse("policy:acknowledge", args=[unpublished.version])).status_code == 404
     assert artist_client.get(reverse("policy:acknowledge", args=[1])).status_code == 405

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.models import PolicyVersion
+from consent.policy import campaign_for
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -16,19 +16,18 @@ def admin_client(client, staff_user):
     return client
 
 
-def make_draft(**fields):
-    return PolicyVersion.objects.create(
-        version=2,
-        summary="Clearer wording.",
-        full_text="New terms.",
-        effective_at=timezone.now() + timedelta(days=10),
-        is_material=True,
-        **fields,
-    )
+@pytest.fixture
+def make_draft(new_policy_version):
+    def make(**fields):
+        return new_policy_version(
+            summary="Clearer wording.", effective_at=timezone.now() + timedelta(days=10), is_material=True, **fields
+        )
+
+    return make
 
 
 def test_staff_publish_a_draft_from_the_admin_and_watch_the_notice_go_out(
-    admin_client, artist, other_artist, staff_user, smtp_server, django_capture_on_commit_callbacks
+    make_draft, admin_client, artist, other_artist, staff_user, smtp_server, django_capture_on_commit_callbacks
 ):
     draft = make_draft()
     changelist = reverse("admin:consent_policyversion_changelist")
@@ -36,16 +35,16 @@ def test_staff_publish_a_draft_from_the_admin_and_watch_the_notice_go_out(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(changelist, {"action": "publish", "_selected_action": [draft.pk]}, follow=True)
 
-    assert "Version 2 is published" in response.text
+    assert f"Version {draft.version} is published" in response.text
     draft.refresh_from_db()
     assert draft.published_at is not None
-    assert Notification.objects.filter(campaign="policy-v2").count() == 3
+    assert Notification.objects.filter(campaign=campaign_for(draft)).count() == 3
     assert len(smtp_server.messages) == 3
     page = admin_client.get(changelist)
     assert "3 / 0 / 3" in page.text
 
 
-def test_a_published_version_can_no_longer_be_edited(admin_client, django_capture_on_commit_callbacks):
+def test_a_published_version_can_no_longer_be_edited(make_draft, admin_client, django_capture_on_commit_callbacks):
     draft = make_draft()
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(
@@ -58,7 +57,9 @@ def test_a_published_version_can_no_longer_be_edited(admin_client, django_captur
     assert 'name="full_text"' not in page.text
 
 
-def test_publishing_a_meaning_change_without_time_to_reconfirm_is_refused_with_a_message(admin_client, purposes):
+def test_publishing_a_meaning_change_without_time_to_reconfirm_is_refused_with_a_message(
+    make_draft, admin_client, purposes
+):
     draft = make_draft()
     draft.effective_at = timezone.now() - timedelta(days=1)
     draft.save()

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from consent import selectors, services
-from consent.models import AuditChainHead, AuditEvent, Consent, Purpose, UploadDefault
+from consent.models import AuditChainHead, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
 from consent.services import RequestMeta
 from tracks.models import Track
 
@@ -40,7 +40,7 @@ def test_artist_grants_and_withdraws_one_purpose_with_one_event_each(artist, mak
     assert (first.artist_id, first.actor_id, first.actor_kind, first.source) == (artist.pk, artist.pk, "artist", "web")
     assert (first.track_uuid, first.track_title, first.purpose_slug) == (track.uuid, track.title, slug)
     assert (first.ip, first.user_agent, first.request_id) == (META.ip, META.user_agent, META.request_id)
-    assert first.policy_version.version == 1
+    assert first.policy_version == PolicyVersion.objects.in_force()
     assert first.receipt_id == granted.receipt_id
 
 

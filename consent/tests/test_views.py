@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from consent import services
-from consent.models import AuditEvent, Consent, UploadDefault
+from consent.models import AuditEvent, Consent, PolicyVersion, UploadDefault
 from tracks.models import Track
 
 pytestmark = pytest.mark.django_db
@@ -218,7 +218,7 @@ def test_audit_log_lists_newest_first_with_who_and_terms(artist_client, artist, 
     )
     html = body(artist_client.get(reverse("consent:audit_log")))
     assert html.index("<td>Staff</td>") < html.index("<td>You</td>")
-    assert "Version 1" in html and "Receipt" in html
+    assert f"Version {PolicyVersion.objects.in_force().version}" in html and "Receipt" in html
 
 
 @pytest.mark.parametrize("query", ["date_from=2026-13-01", "date_from=2026-05-02&date_to=2026-05-01", "purpose=x"])
@@ -276,7 +276,8 @@ def test_csv_and_json_exports_contain_exactly_the_filtered_events(artist_client,
 
     data = json.loads(body(artist_client.get(f"{reverse('consent:audit_export_json')}?{query}")))
     assert [e["hash"] for e in data["events"]] == expected
-    assert all(e["policy_version"] == 1 for e in data["events"])
+    in_force = PolicyVersion.objects.in_force().version
+    assert all(e["policy_version"] == in_force for e in data["events"])
 
 
 def test_export_filtered_by_track_contains_only_that_track(artist_client, busy_log):
@@ -309,7 +310,9 @@ def test_receipt_names_principal_purposes_policy_and_chain_head(artist_client, a
     receipt = json.loads(response.content)
     assert receipt["receipt_id"] == str(receipt_id)
     assert receipt["piiPrincipalId"] == str(artist.pk)
-    assert receipt["policy"]["version"] == 1 and receipt["policy"]["url"].endswith("/consent/policy/1/")
+    in_force = PolicyVersion.objects.in_force().version
+    assert receipt["policy"]["version"] == in_force
+    assert receipt["policy"]["url"].endswith(f"/consent/policy/{in_force}/")
     assert receipt["purposes"][0]["purpose"] == "recommendation"
     assert receipt["purposes"][0]["state"] == "granted"
     assert receipt["purposes"][0]["granted"] == [{"track_uuid": str(track.uuid), "title": "Secret Demo"}]

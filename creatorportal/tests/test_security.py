@@ -31,8 +31,17 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_check_deploy_is_clean_under_production_variables():
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+@pytest.fixture
+def c2pa_signing_files(tmp_path) -> dict[str, str]:
+    """A certificate chain and key where production names its own (public audio copies are signed with it)."""
+    from public import devcert
+
+    made = devcert.generate(tmp_path / "c2pa")
+    return {"PUBLIC_C2PA_CERT_CHAIN": str(made.chain_path), "PUBLIC_C2PA_PRIVATE_KEY": str(made.key_path)}
+
+
+def test_check_deploy_is_clean_under_production_variables(c2pa_signing_files):
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, **c2pa_signing_files)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -59,10 +68,14 @@ def test_a_bad_variable_stops_startup_with_a_message_naming_it(variable, value, 
 
 @pytest.mark.parametrize(
     ("variable", "expected"),
-    [("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY must be set"), ("EMAIL_URL", "EMAIL_URL must be set")],
+    [
+        ("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY must be set"),
+        ("EMAIL_URL", "EMAIL_URL must be set"),
+        ("PUBLIC_C2PA_CERT_CHAIN", "PUBLIC_C2PA_CERT_CHAIN and PUBLIC_C2PA_PRIVATE_KEY must name"),
+    ],
 )
-def test_production_refuses_to_start_without_an_essential_variable(variable, expected):
-    env = {**PRODUCTION_ENV, variable: ""}
+def test_production_refuses_to_start_without_an_essential_variable(variable, expected, c2pa_signing_files):
+    env = {**PRODUCTION_ENV, **c2pa_signing_files, variable: ""}
 
     result = run_manage("check", **env)
 

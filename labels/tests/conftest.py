@@ -39,6 +39,22 @@ def make_tracks(db):
 
 
 @pytest.fixture
+def all_none(db) -> dict[str, str]:
+    """Every purpose, read from the database so that a new one is covered too, delegated as nothing."""
+    from consent.models import Purpose
+
+    return dict.fromkeys(Purpose.objects.values_list("slug", flat=True), "none")
+
+
+@pytest.fixture
+def purpose_slugs(db) -> list[str]:
+    """Every purpose's slug in the order pages and CSV columns show them."""
+    from consent.models import Purpose
+
+    return list(Purpose.objects.order_by("ordering", "id").values_list("slug", flat=True))
+
+
+@pytest.fixture
 def label_setup(make_user):
     """A label with one owner-manager; `delegate` puts an artist on its roster with given scopes."""
     from labels import services

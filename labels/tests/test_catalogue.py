@@ -9,12 +9,9 @@ from labels import services
 from labels.tests.conftest import granted
 from tracks.models import Track
 
-NONE = {"recommendation": "none", "fraud_detection": "none", "generative_training": "none"}
-WITHDRAW_ALL = dict.fromkeys(NONE, "withdraw")
-
 
 @pytest.fixture
-def two_labels(make_user, label_setup, make_tracks):
+def two_labels(all_none, make_user, label_setup, make_tracks):
     """Label A with Ada on its roster; label B (another manager) with Otto on its roster."""
     label_a, manager_a, delegate = label_setup
     manager_b = make_user(display_name="Ben B")
@@ -23,8 +20,8 @@ def two_labels(make_user, label_setup, make_tracks):
     otto = make_user(display_name="Otto")
     make_tracks(3, owner=ada)
     make_tracks(2, owner=otto)
-    delegate(ada, WITHDRAW_ALL)
-    delegate(otto, WITHDRAW_ALL, to=label_b)
+    delegate(ada, dict.fromkeys(all_none, "withdraw"))
+    delegate(otto, dict.fromkeys(all_none, "withdraw"), to=label_b)
     return label_a, manager_a, label_b, manager_b, ada, otto
 
 
@@ -123,14 +120,14 @@ def test_ending_a_delegation_refuses_the_managers_next_action(client, two_labels
     assert client.get(f"/labels/{label_a.slug}/").context["total"] == 0
 
 
-def test_filters_narrow_the_catalogue(client, label_setup, make_tracks, make_user, set_state):
+def test_filters_narrow_the_catalogue(all_none, client, label_setup, make_tracks, make_user, set_state):
     label, manager, delegate = label_setup
     ada = make_user(display_name="Ada")
     bo = make_user(display_name="Bo")
     ada_tracks = make_tracks(4, owner=ada, isrc_prefix="GBAAA")
     make_tracks(2, owner=bo, status=Track.Status.FAILED)
-    delegate(ada, NONE)
-    delegate(bo, NONE)
+    delegate(ada, all_none)
+    delegate(bo, all_none)
     set_state(ada, ada_tracks[:1], "fraud_detection", True)
     client.force_login(manager)
     url = f"/labels/{label.slug}/"
@@ -150,31 +147,31 @@ def test_filters_narrow_the_catalogue(client, label_setup, make_tracks, make_use
 
 
 def test_coverage_chart_is_drawn_by_the_server_without_style_attributes(
-    client, label_setup, make_tracks, make_user, set_state
+    all_none, client, label_setup, make_tracks, make_user, set_state
 ):
     label, manager, delegate = label_setup
     ada = make_user()
     tracks = make_tracks(4, owner=ada)
     set_state(ada, tracks[:1], "recommendation", True)
-    delegate(ada, NONE)
+    delegate(ada, all_none)
     client.force_login(manager)
     response = client.get(f"/labels/{label.slug}/")
     body = response.content.decode()
     assert "<svg" in body and "style=" not in body
     bars = {b["purpose"].slug: b["percent"] for b in response.context["bars"]}
-    assert bars == {"recommendation": 25.0, "fraud_detection": 0.0, "generative_training": 0.0}
+    assert bars == {**dict.fromkeys(all_none, 0.0), "recommendation": 25.0}
 
 
 @pytest.mark.parametrize("per_page", [50, 500])
 def test_catalogue_query_count_is_pinned_whatever_the_page_size(
-    client, label_setup, make_tracks, make_user, per_page, django_assert_num_queries, set_state
+    all_none, client, label_setup, make_tracks, make_user, per_page, django_assert_num_queries, set_state
 ):
     label, manager, delegate = label_setup
     for _ in range(3):
         artist = make_user()
         tracks = make_tracks(200, owner=artist)
         set_state(artist, tracks[:50], "recommendation", True)
-        delegate(artist, NONE)
+        delegate(artist, all_none)
     client.force_login(manager)
     url = f"/labels/{label.slug}/"
     client.get(url, {"per_page": per_page})
@@ -189,14 +186,14 @@ def test_catalogue_query_count_is_pinned_whatever_the_page_size(
     assert len(response.context["rows"]) == min(per_page, 150)
 
 
-def test_sorting_orders_the_catalogue(client, label_setup, make_tracks, make_user):
+def test_sorting_orders_the_catalogue(all_none, client, label_setup, make_tracks, make_user):
     label, manager, delegate = label_setup
     ada = make_user()
     tracks = make_tracks(3, owner=ada)
     Track.objects.filter(pk=tracks[0].pk).update(title="Charlie")
     Track.objects.filter(pk=tracks[1].pk).update(title="alpha")
     Track.objects.filter(pk=tracks[2].pk).update(title="Bravo")
-    delegate(ada, NONE)
+    delegate(ada, all_none)
     client.force_login(manager)
     rows = client.get(f"/labels/{label.slug}/", {"sort": "title"}).context["rows"]
     titles = [t.title for t, _ in rows]

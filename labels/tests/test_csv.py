@@ -32,6 +32,13 @@ def _post(client, label, body: bytes, name="import.csv", **extra):
     )
 
 
+def test_import_page_names_a_column_for_every_purpose(client, catalogue, purpose_slugs):
+    label, manager, *_ = catalogue
+    client.force_login(manager)
+    page = client.get(f"/labels/{label.slug}/import/").content.decode()
+    assert all(f"<code>{slug}</code>" in page for slug in purpose_slugs)
+
+
 def test_import_reports_every_kind_of_bad_row_and_applies_nothing(client, catalogue):
     label, manager, _, tracks, outside = catalogue
     t0, t1, t2, t3 = tracks
@@ -126,7 +133,7 @@ def test_too_big_and_too_many_rows_are_refused_with_the_limit(client, catalogue,
     assert response.status_code == 400 and "more than 2 rows" in response.context["problem"]
 
 
-def test_export_streams_the_catalogue_and_neutralises_formulas(client, catalogue, set_state):
+def test_export_streams_the_catalogue_and_neutralises_formulas(client, catalogue, set_state, purpose_slugs):
     label, manager, ada, tracks, outside = catalogue
     Track.objects.filter(pk=tracks[0].pk).update(title='=HYPERLINK("http://evil")')
     Track.objects.filter(pk=tracks[1].pk).update(title="+1+2")
@@ -138,33 +145,28 @@ def test_export_streams_the_catalogue_and_neutralises_formulas(client, catalogue
     response = client.get(f"/labels/{label.slug}/export.csv")
     assert response.status_code == 200 and response.streaming
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == [
-        "track_id",
-        "isrc",
-        "title",
-        "artist",
-        "recommendation",
-        "fraud_detection",
-        "generative_training",
-    ]
+    assert rows[0] == ["track_id", "isrc", "title", "artist", *purpose_slugs]
     assert len(rows) == 5
     assert str(outside.uuid) not in {r[0] for r in rows}
     titles = {r[2] for r in rows[1:]}
     assert titles == {'\'=HYPERLINK("http://evil")', "'+1+2", "'-3", "'@SUM(A1)"}
     assert {r[3] for r in rows[1:]} == {"'=cmd|' /C calc'!A0"}
     by_id = {r[0]: r for r in rows[1:]}
-    assert by_id[str(tracks[0].uuid)][4:] == ["granted", "not_granted", "not_granted"]
+    assert by_id[str(tracks[0].uuid)][4:] == ["granted"] + ["not_granted"] * (len(purpose_slugs) - 1)
 
 
-def test_export_then_import_round_trips(client, catalogue):
+def test_export_then_import_round_trips(client, catalogue, purpose_slugs):
     label, manager, _, tracks, _ = catalogue
     client.force_login(manager)
     exported = b"".join(client.get(f"/labels/{label.slug}/export.csv").streaming_content).decode()
-    edited = exported.replace("not_granted,not_granted,not_granted", "granted,not_granted,not_granted", 2)
+    assert purpose_slugs[0] == "recommendation"
+    nothing = ",".join(["not_granted"] * len(purpose_slugs))
+    recommended = ",".join(["granted"] + ["not_granted"] * (len(purpose_slugs) - 1))
+    edited = exported.replace(nothing, recommended, 2)
     response = _post(client, label, edited.encode())
     report = response.context["report"]
     assert report.ok, report.errors
-    assert report.will_change == 2 and report.already == 4 * 3 - 2
+    assert report.will_change == 2 and report.already == 4 * len(purpose_slugs) - 2
     client.post(f"/labels/{label.slug}/bulk/{response.context['bulk'].pk}/confirm/")
     assert sum(granted(t, "recommendation") for t in tracks) == 2
 

@@ -10,12 +10,10 @@ from labels.services import LabelError
 from labels.tests.conftest import granted
 from notifications.models import Notification
 
-ALL_NONE = {"recommendation": "none", "fraud_detection": "none", "generative_training": "none"}
 
-
-def test_artist_accepting_an_invitation_chooses_scopes_and_both_sides_are_told(artist, label_setup):
+def test_artist_accepting_an_invitation_chooses_scopes_and_both_sides_are_told(all_none, artist, label_setup):
     label, manager, delegate = label_setup
-    delegation = delegate(artist, {**ALL_NONE, "recommendation": "grant_withdraw", "fraud_detection": "withdraw"})
+    delegation = delegate(artist, {**all_none, "recommendation": "grant_withdraw", "fraud_detection": "withdraw"})
     assert delegation.status == Delegation.Status.ACTIVE
     assert delegation.scopes["recommendation"] == "grant_withdraw"
     assert delegation.scopes["generative_training"] == "none"
@@ -29,31 +27,33 @@ def test_artist_accepting_an_invitation_chooses_scopes_and_both_sides_are_told(a
     assert notices.filter(recipient=manager).count() == 1
 
 
-def test_letting_a_label_grant_generative_training_needs_its_own_confirmation(artist, label_setup):
+def test_letting_a_label_grant_generative_training_needs_its_own_confirmation(all_none, artist, label_setup):
     label, manager, _ = label_setup
     invitation = services.invite_artist(actor=manager, label=label, email=artist.email)
     with pytest.raises(LabelError, match="needs its own confirmation"):
         services.accept_artist_invitation(
-            artist=artist, invitation=invitation, scopes={**ALL_NONE, "generative_training": "grant_withdraw"}
+            artist=artist, invitation=invitation, scopes={**all_none, "generative_training": "grant_withdraw"}
         )
     invitation.refresh_from_db()
     assert invitation.pending and not Delegation.objects.exists()
     delegation = services.accept_artist_invitation(
         artist=artist,
         invitation=invitation,
-        scopes={**ALL_NONE, "generative_training": "grant_withdraw"},
+        scopes={**all_none, "generative_training": "grant_withdraw"},
         confirmed={"generative_training"},
     )
     delegation.refresh_from_db()
     assert delegation.scopes["generative_training"] == "grant_withdraw"
 
 
-def test_letting_the_label_grant_generative_training_is_a_separate_confirmation_page(client, artist, label_setup):
+def test_letting_the_label_grant_generative_training_is_a_separate_confirmation_page(
+    all_none, client, artist, label_setup
+):
     label, manager, _ = label_setup
     invitation = services.invite_artist(actor=manager, label=label, email=artist.email)
     client.force_login(artist)
     prefix = f"i{invitation.pk}-"
-    data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE}
+    data = {f"{prefix}scope_{slug}": "none" for slug in all_none}
     data[f"{prefix}scope_generative_training"] = "grant_withdraw"
     url = f"/labels/join/{invitation.token}/accept/"
     # The accept form itself has no box to tick: the first save leads to the confirmation page.
@@ -75,12 +75,12 @@ def test_letting_the_label_grant_generative_training_is_a_separate_confirmation_
     assert delegation.scopes["generative_training"] == "grant_withdraw"
 
 
-def test_changing_other_scopes_does_not_ask_again_for_a_confirmed_grant_power(client, artist, label_setup):
+def test_changing_other_scopes_does_not_ask_again_for_a_confirmed_grant_power(all_none, client, artist, label_setup):
     _, _, delegate = label_setup
-    delegation = delegate(artist, {**ALL_NONE, "generative_training": "grant_withdraw"})
+    delegation = delegate(artist, {**all_none, "generative_training": "grant_withdraw"})
     client.force_login(artist)
     prefix = f"d{delegation.pk}-"
-    data = {f"{prefix}scope_{slug}": "none" for slug in ALL_NONE}
+    data = {f"{prefix}scope_{slug}": "none" for slug in all_none}
     data[f"{prefix}scope_generative_training"] = "grant_withdraw"
     data[f"{prefix}scope_recommendation"] = "withdraw"
     response = client.post(f"/labels/delegations/{delegation.pk}/scopes/", data)
@@ -89,10 +89,10 @@ def test_changing_other_scopes_does_not_ask_again_for_a_confirmed_grant_power(cl
     assert delegation.scopes["recommendation"] == "withdraw"
 
 
-def test_asking_to_join_with_generative_grant_goes_through_the_confirmation_page(client, artist, label_setup):
+def test_asking_to_join_with_generative_grant_goes_through_the_confirmation_page(all_none, client, artist, label_setup):
     label, _, _ = label_setup
     client.force_login(artist)
-    data = {"label": label.slug, **{f"join-scope_{slug}": "none" for slug in ALL_NONE}}
+    data = {"label": label.slug, **{f"join-scope_{slug}": "none" for slug in all_none}}
     data["join-scope_generative_training"] = "grant_withdraw"
     response = client.post("/labels/delegations/join/", data)
     assert response.templates[0].name == "labels/confirm_scope.html"
@@ -101,11 +101,13 @@ def test_asking_to_join_with_generative_grant_goes_through_the_confirmation_page
     assert Delegation.objects.get().scopes["generative_training"] == "grant_withdraw"
 
 
-def test_ending_a_delegation_is_one_step_and_changes_no_consent(client, artist, label_setup, make_tracks, set_state):
+def test_ending_a_delegation_is_one_step_and_changes_no_consent(
+    all_none, client, artist, label_setup, make_tracks, set_state
+):
     label, _manager, delegate = label_setup
     tracks = make_tracks(3, owner=artist)
     set_state(artist, tracks, "recommendation", True)
-    delegation = delegate(artist, {**ALL_NONE, "recommendation": "grant_withdraw"})
+    delegation = delegate(artist, {**all_none, "recommendation": "grant_withdraw"})
     before = list(Consent.objects.order_by("pk").values_list("pk", "granted", "changed_at"))
     client.force_login(artist)
     response = client.post(f"/labels/delegations/{delegation.pk}/end/")
@@ -119,10 +121,10 @@ def test_ending_a_delegation_is_one_step_and_changes_no_consent(client, artist, 
     assert verify_chains().ok
 
 
-def test_artist_request_to_join_becomes_active_when_the_label_approves(client, artist, label_setup):
+def test_artist_request_to_join_becomes_active_when_the_label_approves(all_none, client, artist, label_setup):
     label, manager, _ = label_setup
     delegation = services.request_to_join(
-        artist=artist, label=label, scopes={**ALL_NONE, "fraud_detection": "withdraw"}
+        artist=artist, label=label, scopes={**all_none, "fraud_detection": "withdraw"}
     )
     assert delegation.status == Delegation.Status.REQUESTED
     assert services.roster_tracks(label).count() == 0
@@ -133,13 +135,13 @@ def test_artist_request_to_join_becomes_active_when_the_label_approves(client, a
     assert delegation.scopes["fraud_detection"] == "withdraw"
 
 
-def test_a_second_open_delegation_to_the_same_label_is_refused(artist, label_setup):
+def test_a_second_open_delegation_to_the_same_label_is_refused(all_none, artist, label_setup):
     label, manager, delegate = label_setup
-    delegate(artist, ALL_NONE)
+    delegate(artist, all_none)
     # Inviting answers as for anyone; accepting is what is refused.
     invitation = services.invite_artist(actor=manager, label=label, email=artist.email)
     with pytest.raises(LabelError, match="already"):
-        services.accept_artist_invitation(artist=artist, invitation=invitation, scopes=ALL_NONE)
+        services.accept_artist_invitation(artist=artist, invitation=invitation, scopes=all_none)
     assert Delegation.objects.filter(artist=artist, label=label).count() == 1
 
 
@@ -170,11 +172,11 @@ def test_only_an_owner_invites_managers(make_user, label_setup):
 
 
 def test_proposal_outside_scope_grants_nothing_until_the_artist_accepts(
-    client, artist, label_setup, make_tracks, django_capture_on_commit_callbacks, mailoutbox
+    all_none, client, artist, label_setup, make_tracks, django_capture_on_commit_callbacks, mailoutbox
 ):
     label, manager, delegate = label_setup
     tracks = make_tracks(2, owner=artist)
-    delegate(artist, {**ALL_NONE, "recommendation": "withdraw"})
+    delegate(artist, {**all_none, "recommendation": "withdraw"})
     client.force_login(manager)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
@@ -192,10 +194,10 @@ def test_proposal_outside_scope_grants_nothing_until_the_artist_accepts(
     assert event.actor_id == artist.pk and event.actor_kind == "artist"
 
 
-def test_declining_a_proposal_changes_nothing(client, artist, label_setup, make_tracks):
+def test_declining_a_proposal_changes_nothing(all_none, client, artist, label_setup, make_tracks):
     label, manager, delegate = label_setup
     tracks = make_tracks(1, owner=artist)
-    delegate(artist, ALL_NONE)
+    delegate(artist, all_none)
     from tracks.models import Track
 
     [proposal] = services.propose_grant(
@@ -208,10 +210,10 @@ def test_declining_a_proposal_changes_nothing(client, artist, label_setup, make_
     assert not granted(tracks[0], "generative_training")
 
 
-def test_accepting_a_generative_proposal_needs_the_confirmation_box(client, artist, label_setup, make_tracks):
+def test_accepting_a_generative_proposal_needs_the_confirmation_box(all_none, client, artist, label_setup, make_tracks):
     label, manager, delegate = label_setup
     tracks = make_tracks(1, owner=artist)
-    delegate(artist, ALL_NONE)
+    delegate(artist, all_none)
     from tracks.models import Track
 
     [proposal] = services.propose_grant(
@@ -232,9 +234,9 @@ def test_delegations_page_lists_pending_invitation_with_scope_form(client, artis
     assert label.name in body and "Accept" in body and "Grant and withdraw" in body
 
 
-def test_delegation_events_show_in_the_artists_audit_log(client, artist, label_setup):
+def test_delegation_events_show_in_the_artists_audit_log(all_none, client, artist, label_setup):
     _, _, delegate = label_setup
-    delegate(artist, {**ALL_NONE, "recommendation": "grant_withdraw"})
+    delegate(artist, {**all_none, "recommendation": "grant_withdraw"})
     client.force_login(artist)
     response = client.get("/consent/log/")
     assert response.status_code == 200
