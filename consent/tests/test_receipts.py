@@ -76,12 +76,10 @@ def _defaults_save(artist, **_):
     return services.set_upload_defaults(actor=artist, artist=artist, choices={"recommendation": True}).receipt_id
 
 
-def _reconfirmation(artist, make_track, purposes, **_):
+def _reconfirmation(artist, make_track, purposes, new_policy_version, **_):
     track = make_track(owner=artist, title="Old Song")
     _grant(artist, [track], generative_training=True)
-    version = PolicyVersion.objects.create(
-        version=2, summary="s", full_text="t", effective_at=timezone.now() + timedelta(days=9), is_material=True
-    )
+    version = new_policy_version(effective_at=timezone.now() + timedelta(days=9))
     version.purposes_changed.set([purposes["generative_training"]])
     policy.publish_policy_version(version=version)
     return services.reconfirm_consent(actor=artist, version=version, tracks=Track.objects.all()).receipt_id
@@ -127,9 +125,15 @@ SAVES = {
 
 @pytest.mark.parametrize("save", SAVES)
 def test_every_kind_of_save_has_a_receipt_on_the_audit_log_that_matches_the_schema(
-    save, artist, artist_client, staff_user, make_track, purposes
+    save, artist, artist_client, staff_user, make_track, purposes, new_policy_version
 ):
-    receipt_id = SAVES[save](artist=artist, staff_user=staff_user, make_track=make_track, purposes=purposes)
+    receipt_id = SAVES[save](
+        artist=artist,
+        staff_user=staff_user,
+        make_track=make_track,
+        purposes=purposes,
+        new_policy_version=new_policy_version,
+    )
 
     page = artist_client.get(reverse("consent:audit_log")).content.decode()
     links = set(re.findall(r'href="(/consent/receipts/[0-9a-f-]+\.json)"', page))
@@ -152,7 +156,8 @@ def test_receipt_carries_the_kantara_fields_with_the_portals_answers(artist, art
     saved_at = AuditEvent.objects.filter(receipt_id=receipt_id).first().created_at
     assert receipt["consentTimestamp"] == int(saved_at.timestamp())
     assert receipt["collectionMethod"] == "Web form: the artist's consent pages, signed in"
-    assert receipt["policyUrl"] == f"{settings.SITE_URL}/consent/policy/1/"
+    in_force = PolicyVersion.objects.in_force().version
+    assert receipt["policyUrl"] == f"{settings.SITE_URL}/consent/policy/{in_force}/"
     assert receipt["sensitive"] is False and receipt["spiCat"] == []
     [controller] = receipt["piiControllers"]
     assert [field for field in KANTARA_CONTROLLER if field not in controller] == []

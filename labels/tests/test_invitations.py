@@ -16,7 +16,6 @@ from labels import services
 from labels.models import ArtistInvitation
 from notifications.models import Notification
 
-ALL_NONE = {"recommendation": "none", "fraud_detection": "none", "generative_training": "none"}
 LINK = re.compile(r"https?://[^\s]+(/labels/join/[^\s/]+/)")
 CONFIRM_LINK = re.compile(r"https?://[^\s]+(/accounts/confirm-email/[^\s]+/)")
 
@@ -29,13 +28,13 @@ def _invite(client, label, email: str):
 
 
 def test_inviting_an_address_answers_the_same_whether_or_not_it_has_an_account(
-    client, label_setup, make_user, make_tracks
+    all_none, client, label_setup, make_user, make_tracks
 ):
     label, manager, delegate = label_setup
     member = make_user(email="has.account@example.test")
     make_tracks(2, owner=member)
     on_roster = make_user(email="already.here@example.test")
-    delegate(on_roster, ALL_NONE)
+    delegate(on_roster, all_none)
     client.force_login(manager)
 
     before = Notification.objects.order_by("-pk").values_list("pk", flat=True).first()
@@ -64,7 +63,7 @@ def test_inviting_an_address_answers_the_same_whether_or_not_it_has_an_account(
 
 
 def test_an_invited_address_without_an_account_signs_up_and_then_accepts(
-    client, label_setup, password, mailoutbox, django_capture_on_commit_callbacks
+    all_none, client, label_setup, password, mailoutbox, django_capture_on_commit_callbacks
 ):
     label, manager, _ = label_setup
     client.force_login(manager)
@@ -96,7 +95,7 @@ def test_an_invited_address_without_an_account_signs_up_and_then_accepts(
     assert label.name in artist.get("/labels/delegations/").content.decode()
     invitation = ArtistInvitation.objects.get()
     prefix = f"i{invitation.pk}-"
-    scopes = {f"{prefix}scope_{slug}": scope for slug, scope in ALL_NONE.items()}
+    scopes = {f"{prefix}scope_{slug}": scope for slug, scope in all_none.items()}
     scopes[f"{prefix}scope_recommendation"] = "withdraw"
     with django_capture_on_commit_callbacks(execute=True):
         response = artist.post(f"{join_path}accept/", scopes)
@@ -115,7 +114,7 @@ def test_an_invited_address_without_an_account_signs_up_and_then_accepts(
     assert "Invitation not waiting for you" in artist.get(join_path).content.decode()
 
 
-def test_an_invitation_is_answered_only_from_a_verified_copy_of_its_address(client, label_setup, make_user):
+def test_an_invitation_is_answered_only_from_a_verified_copy_of_its_address(all_none, client, label_setup, make_user):
     label, manager, _ = label_setup
     invitation = services.invite_artist(actor=manager, label=label, email="Invited@Example.test")
     stranger = make_user(email="stranger@example.test")
@@ -123,7 +122,7 @@ def test_an_invitation_is_answered_only_from_a_verified_copy_of_its_address(clie
     for user in (stranger, unverified):
         client.force_login(user)
         assert "Invitation not waiting for you" in client.get(f"/labels/join/{invitation.token}/").content.decode()
-        data = {f"i{invitation.pk}-scope_{slug}": "none" for slug in ALL_NONE}
+        data = {f"i{invitation.pk}-scope_{slug}": "none" for slug in all_none}
         client.post(f"/labels/join/{invitation.token}/accept/", data)
         client.post(f"/labels/join/{invitation.token}/decline/")
     invitation.refresh_from_db()
