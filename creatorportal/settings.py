@@ -402,6 +402,19 @@ CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
     "schedule": float(TRACKS_SWEEP_INTERVAL_SECONDS),
 }
 
+# --- Accounts: data export ------------------------------------------------------------------
+# How long a "download my data" archive stays downloadable; a beat task removes
+# expired archives and queues again builds the broker never delivered.
+ACCOUNTS_EXPORT_TTL_SECONDS = env_int("ACCOUNTS_EXPORT_TTL_SECONDS", 7 * 24 * 3600, minimum=60)
+ACCOUNTS_EXPORT_SWEEP_INTERVAL_SECONDS = env_int("ACCOUNTS_EXPORT_SWEEP_INTERVAL_SECONDS", 900, minimum=1)
+ACCOUNTS_EXPORT_SWEEP_GRACE_SECONDS = 120
+# A build claimed longer ago than the task's hard limit belonged to a dead worker.
+ACCOUNTS_EXPORT_BUILD_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + 60
+CELERY_BEAT_SCHEDULE["accounts-export-sweep"] = {
+    "task": "accounts.sweep_data_exports",
+    "schedule": float(ACCOUNTS_EXPORT_SWEEP_INTERVAL_SECONDS),
+}
+
 # --- Consent ---------------------------------------------------------------------------
 
 # --- Notifications ----------------------------------------------------------------------
