@@ -33,7 +33,11 @@ def profile(user) -> dict[str, Any]:
 
 def register() -> None:
     export_sections.register(
-        ExportSection("profile.json", profile, order=10,
-                      description="Your account: email addresses, display name, dates, two-factor methods.")
+        ExportSection(
+            "profile.json",
+            profile,
+            order=10,
+            description="Your account: email addresses, display name, dates, two-factor methods.",
+        )
     )
     erasure_steps.register(ErasureStep("accounts.data_exports", services.delete_user_exports, order=95))

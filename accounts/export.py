@@ -119,9 +119,7 @@ def build_archive(user: User) -> BuiltArchive:
         with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             files = []
             for section in sections:
-                files.append(
-                    _write_entry(archive, section.name, lambda out, s=section: write_json(s.build(user), out))
-                )
+                files.append(_write_entry(archive, section.name, lambda out, s=section: write_json(s.build(user), out)))
             manifest = {"generated_at": now, "account_id": user.pk, "files": files}
             _write_entry(archive, "manifest.json", lambda out: write_json(manifest, out))
             archive.writestr("README.txt", _readme(user, files, sections, now))

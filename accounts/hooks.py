@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -40,10 +40,7 @@ class _Named(Protocol):
     def order(self) -> int: ...
 
 
-T = TypeVar("T", bound=_Named)
-
-
-class Registry(Generic[T]):
+class Registry[T: _Named]:
     """Items kept in (order, name) order; a second item with the same name is a wiring mistake."""
 
     def __init__(self, what: str):

@@ -65,7 +65,7 @@ def profile(request):
 @require_http_methods(["GET", "POST"])
 def data(request):
     if request.method == "POST":
-        export, created = services.request_data_export(user=request.user)
+        _export, created = services.request_data_export(user=request.user)
         if created:
             messages.success(
                 request, "Your archive is being prepared. We will email you a link as soon as it is ready."

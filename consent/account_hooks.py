@@ -40,7 +40,9 @@ def withdraw_everything(deletion: AccountDeletion) -> None:
     )
     names = _purpose_names()
     if summary.withdrawn:
-        parts = [f"{names.get(slug, slug)} on {n} track{'s' if n != 1 else ''}" for slug, n in summary.withdrawn.items()]
+        parts = [
+            f"{names.get(slug, slug)} on {n} track{'s' if n != 1 else ''}" for slug, n in summary.withdrawn.items()
+        ]
         deletion.note(f"Every permission you had given was withdrawn and logged: {'; '.join(parts)}.")
     else:
         deletion.note("You had given no permission on any track, so there was nothing to withdraw.")
@@ -111,9 +113,9 @@ def current_consent(user) -> dict[str, Any]:
                 "title": title,
                 "consent": {p.slug: state(rows.get(pk, {}).get(p.slug)) for p in purposes},
             }
-            for pk, track_uuid, title in Track.objects.filter(owner=user).order_by("created_at", "pk").values_list(
-                "pk", "uuid", "title"
-            )
+            for pk, track_uuid, title in Track.objects.filter(owner=user)
+            .order_by("created_at", "pk")
+            .values_list("pk", "uuid", "title")
         ],
         "upload_defaults": {p.slug: bool(defaults.get(p.slug, False)) for p in purposes},
     }
@@ -184,12 +186,24 @@ def register() -> None:
     ):
         erasure_steps.register(step)
     for section in (
-        ExportSection("consent/current.json", current_consent, order=30,
-                      description="What each of your tracks currently allows, purpose by purpose, and your "
-                      "defaults for future uploads."),
-        ExportSection("consent/audit_log.json", audit_log, order=40,
-                      description="Your whole audit log with its hash chain and how to check it yourself."),
-        ExportSection("consent/receipts.json", receipts, order=50,
-                      description="Every consent receipt, one per save, as emailed to you."),
+        ExportSection(
+            "consent/current.json",
+            current_consent,
+            order=30,
+            description="What each of your tracks currently allows, purpose by purpose, and your "
+            "defaults for future uploads.",
+        ),
+        ExportSection(
+            "consent/audit_log.json",
+            audit_log,
+            order=40,
+            description="Your whole audit log with its hash chain and how to check it yourself.",
+        ),
+        ExportSection(
+            "consent/receipts.json",
+            receipts,
+            order=50,
+            description="Every consent receipt, one per save, as emailed to you.",
+        ),
     ):
         export_sections.register(section)

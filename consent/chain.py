@@ -69,11 +69,14 @@ HASHED_FIELDS_BY_VERSION: dict[int, tuple[str, ...]] = {1: _V1_FIELDS, 2: _V2_FI
 # bulk-change link, once written, cannot be altered without breaking the chain.
 OPTIONAL_HASHED_FIELDS = ("label_id", "bulk_change_id")
 # Every column of consent_auditevent that some version hashes.
-BODY_COLUMNS = tuple(
-    dict.fromkeys(
-        name for fields in HASHED_FIELDS_BY_VERSION.values() for name in fields if name not in PERSONAL_FIELDS
+BODY_COLUMNS = (
+    tuple(
+        dict.fromkeys(
+            name for fields in HASHED_FIELDS_BY_VERSION.values() for name in fields if name not in PERSONAL_FIELDS
+        )
     )
-) + OPTIONAL_HASHED_FIELDS
+    + OPTIONAL_HASHED_FIELDS
+)
 
 
 def _canonical_value(value: Any) -> str | None:

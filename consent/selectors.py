@@ -197,8 +197,13 @@ def _parts(event: dict, personal: tuple) -> list[_Part]:
             {"ip": ip or "", "user_agent": user_agent or ""},
             event.get("actor_data_digest") or "",
         ),
-        _Part("subject", subject_pk is not None, subject_key or "", {"track_title": title or ""},
-              event.get("subject_data_digest") or ""),
+        _Part(
+            "subject",
+            subject_pk is not None,
+            subject_key or "",
+            {"track_title": title or ""},
+            event.get("subject_data_digest") or "",
+        ),
     ]
 
 
@@ -255,49 +260,51 @@ def iter_chain_breaks(
     expected_prev = GENESIS_HASH
     broken = False
 
-    def close_chain(artist: int, last_seq: int, last_hash: str) -> ChainBreak | None:
-        head = head_by_artist.pop(artist, None)
-        if head is None:
-            return ChainBreak(artist, None, None, "chain has no head row", "a head", "none")
-        if head != (last_seq, last_hash):
-            return ChainBreak(
-                artist,
-                None,
-                None,
-                "chain head does not match the last event",
-                f"seq {last_seq} hash {last_hash}",
-                f"seq {head[0]} hash {head[1]}",
-            )
-        return None
-
     width = len(BODY_COLUMNS)
     for row in events.iterator(chunk_size=chunk_size):
         pk, prev_hash, stored_hash = row[0], row[1], row[2]
         event = dict(zip(BODY_COLUMNS, row[3 : 3 + width], strict=True))
         artist, seq = event["artist_id"], event["seq"]
         if artist != current:
-            if current is not None:
-                problem = close_chain(current, expected_seq - 1, expected_prev)
-                if problem and not broken:
-                    yield problem
+            yield from _close_chain(head_by_artist, current, expected_seq - 1, expected_prev, broken=broken)
             current, expected_seq, expected_prev, broken = artist, 1, GENESIS_HASH, False
             report.chains += 1
         report.events += 1
         if broken:
             continue
-        problem = _check_event(event, row[3 + width :], prev_hash, stored_hash, expected_seq, expected_prev, erasures,
-                               report)
+        problem = _check_event(
+            event, row[3 + width :], prev_hash, stored_hash, expected_seq, expected_prev, erasures, report
+        )
         for text, expected, found, breaks in problem:
             broken = broken or breaks
             yield ChainBreak(artist, seq, pk, text, expected, found)
         expected_seq, expected_prev = seq + 1, stored_hash
-    if current is not None:
-        problem = close_chain(current, expected_seq - 1, expected_prev)
-        if problem and not broken:
-            yield problem
+    yield from _close_chain(head_by_artist, current, expected_seq - 1, expected_prev, broken=broken)
     for artist, (seq, _hash) in head_by_artist.items():
         if seq:
             yield ChainBreak(artist, None, None, "chain head points at events that are missing", f"{seq} events", "0")
+
+
+def _close_chain(
+    head_by_artist: dict[int, tuple[int, str]], artist: int | None, last_seq: int, last_hash: str, *, broken: bool
+) -> Iterator[ChainBreak]:
+    """The chain's head row must point at its last event (a chain already reported broken is not reported twice)."""
+    if artist is None:
+        return
+    head = head_by_artist.pop(artist, None)
+    if broken:
+        return
+    if head is None:
+        yield ChainBreak(artist, None, None, "chain has no head row", "a head", "none")
+    elif head != (last_seq, last_hash):
+        yield ChainBreak(
+            artist,
+            None,
+            None,
+            "chain head does not match the last event",
+            f"seq {last_seq} hash {last_hash}",
+            f"seq {head[0]} hash {head[1]}",
+        )
 
 
 def _check_event(
@@ -326,8 +333,10 @@ def _check_event(
             return []
         problems = []
     else:
-        problems = [(text, "intact or erased data", "other data", False) for text in _check_v2_parts(
-            event, parts, erasures, report)]
+        problems = [
+            (text, "intact or erased data", "other data", False)
+            for text in _check_v2_parts(event, parts, erasures, report)
+        ]
     computed = event_hash(prev_hash, event)
     if computed != stored_hash:
         return [("hash does not match the event's content", computed, stored_hash, True)]

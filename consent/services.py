@@ -803,9 +803,7 @@ def withdraw_everything_for_deletion(
     summary = AccountConsentSummary()
     with transaction.atomic():
         tracks = Track.objects.filter(owner=artist)
-        granted = set(
-            Consent.objects.filter(track__owner=artist, granted=True).values_list("purpose__slug", flat=True)
-        )
+        granted = set(Consent.objects.filter(track__owner=artist, granted=True).values_list("purpose__slug", flat=True))
         if granted:
             result = change_consent(
                 actor=actor,
@@ -889,15 +887,22 @@ def erase_personal_data(*, user_id: int, reason: str, whole_chain: bool = True) 
     with transaction.atomic():
         actor_rows, _ = AuditActorData.objects.filter(event__actor_id=user_id).delete()
         erasures.append(
-            AuditErasure(user_id=user_id, scope=AuditErasure.Scope.ACTOR, reason=reason, erased_at=now,
-                         actor_rows=actor_rows)
+            AuditErasure(
+                user_id=user_id, scope=AuditErasure.Scope.ACTOR, reason=reason, erased_at=now, actor_rows=actor_rows
+            )
         )
         if whole_chain:
             chain_actor, _ = AuditActorData.objects.filter(event__artist_id=user_id).delete()
             chain_subject, _ = AuditSubjectData.objects.filter(event__artist_id=user_id).delete()
             erasures.append(
-                AuditErasure(user_id=user_id, scope=AuditErasure.Scope.CHAIN, reason=reason, erased_at=now,
-                             actor_rows=chain_actor, subject_rows=chain_subject)
+                AuditErasure(
+                    user_id=user_id,
+                    scope=AuditErasure.Scope.CHAIN,
+                    reason=reason,
+                    erased_at=now,
+                    actor_rows=chain_actor,
+                    subject_rows=chain_subject,
+                )
             )
         AuditErasure.objects.bulk_create(erasures)
     return erasures[-1]

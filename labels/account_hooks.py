@@ -87,10 +87,15 @@ def delegations(user) -> dict[str, Any]:
 
 
 def register() -> None:
-    erasure_steps.register(ErasureStep("labels.end_delegations", end_delegations, order=20,
-                                       describe=describe_delegations))
+    erasure_steps.register(
+        ErasureStep("labels.end_delegations", end_delegations, order=20, describe=describe_delegations)
+    )
     export_sections.register(
-        ExportSection("labels/delegations.json", delegations, order=60,
-                      description="Your label delegations (what each label may do), the labels you help manage, "
-                      "and the proposals labels sent you.")
+        ExportSection(
+            "labels/delegations.json",
+            delegations,
+            order=60,
+            description="Your label delegations (what each label may do), the labels you help manage, "
+            "and the proposals labels sent you.",
+        )
     )

@@ -70,6 +70,10 @@ def register() -> None:
     set_notice_sender(queue_account_notice)
     erasure_steps.register(ErasureStep("notifications.clear_outbox", clear_outbox, order=80))
     export_sections.register(
-        ExportSection("notices.json", notices, order=70,
-                      description="Every email notice we sent you (or have queued), with what it said.")
+        ExportSection(
+            "notices.json",
+            notices,
+            order=70,
+            description="Every email notice we sent you (or have queued), with what it said.",
+        )
     )

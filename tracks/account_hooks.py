@@ -46,6 +46,7 @@ def tracks(user) -> Iterator[dict[str, Any]]:
 
 def register() -> None:
     export_sections.register(
-        ExportSection("tracks.json", tracks, order=20,
-                      description="The details of each of your tracks (not the audio itself).")
+        ExportSection(
+            "tracks.json", tracks, order=20, description="The details of each of your tracks (not the audio itself)."
+        )
     )

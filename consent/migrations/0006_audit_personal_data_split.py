@@ -43,9 +43,7 @@ def refuse_to_move_back(apps, schema_editor):
     # Putting the values back would mean rewriting audit rows, which the log
     # forbids; an empty log (a fresh or test database) can go back freely.
     if apps.get_model("consent", "AuditEvent").objects.exists():
-        raise IrreversibleError(
-            "The audit log's personal data cannot be moved back into its append-only rows."
-        )
+        raise IrreversibleError("The audit log's personal data cannot be moved back into its append-only rows.")
 
 
 def reinstall_guards(apps, schema_editor):
