@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from accounts import services
 from accounts.export import build_archive
@@ -15,7 +16,15 @@ logger = logging.getLogger(__name__)
 FAILED_REASON = "Something went wrong while your archive was being built. Please ask for a new one."
 
 
-@shared_task(name="accounts.build_data_export", acks_late=True, ignore_result=True)
+# A large catalogue's archive may take longer than the default task limits;
+# these stay below the broker's visibility timeout (settings).
+@shared_task(
+    name="accounts.build_data_export",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.ACCOUNTS_EXPORT_TIME_LIMIT_SECONDS - 60,
+    time_limit=settings.ACCOUNTS_EXPORT_TIME_LIMIT_SECONDS,
+)
 def build_data_export(export_id: int) -> str:
     """Build one archive and email its link. Safe to run any number of times.
 
