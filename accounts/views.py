@@ -74,9 +74,18 @@ def data(request):
             messages.info(request, "Your archive is already being prepared; we will email you when it is ready.")
         return redirect("accounts:data")
     exports = list(DataExport.objects.filter(user=request.user)[:10])
-    days, seconds = divmod(settings.ACCOUNTS_EXPORT_TTL_SECONDS, 86400)
-    ttl = f"{days} day{'s' if days != 1 else ''}" if days and not seconds else f"{seconds // 3600 + days * 24} hours"
-    return render(request, "accounts/data.html", {"exports": exports, "now": timezone.now(), "ttl": ttl})
+    context = {"exports": exports, "now": timezone.now(), "ttl": _duration(settings.ACCOUNTS_EXPORT_TTL_SECONDS)}
+    return render(request, "accounts/data.html", context)
+
+
+def _duration(seconds: int) -> str:
+    """The largest whole unit: "7 days", "36 hours", "90 minutes"."""
+    for unit, size in (("day", 86400), ("hour", 3600)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' * (count != 1)}"
+    count = max(1, round(seconds / 60))
+    return f"{count} minute{'s' * (count != 1)}"
 
 
 @login_required
@@ -88,6 +97,11 @@ def data_export_download(request, export_uuid):
         return render(request, "accounts/data_export_unavailable.html", {"export": export, "expired": True}, status=410)
     if export.status != DataExport.Status.READY:
         return render(request, "accounts/data_export_unavailable.html", {"export": export, "expired": False})
+    # The archive holds everything about the account: a session alone (left
+    # open, or stolen) is not enough to take it away.
+    again = _reauthentication_redirect(request)
+    if again is not None:
+        return again
     try:
         stored = default_storage.open(export.storage_name, "rb")
     except OSError:
@@ -126,13 +140,18 @@ def reauthenticated(view):
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        method = "mfa" if is_mfa_enabled(request.user) else "password"
-        if method not in _recently_reauthenticated_by(request):
-            target = reverse("mfa_reauthenticate" if method == "mfa" else "account_reauthenticate")
-            return redirect(f"{target}?{urlencode({'next': request.path})}")
-        return view(request, *args, **kwargs)
+        return _reauthentication_redirect(request) or view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _reauthentication_redirect(request):
+    """None if the user re-authenticated recently enough (by code when MFA is on); else where to do it."""
+    method = "mfa" if is_mfa_enabled(request.user) else "password"
+    if method in _recently_reauthenticated_by(request):
+        return None
+    target = reverse("mfa_reauthenticate" if method == "mfa" else "account_reauthenticate")
+    return redirect(f"{target}?{urlencode({'next': request.path})}")
 
 
 @login_required

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
 
 from consent import policy, services
-from consent.models import AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
+from consent.models import AuditErasure, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
 from consent.services import ConsentError, RequestMeta
 from tracks.models import Track
 
@@ -195,3 +195,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
         if obj.actor_id is None:
             return "—"
         return obj.actor_email or f"deleted account #{obj.actor_id}"
+
+
+@admin.register(AuditErasure)
+class AuditErasureAdmin(ReadOnlyAdmin):
+    """Which personal data was erased from the log, when and why (the verifier reads these too)."""
+
+    list_display = ["erased_at", "user_id", "scope", "reason", "actor_rows", "subject_rows"]
+    list_filter = ["scope", "erased_at"]
+    search_fields = ["=user_id"]

@@ -788,7 +788,6 @@ class AccountConsentSummary:
     withdrawn: dict[str, int] = field(default_factory=dict)
     defaults_switched_off: list[str] = field(default_factory=list)
     receipt_ids: list[str] = field(default_factory=list)
-    tracks_deleted: int = 0
 
 
 def withdraw_everything_for_deletion(
@@ -873,28 +872,25 @@ def record_account_deleted(
         return {"seq": head.seq, "hash": head.hash}
 
 
-def erase_personal_data(*, user_id: int, reason: str, whole_chain: bool = True) -> AuditErasure:
+def erase_personal_data(*, user_id: int, reason: str) -> list[AuditErasure]:
     """Erase the personal parts of the audit log that concern one person, keeping every chain verifiable.
 
-    `whole_chain`: the person was an artist whose account is going, so every
-    personal part of their chain goes (track titles, and the request data of
-    whoever acted there). Always: the request data (IP, user agent) of every
-    event the person acted in, in any chain. Each erasure is recorded, which is
-    how the verifier tells an erasure from a row deleted behind our back.
+    Two scopes, both recorded: every personal part of the person's own chain
+    (track titles, and the request data of whoever acted there), and the
+    request data (IP, user agent) of every event the person acted in, in any
+    chain; the track titles of other artists stay theirs. The records are how
+    the verifier tells an erasure from a row deleted behind our back.
     """
     now = timezone.now()
-    erasures = []
     with transaction.atomic():
-        actor_rows, _ = AuditActorData.objects.filter(event__actor_id=user_id).delete()
-        erasures.append(
-            AuditErasure(
-                user_id=user_id, scope=AuditErasure.Scope.ACTOR, reason=reason, erased_at=now, actor_rows=actor_rows
-            )
-        )
-        if whole_chain:
-            chain_actor, _ = AuditActorData.objects.filter(event__artist_id=user_id).delete()
-            chain_subject, _ = AuditSubjectData.objects.filter(event__artist_id=user_id).delete()
-            erasures.append(
+        acted, _ = AuditActorData.objects.filter(event__actor_id=user_id).delete()
+        chain_actor, _ = AuditActorData.objects.filter(event__artist_id=user_id).delete()
+        chain_subject, _ = AuditSubjectData.objects.filter(event__artist_id=user_id).delete()
+        return AuditErasure.objects.bulk_create(
+            [
+                AuditErasure(
+                    user_id=user_id, scope=AuditErasure.Scope.ACTOR, reason=reason, erased_at=now, actor_rows=acted
+                ),
                 AuditErasure(
                     user_id=user_id,
                     scope=AuditErasure.Scope.CHAIN,
@@ -902,10 +898,9 @@ def erase_personal_data(*, user_id: int, reason: str, whole_chain: bool = True) 
                     erased_at=now,
                     actor_rows=chain_actor,
                     subject_rows=chain_subject,
-                )
-            )
-        AuditErasure.objects.bulk_create(erasures)
-    return erasures[-1]
+                ),
+            ]
+        )
 
 
 # --- Policy versions ------------------------------------------------------------------------

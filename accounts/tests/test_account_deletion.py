@@ -324,3 +324,19 @@ def test_deleting_a_label_manager_erases_their_request_data_in_the_artists_log_a
     assert in_artist_chain.filter(kind="consent_changed", new_value="not_granted").exists()
     out = assert_log_verifies(capsys)
     assert "Personal data erased from" in out
+
+
+def test_staff_still_see_a_deleted_accounts_log_and_its_erasures_in_the_admin(
+    artist_with_history, staff_user, client, django_capture_on_commit_callbacks
+):
+    artist_id = artist_with_history.artist.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        artist_with_history.artist.delete()
+    client.force_login(staff_user)
+
+    events = client.get(reverse("admin:consent_auditevent_changelist"))
+    assert events.status_code == 200
+    assert f"deleted account #{artist_id}" in events.text
+    assert "Song for Ada" not in events.text
+    erasures = client.get(reverse("admin:consent_auditerasure_changelist"))
+    assert erasures.status_code == 200 and "account deleted" in erasures.text

@@ -69,9 +69,9 @@ def assert_exported_chain_verifies(log: dict) -> None:
 
 
 @pytest.fixture
-def export_ready(artist_with_history, client, django_capture_on_commit_callbacks):
+def export_ready(artist_with_history, reauthenticated_client, django_capture_on_commit_callbacks):
     """The artist asks for an archive and the (eager) worker builds it."""
-    client.force_login(artist_with_history.artist)
+    client = reauthenticated_client(artist_with_history.artist)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("accounts:data"))
     assert response.status_code == 302
@@ -81,11 +81,11 @@ def export_ready(artist_with_history, client, django_capture_on_commit_callbacks
 @pytest.mark.real_worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_download_my_data_is_built_by_a_worker_and_the_link_arrives_by_email(
-    smtp_server, start_celery_worker, artist_with_history, client, make_user
+    smtp_server, start_celery_worker, artist_with_history, reauthenticated_client, make_user
 ):
     worker = start_celery_worker(EMAIL_URL=smtp_server.url)
     artist = artist_with_history.artist
-    client.force_login(artist)
+    client = reauthenticated_client(artist)
 
     response = client.post(reverse("accounts:data"), follow=True)
     assert "being prepared" in response.text
@@ -150,6 +150,19 @@ def test_the_archive_is_served_only_to_its_owner(export_ready, client, other_art
     assert client.get(url).status_code == 404
 
 
+def test_taking_the_archive_away_needs_the_password_again(export_ready, client, password):
+    url = reverse("accounts:data_export_download", args=[export_ready.uuid])
+    # Ten minutes after the password was last entered, the session alone (one
+    # left open, or stolen) does not hand the archive over.
+    with time_machine.travel(datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10), tick=True):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('account_reauthenticate')}?next={url.replace('/', '%2F')}"
+        back = client.post(response["Location"], {"password": password})
+        assert back["Location"] == url
+        open_zip(client.get(url))
+
+
 def test_an_expired_archive_is_removed_by_the_beat_task_and_its_link_says_so(
     export_ready, client, media, django_capture_on_commit_callbacks
 ):
@@ -196,12 +209,12 @@ def test_the_sweep_builds_an_export_whose_task_the_broker_lost(artist, client, d
     assert export.status == DataExport.Status.READY
 
 
-def test_adding_an_export_section_is_one_line(artist, client, django_capture_on_commit_callbacks):
+def test_adding_an_export_section_is_one_line(artist, reauthenticated_client, django_capture_on_commit_callbacks):
     hooks.export_sections.register(
         hooks.ExportSection("api/usage.json", lambda user: ({"n": n} for n in range(3)), order=70, description="x")
     )
     try:
-        client.force_login(artist)
+        client = reauthenticated_client(artist)
         with django_capture_on_commit_callbacks(execute=True):
             client.post(reverse("accounts:data"))
         export = DataExport.objects.get(user=artist)
