@@ -45,6 +45,12 @@ def _isolated_media(settings, tmp_path):
     return media
 
 
+@pytest.fixture
+def media(_isolated_media):
+    """The test's own media folder, where default storage writes."""
+    return _isolated_media
+
+
 @pytest.fixture(autouse=True)
 def _eager_celery_by_default(request):
     """Unit tests run tasks in-process; tests marked real_worker use a real worker."""

@@ -36,3 +36,22 @@ class ProfileForm(forms.ModelForm):
         if not name:
             raise forms.ValidationError("Please enter the name you want to be shown.")
         return name
+
+
+class DeleteAccountForm(forms.Form):
+    """Deleting an account asks for the address typed out: a click alone is too easy to make."""
+
+    email = forms.CharField(
+        label="Type your email address to confirm",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_email(self) -> str:
+        typed = (self.cleaned_data.get("email") or "").strip()
+        if typed.lower() != self.user.email.lower():
+            raise forms.ValidationError("That is not the address of this account; nothing was deleted.")
+        return typed

@@ -1,9 +1,32 @@
+import uuid
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
-class UserManager(BaseUserManager):
+class UserQuerySet(models.QuerySet):
+    def delete(self):
+        """Each account through the deletion service, never a bare SQL cascade.
+
+        An admin bulk action, a script or a shell that deletes users gets the
+        same withdrawals, audit events, file removal and notices as the
+        settings page (with the system as the actor).
+        """
+        from accounts.services import delete_account
+
+        count = 0
+        for user in self.order_by("pk"):
+            delete_account(user=user, actor=None, via="system")
+            count += 1
+        return count, {self.model._meta.label: count}
+
+    def _raw_delete(self, using):
+        raise TypeError("Users are deleted only through accounts.services.delete_account.")
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra_fields):
@@ -58,6 +81,13 @@ class User(AbstractUser):
 
     def get_short_name(self) -> str:
         return self.display_name or self.email
+
+    def delete(self, using=None, keep_parents=False):
+        """Routed through the one deletion service (see UserQuerySet.delete)."""
+        from accounts.services import delete_account
+
+        delete_account(user=self, actor=None, via="system")
+        return 1, {self._meta.label: 1}
 
 
 # --- Labels -----------------------------------------------------------------------------
@@ -139,7 +169,9 @@ class Delegation(models.Model):
         DECLINED = "declined", "Declined"
         ENDED = "ended", "Ended"
 
-    artist = models.ForeignKey(User, on_delete=models.CASCADE, related_name="delegations")
+    # PROTECT: ending a delegation is audited and both sides are told, so it is
+    # never a silent side effect of deleting the account (accounts.services does it).
+    artist = models.ForeignKey(User, on_delete=models.PROTECT, related_name="delegations")
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="delegations")
     status = models.CharField(max_length=16, choices=Status.choices)
     scopes = models.JSONField(default=dict, blank=True)
@@ -167,3 +199,42 @@ class Delegation(models.Model):
 
     def scope_for(self, slug: str) -> str:
         return self.scopes.get(slug, self.Scope.NONE)
+
+
+# --- Data export ----------------------------------------------------------------------------
+
+
+class DataExport(models.Model):
+    """One "download my data" archive: built by a worker, linked by email, expiring."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        BUILDING = "building", "Being built"
+        READY = "ready", "Ready to download"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    # In the link; the download is still served only to its owner.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # A generated name in default storage, never anything the user chose.
+    storage_name = models.CharField(max_length=255, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="accounts_export_due_idx")]
+
+    def __str__(self) -> str:
+        return f"Data export {self.uuid} of {self.user_id} ({self.status})"
+
+    def is_expired(self, now=None) -> bool:
+        if self.status == self.Status.EXPIRED:
+            return True
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -1,11 +1,31 @@
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseServerError
-from django.shortcuts import redirect, render
-from django.template import loader
-from django.views.decorators.http import require_http_methods
+import logging
+import time
+from functools import wraps
+from urllib.parse import urlencode
 
-from accounts.forms import ProfileForm
+from allauth.account import app_settings as allauth_account_settings
+
+# allauth keeps its record of (re)authentications in the session; this reads
+# it to tell a password re-entry from an authenticator code (allauth 65.x).
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponseServerError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template import loader
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import services
+from accounts.forms import DeleteAccountForm, ProfileForm
+from accounts.models import DataExport
+
+logger = logging.getLogger(__name__)
 
 
 def landing(request):
@@ -36,6 +56,124 @@ def profile(request):
         messages.success(request, "Your profile is saved.")
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
+
+
+# --- Your data ------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def data(request):
+    if request.method == "POST":
+        _export, created = services.request_data_export(user=request.user)
+        if created:
+            messages.success(
+                request, "Your archive is being prepared. We will email you a link as soon as it is ready."
+            )
+        else:
+            messages.info(request, "Your archive is already being prepared; we will email you when it is ready.")
+        return redirect("accounts:data")
+    exports = list(DataExport.objects.filter(user=request.user)[:10])
+    context = {"exports": exports, "now": timezone.now(), "ttl": _duration(settings.ACCOUNTS_EXPORT_TTL_SECONDS)}
+    return render(request, "accounts/data.html", context)
+
+
+def _duration(seconds: int) -> str:
+    """The largest whole unit: "7 days", "36 hours", "90 minutes"."""
+    for unit, size in (("day", 86400), ("hour", 3600)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' * (count != 1)}"
+    count = max(1, round(seconds / 60))
+    return f"{count} minute{'s' * (count != 1)}"
+
+
+@login_required
+@require_GET
+def data_export_download(request, export_uuid):
+    # Scoped to the signed-in owner: a forwarded link is a 404 to anyone else.
+    export = get_object_or_404(DataExport, uuid=export_uuid, user=request.user)
+    if export.is_expired():
+        return render(request, "accounts/data_export_unavailable.html", {"export": export, "expired": True}, status=410)
+    if export.status != DataExport.Status.READY:
+        return render(request, "accounts/data_export_unavailable.html", {"export": export, "expired": False})
+    # The archive holds everything about the account: a session alone (left
+    # open, or stolen) is not enough to take it away.
+    again = _reauthentication_redirect(request)
+    if again is not None:
+        return again
+    try:
+        stored = default_storage.open(export.storage_name, "rb")
+    except OSError:
+        logger.exception("data export %s: stored archive %s is missing", export.pk, export.storage_name)
+        return render(request, "accounts/data_export_unavailable.html", {"export": export, "missing": True}, status=410)
+    response = FileResponse(
+        stored,
+        as_attachment=True,
+        filename=f"creator-consent-portal-data-{export.ready_at:%Y-%m-%d}.zip",
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Delete my account -----------------------------------------------------------------------
+
+
+def _recently_reauthenticated_by(request) -> set[str]:
+    cutoff = time.time() - allauth_account_settings.REAUTHENTICATION_TIMEOUT
+    return {
+        record.get("method")
+        for record in get_authentication_records(request, request.user)
+        if record.get("reauthenticated") and record.get("at", 0) >= cutoff
+    }
+
+
+def reauthenticated(view):
+    """allauth's re-authentication, stricter than its default: with MFA on, the code is required.
+
+    allauth accepts any one method; deleting an account with a stolen session
+    and a guessed password must not be possible when the artist chose a
+    second factor. The POST is never replayed: after re-authenticating, the
+    artist confirms again on the page.
+    """
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        return _reauthentication_redirect(request) or view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _reauthentication_redirect(request):
+    """None if the user re-authenticated recently enough (by code when MFA is on); else where to do it."""
+    method = "mfa" if is_mfa_enabled(request.user) else "password"
+    if method in _recently_reauthenticated_by(request):
+        return None
+    target = reverse("mfa_reauthenticate" if method == "mfa" else "account_reauthenticate")
+    return redirect(f"{target}?{urlencode({'next': request.path})}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@reauthenticated
+def delete_account(request):
+    user = request.user
+    form = DeleteAccountForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delete_account(user=user, actor=user, via=services.VIA_SETTINGS, request=request)
+        except services.AccountError as error:
+            messages.error(request, error.message)
+            return redirect("accounts:delete")
+        logout(request)
+        return redirect("accounts:deleted")
+    return render(request, "accounts/delete.html", {"form": form, "plan": services.deletion_plan(user)})
+
+
+@require_GET
+def account_deleted(request):
+    return render(request, "accounts/deleted.html")
 
 
 def bad_request(request, exception):

@@ -157,11 +157,11 @@ def main() -> None:
             cursor.execute(
                 """
                 INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, track_id,
-                    track_uuid, track_title, purpose_slug, old_value, new_value, ip, user_agent, request_id,
-                    created_at, prev_hash, hash)
-                SELECT t.owner_id, 1000000 + t.id, %s, 'label', 'bulk', 'consent_changed', t.id, t.uuid, t.title,
-                    'recommendation', 'not_granted', 'granted', '', '', '', now(), md5(t.id::text) || md5('p'),
-                    md5(t.id::text) || md5(t.uuid::text)
+                    track_uuid, purpose_slug, old_value, new_value, request_id, created_at, chain_version,
+                    actor_data_digest, subject_data_digest, prev_hash, hash)
+                SELECT t.owner_id, 1000000 + t.id, %s, 'label', 'bulk', 'consent_changed', t.id, t.uuid,
+                    'recommendation', 'not_granted', 'granted', '', now(), 2, '', md5(t.title),
+                    md5(t.id::text) || md5('p'), md5(t.id::text) || md5(t.uuid::text)
                 FROM tracks_track t
                 """,
                 [manager.pk],

@@ -3,9 +3,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Subquery
 
 from consent import policy, services
-from consent.models import AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
+from consent.models import AuditErasure, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
 from consent.services import ConsentError, RequestMeta
 from tracks.models import Track
 
@@ -145,14 +147,14 @@ class UploadDefaultAdmin(ReadOnlyAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
-        "artist",
+        "artist_account",
         "seq",
         "kind",
         "purpose_slug",
         "track_title",
         "old_value",
         "new_value",
-        "actor",
+        "actor_account",
         "actor_kind",
         "source",
     ]
@@ -160,13 +162,45 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = [
         "artist__email",
         "actor__email",
-        "track_title",
+        "subject_data__track_title",
         "=track_uuid",
         "=request_id",
         "=receipt_id",
         "=hash",
     ]
-    list_select_related = ["artist", "actor"]
+    # Not select_related("artist"): an INNER JOIN would hide the events of
+    # deleted accounts, whose chains stay in the log.
+    list_select_related = ["subject_data"]
     date_hierarchy = "created_at"
     ordering = ["-id"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        emails = get_user_model().objects.values("email")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                artist_email=Subquery(emails.filter(pk=OuterRef("artist_id"))[:1]),
+                actor_email=Subquery(emails.filter(pk=OuterRef("actor_id"))[:1]),
+            )
+        )
+
+    @admin.display(description="artist", ordering="artist_id")
+    def artist_account(self, obj) -> str:
+        return obj.artist_email or f"deleted account #{obj.artist_id}"
+
+    @admin.display(description="actor")
+    def actor_account(self, obj) -> str:
+        if obj.actor_id is None:
+            return "—"
+        return obj.actor_email or f"deleted account #{obj.actor_id}"
+
+
+@admin.register(AuditErasure)
+class AuditErasureAdmin(ReadOnlyAdmin):
+    """Which personal data was erased from the log, when and why (the verifier reads these too)."""
+
+    list_display = ["erased_at", "user_id", "scope", "reason", "actor_rows", "subject_rows"]
+    list_filter = ["scope", "erased_at"]
+    search_fields = ["=user_id"]

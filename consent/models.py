@@ -83,7 +83,9 @@ class PolicyVersion(models.Model):
 class Consent(models.Model):
     """The current answer for one track and one purpose."""
 
-    track = models.ForeignKey("tracks.Track", on_delete=models.CASCADE, related_name="consents")
+    # PROTECT: a track's consent goes only through consent.services (withdrawn,
+    # audited, then removed), never as a silent side effect of deleting the track.
+    track = models.ForeignKey("tracks.Track", on_delete=models.PROTECT, related_name="consents")
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="consents")
     granted = models.BooleanField(default=False)
     changed_at = models.DateTimeField()
@@ -107,7 +109,8 @@ class Consent(models.Model):
 class UploadDefault(models.Model):
     """What an artist chose to grant to every future upload. No row means off."""
 
-    artist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_defaults")
+    # PROTECT: switched off and removed by the account-deletion service, audited.
+    artist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="upload_defaults")
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
     granted = models.BooleanField(default=False)
     changed_at = models.DateTimeField()
@@ -178,6 +181,7 @@ class AuditEvent(models.Model):
         API = "api", "API"
         POLICY_LAPSE = "policy_lapse", "Policy lapse"
         POLICY_ACK = "policy_ack", "Policy acknowledgement"
+        ACCOUNT_DELETION = "account_deletion", "Account deletion"
         SYSTEM = "system", "System"
 
     class Kind(models.TextChoices):
@@ -188,6 +192,7 @@ class AuditEvent(models.Model):
         POLICY_ACKNOWLEDGED = "policy_acknowledged", "Policy acknowledged"
         CONSENT_RECONFIRMED = "consent_reconfirmed", "Consent confirmed again"
         DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
+        ACCOUNT_DELETED = "account_deleted", "Account deleted"
 
     # Users and tracks are referenced without a database constraint and with
     # DO_NOTHING: the history must outlive them, and a cascade or SET NULL would
@@ -211,15 +216,11 @@ class AuditEvent(models.Model):
         "tracks.Track", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     track_uuid = models.UUIDField(null=True, blank=True, db_index=True)
-    track_title = models.CharField(max_length=300, blank=True)
     purpose = models.ForeignKey(Purpose, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     purpose_slug = models.CharField(max_length=64, blank=True)
     old_value = models.CharField(max_length=32, blank=True)
     new_value = models.CharField(max_length=32, blank=True)
     policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    # Kept as text, not inet: the hash covers exactly the string that was stored.
-    ip = models.CharField("IP address", max_length=45, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     receipt_id = models.UUIDField(null=True, blank=True, db_index=True)
     # The label a delegation event concerns, and the bulk change that wrote a
@@ -236,6 +237,12 @@ class AuditEvent(models.Model):
         related_name="events",
     )
     created_at = models.DateTimeField()
+    # Which canonical form the hash covers (consent.chain). Version 2 keeps the
+    # personal data (IP, user agent, track title) out of the hashed body, in
+    # AuditActorData and AuditSubjectData, and hashes a keyed digest of each.
+    chain_version = models.PositiveSmallIntegerField()
+    actor_data_digest = models.CharField(max_length=64, blank=True)
+    subject_data_digest = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -259,6 +266,20 @@ class AuditEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise AuditLogImmutable("Audit events are never deleted.")
 
+    # The personal parts, read from their erasable rows ("" once erased). Views
+    # that list many events select_related("actor_data", "subject_data").
+    @property
+    def ip(self) -> str:
+        return _erasable(self, "actor_data", "ip")
+
+    @property
+    def user_agent(self) -> str:
+        return _erasable(self, "actor_data", "user_agent")
+
+    @property
+    def track_title(self) -> str:
+        return _erasable(self, "subject_data", "track_title")
+
     @property
     def delegation_words(self) -> tuple[str, str]:
         """A delegation event's old and new value in words (a scope, or the delegation's status)."""
@@ -270,6 +291,79 @@ class AuditEvent(models.Model):
         if self.actor_kind == self.ActorKind.ARTIST and self.actor_id == self.artist_id:
             return "You"
         return self.get_actor_kind_display()
+
+
+def _erasable(event: AuditEvent, relation: str, field: str) -> str:
+    try:
+        return getattr(getattr(event, relation), field)
+    except models.ObjectDoesNotExist:
+        return ""
+
+
+class AuditActorData(models.Model):
+    """Where an event's request came from: personal data of the person who acted.
+
+    Outside the hashed body, so it can be erased (the row deleted) without
+    breaking the chain. For a version-2 event the body holds
+    HMAC-SHA256(key, ip and user agent); the key dies with the row. For a
+    version-1 event (key blank) the body hashed the values themselves.
+    """
+
+    event = models.OneToOneField(
+        AuditEvent, to_field="hash", primary_key=True, on_delete=models.DO_NOTHING, related_name="actor_data"
+    )
+    key = models.CharField(max_length=64, blank=True)
+    # Kept as text, not inet: the digest covers exactly the string that was stored.
+    ip = models.CharField("IP address", max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    def __str__(self) -> str:
+        return f"Request data of event {self.event_id[:12]}"
+
+
+class AuditSubjectData(models.Model):
+    """What an event was about, in words a person may be named in (the track title).
+
+    Erasable like AuditActorData; deleted for the whole chain when the artist's
+    account is deleted.
+    """
+
+    event = models.OneToOneField(
+        AuditEvent, to_field="hash", primary_key=True, on_delete=models.DO_NOTHING, related_name="subject_data"
+    )
+    key = models.CharField(max_length=64, blank=True)
+    track_title = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"Subject data of event {self.event_id[:12]}"
+
+
+class AuditErasure(models.Model):
+    """A deliberate erasure of personal data from the audit log.
+
+    The verifier accepts a missing AuditActorData/AuditSubjectData row only
+    where an erasure covers it, so a row deleted behind the service's back is
+    reported rather than passed off as an erasure.
+    """
+
+    class Scope(models.TextChoices):
+        # Every personal part of the events in this artist's chain.
+        CHAIN = "chain", "The artist's whole chain"
+        # The request data of every event this user acted in, in any chain.
+        ACTOR = "actor", "Requests made by this user"
+
+    user_id = models.BigIntegerField(db_index=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    reason = models.CharField(max_length=200)
+    erased_at = models.DateTimeField()
+    actor_rows = models.PositiveIntegerField(default=0)
+    subject_rows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Erasure ({self.scope}) for user {self.user_id} at {self.erased_at:%Y-%m-%d %H:%M}"
 
 
 class BulkChange(models.Model):

@@ -131,7 +131,7 @@ def receipt_for(artist, receipt_id: uuid.UUID | str) -> dict | None:
         return None
     events = list(
         AuditEvent.objects.filter(artist=artist, receipt_id=receipt_id)
-        .select_related("policy_version", "purpose")
+        .select_related("policy_version", "purpose", "subject_data")
         .order_by("seq")
     )
     return build_receipt(artist, events) if events else None

@@ -9,8 +9,16 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from consent.chain import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, event_hash
-from consent.models import GENESIS_HASH, AuditChainHead, AuditEvent, Consent, Purpose, UploadDefault
+from consent.chain import BODY_COLUMNS, digest_matches, event_hash
+from consent.models import (
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditErasure,
+    AuditEvent,
+    Consent,
+    Purpose,
+    UploadDefault,
+)
 
 
 def purposes() -> list[Purpose]:
@@ -85,7 +93,7 @@ def audit_events(*, artist, filters: AuditFilter | None = None) -> QuerySet[Audi
     if f.receipt_id:
         qs = qs.filter(receipt_id=f.receipt_id)
     if f.title:
-        qs = qs.filter(track_title__icontains=f.title)
+        qs = qs.filter(subject_data__track_title__icontains=f.title)
     if f.purpose:
         qs = qs.filter(purpose_slug=f.purpose)
     if f.actor_kind == "you":
@@ -124,6 +132,11 @@ class ChainBreak:
 class VerifyReport:
     chains: int = 0
     events: int = 0
+    # Events whose personal data (IP, user agent, track title) was erased on purpose.
+    erased: int = 0
+    # Version-1 events whose erased personal data was part of their hash: their
+    # content cannot be recomputed, so they are checked by their links only.
+    linkage_only: int = 0
     breaks: list[ChainBreak] | None = None
 
     @property
@@ -131,7 +144,98 @@ class VerifyReport:
         return not self.breaks
 
 
-_COLUMNS = ("pk", "prev_hash", "hash", *HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS)
+_PERSONAL_COLUMNS = (
+    "actor_data__pk",
+    "actor_data__key",
+    "actor_data__ip",
+    "actor_data__user_agent",
+    "subject_data__pk",
+    "subject_data__key",
+    "subject_data__track_title",
+)
+_COLUMNS = ("pk", "prev_hash", "hash", *BODY_COLUMNS, *_PERSONAL_COLUMNS)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One erasable part of an event as the verifier sees it."""
+
+    name: str
+    present: bool
+    key: str
+    values: dict[str, str]
+    digest: str
+
+
+class _Erasures:
+    """When each person's data was erased, to tell an erasure from a deletion behind our back."""
+
+    def __init__(self) -> None:
+        self.chain: dict[int, datetime.datetime] = {}
+        self.actor: dict[int, datetime.datetime] = {}
+        for user_id, scope, erased_at in AuditErasure.objects.values_list("user_id", "scope", "erased_at"):
+            target = self.chain if scope == AuditErasure.Scope.CHAIN else self.actor
+            target[user_id] = max(erased_at, target.get(user_id, erased_at))
+
+    def covers(self, part: str, event: dict) -> bool:
+        created = event["created_at"]
+        if created <= self.chain.get(event["artist_id"], _NEVER):
+            return True
+        return part == "actor" and created <= self.actor.get(event["actor_id"], _NEVER)
+
+
+_NEVER = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+
+
+def _parts(event: dict, personal: tuple) -> list[_Part]:
+    actor_pk, actor_key, ip, user_agent, subject_pk, subject_key, title = personal
+    return [
+        _Part(
+            "actor",
+            actor_pk is not None,
+            actor_key or "",
+            {"ip": ip or "", "user_agent": user_agent or ""},
+            event.get("actor_data_digest") or "",
+        ),
+        _Part(
+            "subject",
+            subject_pk is not None,
+            subject_key or "",
+            {"track_title": title or ""},
+            event.get("subject_data_digest") or "",
+        ),
+    ]
+
+
+def _check_v1(event: dict, parts: list[_Part], erasures: _Erasures) -> tuple[str, str | None]:
+    """("hash" | "linkage", problem): a version-1 hash covers the personal values themselves."""
+    missing = [part for part in parts if not part.present]
+    if not missing:
+        for part in parts:
+            event.update(part.values)
+        return "hash", None
+    if all(erasures.covers(part.name, event) for part in missing):
+        return "linkage", None
+    return "linkage", f"{missing[0].name} data of a version-1 event is missing and no recorded erasure covers it"
+
+
+def _check_v2_parts(event: dict, parts: list[_Part], erasures: _Erasures, report: VerifyReport) -> list[str]:
+    """Problems with the erasable parts of a version-2 event (its hash is checked without them)."""
+    problems = []
+    erased = False
+    for part in parts:
+        if not part.digest:
+            if part.present:
+                problems.append(f"{part.name} data exists for an event that committed to none")
+        elif part.present:
+            if not part.key or not digest_matches(part.key, part.values, part.digest):
+                problems.append(f"{part.name} data does not match the digest in the event")
+        elif erasures.covers(part.name, event):
+            erased = True
+        else:
+            problems.append(f"{part.name} data is missing and no recorded erasure covers it")
+    report.erased += erased
+    return problems
 
 
 def iter_chain_breaks(
@@ -139,6 +243,8 @@ def iter_chain_breaks(
 ) -> Iterator[ChainBreak]:
     """Walk every chain in (artist, seq) order, yielding the first break of each.
 
+    Also checks each event's erasable personal data against the event:
+    altered data is reported, erased data (with its recorded erasure) is not.
     Streams with .iterator(), so memory stays flat whatever the log size.
     """
     events = AuditEvent.objects.order_by("artist_id", "seq").values_list(*_COLUMNS)
@@ -147,60 +253,94 @@ def iter_chain_breaks(
         events = events.filter(artist_id=artist_id)
         heads = heads.filter(artist_id=artist_id)
     head_by_artist = {h.artist_id: (h.seq, h.hash) for h in heads}
+    erasures = _Erasures()
 
     current = None
     expected_seq = 1
     expected_prev = GENESIS_HASH
     broken = False
 
-    def close_chain(artist: int, last_seq: int, last_hash: str) -> ChainBreak | None:
-        head = head_by_artist.pop(artist, None)
-        if head is None:
-            return ChainBreak(artist, None, None, "chain has no head row", "a head", "none")
-        if head != (last_seq, last_hash):
-            return ChainBreak(
-                artist,
-                None,
-                None,
-                "chain head does not match the last event",
-                f"seq {last_seq} hash {last_hash}",
-                f"seq {head[0]} hash {head[1]}",
-            )
-        return None
-
+    width = len(BODY_COLUMNS)
     for row in events.iterator(chunk_size=chunk_size):
         pk, prev_hash, stored_hash = row[0], row[1], row[2]
-        event = dict(zip((*HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS), row[3:], strict=True))
+        event = dict(zip(BODY_COLUMNS, row[3 : 3 + width], strict=True))
         artist, seq = event["artist_id"], event["seq"]
         if artist != current:
-            if current is not None:
-                problem = close_chain(current, expected_seq - 1, expected_prev)
-                if problem and not broken:
-                    yield problem
+            yield from _close_chain(head_by_artist, current, expected_seq - 1, expected_prev, broken=broken)
             current, expected_seq, expected_prev, broken = artist, 1, GENESIS_HASH, False
             report.chains += 1
         report.events += 1
         if broken:
             continue
-        if seq != expected_seq:
-            broken = True
-            yield ChainBreak(artist, seq, pk, "sequence gap", str(expected_seq), str(seq))
-        elif prev_hash != expected_prev:
-            broken = True
-            yield ChainBreak(artist, seq, pk, "prev_hash does not link to the previous event", expected_prev, prev_hash)
-        else:
-            computed = event_hash(prev_hash, event)
-            if computed != stored_hash:
-                broken = True
-                yield ChainBreak(artist, seq, pk, "hash does not match the event's content", computed, stored_hash)
+        problem = _check_event(
+            event, row[3 + width :], prev_hash, stored_hash, expected_seq, expected_prev, erasures, report
+        )
+        for text, expected, found, breaks in problem:
+            broken = broken or breaks
+            yield ChainBreak(artist, seq, pk, text, expected, found)
         expected_seq, expected_prev = seq + 1, stored_hash
-    if current is not None:
-        problem = close_chain(current, expected_seq - 1, expected_prev)
-        if problem and not broken:
-            yield problem
+    yield from _close_chain(head_by_artist, current, expected_seq - 1, expected_prev, broken=broken)
     for artist, (seq, _hash) in head_by_artist.items():
         if seq:
             yield ChainBreak(artist, None, None, "chain head points at events that are missing", f"{seq} events", "0")
+
+
+def _close_chain(
+    head_by_artist: dict[int, tuple[int, str]], artist: int | None, last_seq: int, last_hash: str, *, broken: bool
+) -> Iterator[ChainBreak]:
+    """The chain's head row must point at its last event (a chain already reported broken is not reported twice)."""
+    if artist is None:
+        return
+    head = head_by_artist.pop(artist, None)
+    if broken:
+        return
+    if head is None:
+        yield ChainBreak(artist, None, None, "chain has no head row", "a head", "none")
+    elif head != (last_seq, last_hash):
+        yield ChainBreak(
+            artist,
+            None,
+            None,
+            "chain head does not match the last event",
+            f"seq {last_seq} hash {last_hash}",
+            f"seq {head[0]} hash {head[1]}",
+        )
+
+
+def _check_event(
+    event: dict,
+    personal: tuple,
+    prev_hash: str,
+    stored_hash: str,
+    expected_seq: int,
+    expected_prev: str,
+    erasures: _Erasures,
+    report: VerifyReport,
+) -> list[tuple[str, str, str, bool]]:
+    """(problem, expected, found, breaks the chain) for one event; empty when it holds."""
+    if event["seq"] != expected_seq:
+        return [("sequence gap", str(expected_seq), str(event["seq"]), True)]
+    if prev_hash != expected_prev:
+        return [("prev_hash does not link to the previous event", expected_prev, prev_hash, True)]
+    parts = _parts(event, personal)
+    if (event.get("chain_version") or 1) == 1:
+        how, problem = _check_v1(event, parts, erasures)
+        if problem:
+            return [(problem, "the data or an erasure", "neither", True)]
+        if how == "linkage":
+            report.erased += 1
+            report.linkage_only += 1
+            return []
+        problems = []
+    else:
+        problems = [
+            (text, "intact or erased data", "other data", False)
+            for text in _check_v2_parts(event, parts, erasures, report)
+        ]
+    computed = event_hash(prev_hash, event)
+    if computed != stored_hash:
+        return [("hash does not match the event's content", computed, stored_hash, True)]
+    return problems
 
 
 def verify_chains(*, artist_id: int | None = None, chunk_size: int = 5000) -> VerifyReport:

@@ -22,12 +22,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent.bulk import insert_rows, pk_in
-from consent.chain import event_hash
+from consent.chain import seal
 from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import (
     GENESIS_HASH,
+    AuditActorData,
     AuditChainHead,
+    AuditErasure,
     AuditEvent,
+    AuditSubjectData,
     BulkChange,
     Consent,
     PolicyVersion,
@@ -240,19 +243,29 @@ def _lock_chain_heads(artist_ids: Collection[int]) -> dict[int, AuditChainHead]:
 
 
 def _append_events(heads: dict[int, AuditChainHead], events: list[dict[str, Any]]) -> None:
-    """Chain the events (in list order per artist) onto their heads and insert them."""
+    """Chain the events (in list order per artist) onto their heads and insert them.
+
+    The personal parts go to their erasable tables in the same transaction;
+    the statement count stays constant whatever the number of events.
+    """
     if not events:
         return
     touched: dict[int, AuditChainHead] = {}
+    rows, actor_rows, subject_rows = [], [], []
     for event in events:
         head = heads[event["artist_id"]]
         head.seq += 1
-        event["seq"] = head.seq
-        event["prev_hash"] = head.hash
-        event["hash"] = event_hash(head.hash, event)
-        head.hash = event["hash"]
+        sealed = seal(event, seq=head.seq, prev_hash=head.hash)
+        head.hash = sealed.row["hash"]
         touched[head.artist_id] = head
-    insert_rows(AuditEvent, events)
+        rows.append(sealed.row)
+        if sealed.actor_data:
+            actor_rows.append(sealed.actor_data)
+        if sealed.subject_data:
+            subject_rows.append(sealed.subject_data)
+    insert_rows(AuditEvent, rows)
+    insert_rows(AuditActorData, actor_rows)
+    insert_rows(AuditSubjectData, subject_rows)
     AuditChainHead.objects.bulk_update(list(touched.values()), ["seq", "hash"])
 
 
@@ -705,16 +718,209 @@ def record_track_uploaded(
 
 def record_track_deleted(
     *, actor: User | None, track: Track, request_meta: RequestMeta | None = None, source: str = Source.WEB
-) -> None:
-    """Note a deletion, keeping the track's uuid and title in the log.
+) -> ChangeResult:
+    """Withdraw what the track still grants, remove its consent rows and note the deletion.
 
     Call inside the same transaction as ``track.delete()`` and before it, so the
-    event and the deletion commit together (and in the lock order of the
+    events and the deletion commit together (and in the lock order of the
     consent writers: chain head first, then the track).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("record_track_deleted must run in the transaction that deletes the track.")
-    _record_track_event(actor=actor, track=track, kind=Kind.TRACK_DELETED, source=source, request_meta=request_meta)
+    return record_tracks_deleted(
+        actor=actor, tracks=Track.objects.filter(pk=track.pk), request_meta=request_meta, source=source
+    )
+
+
+def record_tracks_deleted(
+    *, actor: User | None, tracks: QuerySet[Track], request_meta: RequestMeta | None = None, source: str = Source.WEB
+) -> ChangeResult:
+    """The set-based form of record_track_deleted, for any number of tracks of any artists.
+
+    Every grant is withdrawn first through change_consent, so the log, the
+    artist's receipt and every downstream reader of the log see a withdrawal,
+    not a grant that silently stopped existing. Then the (now all "not
+    granted") consent rows go and one track_deleted event per track keeps its
+    uuid and title in the log. Consent.track is PROTECT: a track deleted
+    without this call is refused by the database layer.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("record_tracks_deleted must run in the transaction that deletes the tracks.")
+    source = _valid_source(source)
+    scope = Track.objects.filter(pk__in=tracks.values("pk"))
+    granted = set(
+        Consent.objects.filter(track__in=scope.values("pk"), granted=True).values_list("purpose__slug", flat=True)
+    )
+    result = ChangeResult()
+    if granted:
+        result = change_consent(
+            actor=actor,
+            tracks=scope,
+            changes=dict.fromkeys(sorted(granted), False),
+            source=source,
+            request_meta=request_meta,
+        )
+    owner_ids = set(scope.order_by().values_list("owner_id", flat=True).distinct())
+    if not owner_ids:
+        return result
+    heads = _lock_chain_heads(owner_ids)
+    rows = list(
+        scope.select_for_update()
+        .order_by("owner_id", "pk")
+        .values_list("pk", "uuid", "title", "original_filename", "owner_id")
+    )
+    late_owners = {row[4] for row in rows} - heads.keys()
+    if late_owners:
+        heads.update(_lock_chain_heads(late_owners))
+    Consent.objects.filter(track_id__in=pk_in(row[0] for row in rows)).delete()
+    now = timezone.now()
+    policy = PolicyVersion.objects.in_force()
+    _append_events(
+        heads,
+        [
+            _event(
+                artist_id=owner_id,
+                actor=actor,
+                kind=Kind.TRACK_DELETED,
+                source=source,
+                now=now,
+                request_meta=request_meta,
+                policy=policy,
+                track_id=pk,
+                track_uuid=track_uuid,
+                track_title=title or original_filename,
+            )
+            for pk, track_uuid, title, original_filename, owner_id in rows
+        ],
+    )
+    result.event_count += len(rows)
+    result.chain_heads.update({a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(heads)})
+    return result
+
+
+# --- Account deletion -----------------------------------------------------------------------
+
+
+@dataclass
+class AccountConsentSummary:
+    """What deleting an account did to its consent, for the farewell notice and the final event."""
+
+    withdrawn: dict[str, int] = field(default_factory=dict)
+    defaults_switched_off: list[str] = field(default_factory=list)
+    receipt_ids: list[str] = field(default_factory=list)
+
+
+def withdraw_everything_for_deletion(
+    *, actor: User | None, artist: User, request_meta: RequestMeta | None = None
+) -> AccountConsentSummary:
+    """First step of deleting an account: every grant on every track and every upload default, off.
+
+    Through the same writers as any other withdrawal, so each one is an audited
+    consent_changed / defaults_changed event that downstream readers of the
+    log see. Then the rows, all "not granted" now, are removed.
+    """
+    summary = AccountConsentSummary()
+    with transaction.atomic():
+        tracks = Track.objects.filter(owner=artist)
+        granted = set(Consent.objects.filter(track__owner=artist, granted=True).values_list("purpose__slug", flat=True))
+        if granted:
+            result = change_consent(
+                actor=actor,
+                tracks=tracks,
+                changes=dict.fromkeys(sorted(granted), False),
+                source=Source.ACCOUNT_DELETION,
+                request_meta=request_meta,
+            )
+            summary.withdrawn = {slug: counts["withdrawn"] for slug, counts in result.counts.items()}
+            summary.receipt_ids.append(str(result.receipt_id))
+        defaults_on = list(
+            UploadDefault.objects.filter(artist=artist, granted=True).values_list("purpose__slug", flat=True)
+        )
+        if defaults_on:
+            result = set_upload_defaults(
+                actor=actor,
+                artist=artist,
+                choices=dict.fromkeys(defaults_on, False),
+                request_meta=request_meta,
+                source=Source.ACCOUNT_DELETION,
+            )
+            summary.defaults_switched_off = sorted(defaults_on)
+            summary.receipt_ids.append(str(result.receipt_id))
+        UploadDefault.objects.filter(artist=artist).delete()
+    return summary
+
+
+def delete_tracks_for_deletion(*, actor: User | None, artist: User, request_meta: RequestMeta | None = None) -> int:
+    """Delete every track of the artist, each with its track_deleted event.
+
+    The stored files go once the deletion commits (tracks' post_delete
+    receiver); a rollback keeps rows and files together.
+    """
+    with transaction.atomic():
+        tracks = Track.objects.filter(owner=artist)
+        record_tracks_deleted(actor=actor, tracks=tracks, request_meta=request_meta, source=Source.ACCOUNT_DELETION)
+        _, per_model = tracks.delete()
+    return per_model.get(Track._meta.label, 0)
+
+
+def record_account_deleted(
+    *, actor: User | None, artist: User, request_meta: RequestMeta | None = None
+) -> dict[str, Any]:
+    """The last event of a deleted artist's chain; returns the final chain head.
+
+    The chain itself stays (it is the proof of what was done with the artist's
+    work); erase_personal_data removes what in it could name a person.
+    """
+    with transaction.atomic():
+        heads = _lock_chain_heads([artist.pk])
+        _append_events(
+            heads,
+            [
+                _event(
+                    artist_id=artist.pk,
+                    actor=actor,
+                    kind=Kind.ACCOUNT_DELETED,
+                    source=Source.ACCOUNT_DELETION,
+                    now=timezone.now(),
+                    request_meta=request_meta,
+                    policy=PolicyVersion.objects.in_force(),
+                    new_value="deleted",
+                )
+            ],
+        )
+        head = heads[artist.pk]
+        return {"seq": head.seq, "hash": head.hash}
+
+
+def erase_personal_data(*, user_id: int, reason: str) -> list[AuditErasure]:
+    """Erase the personal parts of the audit log that concern one person, keeping every chain verifiable.
+
+    Two scopes, both recorded: every personal part of the person's own chain
+    (track titles, and the request data of whoever acted there), and the
+    request data (IP, user agent) of every event the person acted in, in any
+    chain; the track titles of other artists stay theirs. The records are how
+    the verifier tells an erasure from a row deleted behind our back.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        acted, _ = AuditActorData.objects.filter(event__actor_id=user_id).delete()
+        chain_actor, _ = AuditActorData.objects.filter(event__artist_id=user_id).delete()
+        chain_subject, _ = AuditSubjectData.objects.filter(event__artist_id=user_id).delete()
+        return AuditErasure.objects.bulk_create(
+            [
+                AuditErasure(
+                    user_id=user_id, scope=AuditErasure.Scope.ACTOR, reason=reason, erased_at=now, actor_rows=acted
+                ),
+                AuditErasure(
+                    user_id=user_id,
+                    scope=AuditErasure.Scope.CHAIN,
+                    reason=reason,
+                    erased_at=now,
+                    actor_rows=chain_actor,
+                    subject_rows=chain_subject,
+                ),
+            ]
+        )
 
 
 # --- Policy versions ------------------------------------------------------------------------

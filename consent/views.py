@@ -323,7 +323,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if not form.is_bound or form.is_valid():
         filters = form.to_filter() if form.is_bound else selectors.AuditFilter()
         events = selectors.audit_events(artist=request.user, filters=filters).select_related(
-            "policy_version", "purpose"
+            "policy_version", "purpose", "subject_data"
         )
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -346,7 +346,7 @@ EXPORT_COLUMNS = [
     ("created_at", "time_utc"),
     ("kind", "event"),
     ("track_uuid", "track_uuid"),
-    ("track_title", "track_title"),
+    ("subject_data__track_title", "track_title"),
     ("purpose_slug", "purpose"),
     ("old_value", "old_value"),
     ("new_value", "new_value"),
@@ -354,10 +354,13 @@ EXPORT_COLUMNS = [
     ("actor_kind", "actor_kind"),
     ("source", "source"),
     ("policy_version__version", "policy_version"),
-    ("ip", "ip"),
-    ("user_agent", "user_agent"),
+    ("actor_data__ip", "ip"),
+    ("actor_data__user_agent", "user_agent"),
     ("request_id", "request_id"),
     ("receipt_id", "receipt_id"),
+    ("chain_version", "chain_version"),
+    ("actor_data_digest", "actor_data_digest"),
+    ("subject_data_digest", "subject_data_digest"),
     ("prev_hash", "prev_hash"),
     ("hash", "hash"),
 ]
@@ -373,6 +376,9 @@ def _export_rows(request: HttpRequest, filters) -> Iterator[dict]:
         record["time_utc"] = record["time_utc"].astimezone(datetime.UTC).isoformat()
         for key in ("track_uuid", "receipt_id"):
             record[key] = str(record[key]) if record[key] else None
+        for key in ("track_title", "ip", "user_agent"):
+            # An erased part reads as empty, like a part that never held anything.
+            record[key] = record[key] or ""
         yield record
 
 

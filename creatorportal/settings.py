@@ -403,6 +403,22 @@ CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
     "schedule": float(TRACKS_SWEEP_INTERVAL_SECONDS),
 }
 
+# --- Accounts: data export ------------------------------------------------------------------
+# How long a "download my data" archive stays downloadable; a beat task removes
+# expired archives and queues again builds the broker never delivered.
+ACCOUNTS_EXPORT_TTL_SECONDS = env_int("ACCOUNTS_EXPORT_TTL_SECONDS", 7 * 24 * 3600, minimum=60)
+ACCOUNTS_EXPORT_SWEEP_INTERVAL_SECONDS = env_int("ACCOUNTS_EXPORT_SWEEP_INTERVAL_SECONDS", 900, minimum=1)
+ACCOUNTS_EXPORT_SWEEP_GRACE_SECONDS = 120
+# Building an archive may take longer than other tasks (a big catalogue's whole
+# log), but stays below the broker's visibility timeout of one hour.
+ACCOUNTS_EXPORT_TIME_LIMIT_SECONDS = 1800
+# A build claimed longer ago than the task's hard limit belonged to a dead worker.
+ACCOUNTS_EXPORT_BUILD_LEASE_SECONDS = ACCOUNTS_EXPORT_TIME_LIMIT_SECONDS + 60
+CELERY_BEAT_SCHEDULE["accounts-export-sweep"] = {
+    "task": "accounts.sweep_data_exports",
+    "schedule": float(ACCOUNTS_EXPORT_SWEEP_INTERVAL_SECONDS),
+}
+
 # --- Consent ---------------------------------------------------------------------------
 # The data controller every consent receipt names (Kantara Consent Receipt v1.1 /
 # ISO/IEC TS 27560 fields). The defaults name the portal itself; an operator sets its

@@ -56,6 +56,12 @@ class TrackAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # tracks arrive through the upload page, which validates them
 
+    def get_deleted_objects(self, objs, request):
+        """The service's plan, not Django's cascade (consent rows are PROTECT: the service withdraws them)."""
+        deleted = [f"Track “{track}” — any consent it still grants is withdrawn first, and logged" for track in objs]
+        perms_needed = set() if self.has_delete_permission(request) else {Track._meta.verbose_name}
+        return deleted, {Track._meta.verbose_name_plural: len(objs)}, perms_needed, []
+
     # Through the service, one track at a time, so each deletion is audited
     # with the staff member as the actor and the files go after the commit.
     def delete_model(self, request, obj: Track) -> None:

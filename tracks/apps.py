@@ -5,4 +5,6 @@ class TracksConfig(AppConfig):
     name = "tracks"
 
     def ready(self) -> None:
-        from tracks import signals  # noqa: F401
+        from tracks import account_hooks, signals  # noqa: F401
+
+        account_hooks.register()

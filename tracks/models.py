@@ -17,7 +17,9 @@ class Track(models.Model):
 
     # Public identifier for URLs and the API: not guessable, not a row count.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracks")
+    # PROTECT: tracks go with their account only through the deletion service,
+    # which withdraws their consent and audits each deletion first.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tracks")
 
     title = models.CharField(max_length=300, blank=True)
     artist_name = models.CharField(max_length=300, blank=True)

@@ -1,7 +1,3 @@
-import base64
-import hashlib
-import hmac
-import struct
 import time
 
 import pytest
@@ -9,16 +5,9 @@ import time_machine
 from allauth.mfa.models import Authenticator
 from django.urls import reverse
 
+from tests.utils import totp
+
 pytestmark = pytest.mark.django_db
-
-
-def totp(secret: str, at: float) -> str:
-    """RFC 6238 code, computed independently of allauth to check its verifier."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", int(at // 30)), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1_000_000:06d}"
 
 
 def test_repeated_failed_logins_are_rate_limited(client, artist, password):

@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 
 from conftest import service_missing
 from consent import services
-from consent.chain import HASHED_FIELDS, event_hash
+from consent.chain import BODY_COLUMNS, event_hash
 from consent.models import AuditEvent, AuditLogImmutable
 from tracks.models import Track
 
@@ -67,14 +67,25 @@ def test_database_refuses_deleting_every_audit_event(logged):
     assert AuditEvent.objects.count() == 2
 
 
-def test_postgresql_refuses_truncate_of_audit_events(logged):
+@pytest.mark.parametrize(
+    ("sql", "refusal"),
+    [
+        # The erasable personal-data tables reference the events, so a plain
+        # TRUNCATE is refused before the trigger even runs...
+        ("TRUNCATE consent_auditevent", "truncate a table referenced in a foreign key|append-only"),
+        # ...and one that would take them along is refused by the trigger.
+        ("TRUNCATE consent_auditevent CASCADE", "append-only"),
+    ],
+    ids=["truncate", "truncate-cascade"],
+)
+def test_postgresql_refuses_truncate_of_audit_events(logged, sql, refusal):
     if connection.vendor != "postgresql":
         service_missing("PostgreSQL: TRUNCATE exists only there (SQLite's DELETE is covered above); set DATABASE_URL")
     # The rows were inserted in this test's transaction: run their deferred FK
     # checks now, or PostgreSQL refuses TRUNCATE for that reason instead.
     raw("SET CONSTRAINTS ALL IMMEDIATE")
-    with pytest.raises(DatabaseError, match="append-only"):
-        raw("TRUNCATE consent_auditevent")
+    with pytest.raises(DatabaseError, match=refusal):
+        raw(sql)
     assert AuditEvent.objects.count() == 2
 
 
@@ -103,11 +114,12 @@ def test_verify_audit_log_passes_an_intact_log(logged, capsys):
 def _insert_behind_the_back(artist, *, seq, prev_hash, hash_):
     # Every column written explicitly, as an intruder with SQL access would.
     raw(
-        "INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, track_title, "
-        "purpose_slug, old_value, new_value, ip, user_agent, request_id, created_at, prev_hash, hash) "
-        "VALUES (%s, %s, %s, 'artist', 'web', 'consent_changed', 'forged', 'generative_training', "
-        "'not_granted', 'granted', '', '', '', %s, %s, %s)",
-        [artist.pk, seq, artist.pk, "2026-01-01 00:00:00", prev_hash, hash_],
+        "INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, "
+        "purpose_slug, old_value, new_value, request_id, created_at, chain_version, actor_data_digest, "
+        "subject_data_digest, prev_hash, hash) "
+        "VALUES (%s, %s, %s, 'artist', 'web', 'consent_changed', 'generative_training', "
+        "'not_granted', 'granted', '', %s, 2, '', '', %s, %s)",
+        [artist.pk, seq, artist.pk, "2026-01-01 00:00:00+00", prev_hash, hash_],
     )
 
 
@@ -130,16 +142,16 @@ def test_verify_audit_log_reports_a_row_with_the_wrong_prev_hash(artist, logged,
 def test_verify_audit_log_reports_a_forged_row_whose_hash_is_correct(artist, logged, capsys):
     """Even a correctly chained forgery is caught: the chain head was not moved."""
     last = AuditEvent.objects.order_by("-seq").first()
-    forged = AuditEvent.objects.filter(pk=last.pk).values(*HASHED_FIELDS)[0]
+    forged = AuditEvent.objects.filter(pk=last.pk).values(*BODY_COLUMNS)[0]
     forged["seq"] = 3
     good_hash = event_hash(last.hash, forged)
     raw(
         "INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, track_id, track_uuid, "
-        "track_title, purpose_id, purpose_slug, old_value, new_value, policy_version_id, ip, user_agent, "
-        "request_id, receipt_id, created_at, prev_hash, hash) "
-        "SELECT artist_id, 3, actor_id, actor_kind, source, kind, track_id, track_uuid, track_title, purpose_id, "
-        "purpose_slug, old_value, new_value, policy_version_id, ip, user_agent, request_id, receipt_id, created_at, "
-        "%s, %s FROM consent_auditevent WHERE id = %s",
+        "purpose_id, purpose_slug, old_value, new_value, policy_version_id, request_id, receipt_id, created_at, "
+        "chain_version, actor_data_digest, subject_data_digest, prev_hash, hash) "
+        "SELECT artist_id, 3, actor_id, actor_kind, source, kind, track_id, track_uuid, purpose_id, "
+        "purpose_slug, old_value, new_value, policy_version_id, request_id, receipt_id, created_at, "
+        "chain_version, actor_data_digest, subject_data_digest, %s, %s FROM consent_auditevent WHERE id = %s",
         [last.hash, good_hash, last.pk],
     )
     with pytest.raises(CommandError):

@@ -223,11 +223,12 @@ def test_deleting_a_track_removes_consent_keeps_events_and_chain_verifies(artist
         track.delete()
 
     assert not Consent.objects.exists()
-    kinds = list(AuditEvent.objects.order_by("seq").values_list("kind", "track_title"))
+    kinds = list(AuditEvent.objects.order_by("seq").values_list("kind", "subject_data__track_title", "new_value"))
     assert kinds == [
-        ("track_uploaded", "Keep my history"),
-        ("consent_changed", "Keep my history"),
-        ("track_deleted", "Keep my history"),
+        ("track_uploaded", "Keep my history", ""),
+        ("consent_changed", "Keep my history", "granted"),
+        ("consent_changed", "Keep my history", "not_granted"),
+        ("track_deleted", "Keep my history", ""),
     ]
     assert selectors.verify_chains().ok
 

@@ -89,8 +89,15 @@ def test_deleting_a_track_through_the_tracks_page_keeps_its_history(artist_clien
     assert response.status_code == 302
     assert not Track.objects.filter(pk=track.pk).exists()
     assert not Consent.objects.exists()
-    kinds = list(AuditEvent.objects.order_by("seq").values_list("kind", "track_title", "actor_id"))
-    assert kinds == [("consent_changed", "Gone but logged", artist.pk), ("track_deleted", "Gone but logged", artist.pk)]
+    kinds = list(
+        AuditEvent.objects.order_by("seq").values_list("kind", "subject_data__track_title", "new_value", "actor_id")
+    )
+    # The grant is withdrawn (and logged as such) before the track goes.
+    assert kinds == [
+        ("consent_changed", "Gone but logged", "granted", artist.pk),
+        ("consent_changed", "Gone but logged", "not_granted", artist.pk),
+        ("track_deleted", "Gone but logged", "", artist.pk),
+    ]
     assert selectors.verify_chains().ok
     # The deleted track's history is still on the artist's audit log page.
     log = artist_client.get(f"{reverse('consent:audit_log')}?track={track.uuid}").content.decode()

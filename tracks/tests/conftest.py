@@ -26,11 +26,6 @@ def stored_files(media: Path) -> list[str]:
 
 
 @pytest.fixture
-def media(_isolated_media) -> Path:
-    return _isolated_media
-
-
-@pytest.fixture
 def upload_track(artist_client, django_capture_on_commit_callbacks):
     """Upload fixture files through the real view, running on-commit work (the task) as it would."""
     from django.urls import reverse

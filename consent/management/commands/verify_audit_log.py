@@ -35,4 +35,11 @@ class Command(BaseCommand):
                 f"{report.events} events in {report.chains} chain(s) checked."
             )
         checked = "chains verified" if chains_only else "chains verified; consent state matches the log"
-        self.stdout.write(f"OK: {report.events} events in {report.chains} chain(s); {checked}.")
+        erased = ""
+        if report.erased:
+            # Erasure is a feature (GDPR Art. 17), not a break; it is still worth saying.
+            erased = f" Personal data erased from {report.erased} event(s)"
+            if report.linkage_only:
+                erased += f", {report.linkage_only} of them version-1 events checked by their links only"
+            erased += "."
+        self.stdout.write(f"OK: {report.events} events in {report.chains} chain(s); {checked}.{erased}")
