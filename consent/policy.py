@@ -7,7 +7,6 @@ this module decides who is affected and when.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -18,11 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import AuditEvent, Consent, PolicyVersion
+from creatorportal.queueing import enqueue
 from tracks.models import Track
 
 FAN_OUT_BATCH = 5_000
-
-logger = logging.getLogger(__name__)
 
 
 class PolicyError(Exception):
@@ -60,11 +58,9 @@ def publish_policy_version(*, version: PolicyVersion, effective_at: datetime | N
 
 
 def _start_fan_out(task, version_id: int) -> None:
-    try:
-        task.delay(version_id)
-    except Exception:
-        # The sweep notices an unfinished fan-out and starts it again.
-        logger.warning("could not start the policy fan-out for %s", version_id, exc_info=True)
+    # If the broker does not take it, the sweep notices an unfinished fan-out
+    # and starts it again.
+    enqueue(task, version_id)
 
 
 def insert_policy_notices(version: PolicyVersion, *, after_user_id: int, limit: int = FAN_OUT_BATCH) -> list[int]:

@@ -172,7 +172,16 @@ AUTHENTICATION_BACKENDS = [
 REDIS_URL = env_url("REDIS_URL", "", schemes={"redis", "rediss", "unix"})
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Fails open (creatorportal/cache.py): a page never waits on, or fails
+    # with, a Redis that is down or hung; the timeouts bound the first call
+    # that finds it so.
+    CACHES = {
+        "default": {
+            "BACKEND": "creatorportal.cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     # allauth's rate limits need a real cache: a local-memory cache is real
     # within one process, which is what the quick start runs for the web.
@@ -192,7 +201,9 @@ if not REDIS_URL:
 else:
     # Every retry countdown in the project stays below this, so that Redis
     # never redelivers a task that is merely waiting for its retry time.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+    # socket_timeout: a hung Redis (the TCP connection open, nothing answering)
+    # must fail a publish within seconds instead of holding the request forever.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 2}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -410,9 +421,11 @@ CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATIONS_RETRY_BASE_SECONDS = float(env_int("NOTIFICATIONS_RETRY_BASE_MS", 30_000, minimum=1)) / 1000
 NOTIFICATIONS_RETRY_MAX_SECONDS = 1800
-# A row claimed longer ago than this is presumed abandoned (worker killed) and
-# handed out again by the sweep.
-NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", 600, minimum=1)
+# A claim not renewed for this long is presumed abandoned (worker killed) and
+# handed out again by the sweep. A delivery task renews its claim every third
+# of this while it sends, so the lease can be short: a killed worker's notices
+# go out again within one lease plus one sweep interval.
+NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", 30, minimum=1)
 # The sweep leaves fresh rows to their on-commit task for this long.
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
