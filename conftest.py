@@ -410,8 +410,20 @@ class ThrowawayRedis:
     def stop(self):
         """Stop this server by its pid (SIGTERM): everything in it is gone, as after a crash."""
         if self.process and self.process.poll() is None:
+            self.resume()
             self.process.terminate()
             self.process.wait(timeout=10)
+
+    def hang(self):
+        """SIGSTOP by pid: connections stay open and nothing answers, as with a hung server or a dead link."""
+        import signal
+
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        import signal
+
+        self.process.send_signal(signal.SIGCONT)
 
 
 def _pings(client) -> bool:

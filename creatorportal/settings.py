@@ -163,6 +163,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Sessions live in the database, never in the cache: a Redis outage must not
+# sign anyone out or lose what a session holds (DESIGN.md rule 9).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",

@@ -141,3 +141,40 @@ def test_with_redis_down_every_page_answers_nothing_is_lost_and_the_notices_foll
         lambda: not Track.objects.filter(status=Track.Status.PROCESSING).exists(), timeout=60, message="processing"
     )
     assert set(Track.objects.values_list("status", flat=True)) == {Track.Status.READY}
+
+
+def test_a_hung_redis_holds_no_page_for_long(outage, artist, manager, material_version, password, caplog):
+    import threading
+
+    from django.db import connections
+
+    from tracks import services as track_services
+
+    track = track_services.create_track(owner=artist, upload=as_upload("good.mp3"))
+    caplog.set_level(logging.WARNING, logger="creatorportal.outage")
+    outage.hang()  # the connection stays open, nothing answers
+
+    client = Client()
+    answers = {}
+
+    def use_the_site():
+        try:
+            answers["sign_in"] = sign_in(client, artist, password).status_code
+            dashboard = client.get(reverse("dashboard"))
+            answers["dashboard"] = dashboard.status_code
+            answers["banner"] = "Our terms have changed (version 2)" in dashboard.content.decode()
+            answers["save"] = client.post(
+                reverse("consent:track_update", args=[track.uuid]), {"purpose": ["recommendation"]}
+            ).status_code
+            answers["audit_log"] = client.get(reverse("consent:audit_log")).status_code
+        finally:
+            connections.close_all()  # this thread's database connection
+
+    visit = threading.Thread(target=use_the_site)
+    visit.start()
+    visit.join(timeout=60)  # a bound for a hang, far above the socket timeouts
+
+    assert not visit.is_alive(), f"a page is still waiting on the hung Redis; answered so far: {answers}"
+    assert answers == {"sign_in": 302, "dashboard": 200, "banner": True, "save": 302, "audit_log": 200}
+    assert Consent.objects.get(track=track, purpose__slug="recommendation").granted
+    assert len(outage_warnings(caplog, "cache")) == 1
