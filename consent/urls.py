@@ -1,6 +1,6 @@
 from django.urls import path
 
-from consent import views
+from consent import policy_views, views
 
 app_name = "consent"
 
@@ -13,5 +13,5 @@ urlpatterns = [
     path("log/export.csv", views.audit_export, {"fmt": "csv"}, name="audit_export_csv"),
     path("log/export.json", views.audit_export, {"fmt": "json"}, name="audit_export_json"),
     path("receipts/<uuid:receipt_id>.json", views.receipt, name="receipt"),
-    path("policy/<int:version>/", views.policy, name="policy"),
+    path("policy/<int:version>/", policy_views.policy_version, name="policy"),
 ]

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from consent import selectors, services
 from consent.forms import AuditFilterForm, ConfirmForm
-from consent.models import AuditEvent, PolicyVersion, Purpose
+from consent.models import AuditEvent, Purpose
 from consent.receipts import receipt_for
 from consent.services import ConsentError, RequestMeta
 from tracks.models import Track
@@ -453,10 +453,3 @@ def receipt(request: HttpRequest, receipt_id: uuid.UUID) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="consent-receipt-{receipt_id}.json"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-@require_GET
-def policy(request: HttpRequest, version: int) -> HttpResponse:
-    # Terms are public: anyone may read what an artist agreed to.
-    policy_version = get_object_or_404(PolicyVersion.objects.published(), version=version)
-    return render(request, "consent/policy.html", {"policy": policy_version})

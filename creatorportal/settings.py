@@ -84,6 +84,9 @@ for _origin in CSRF_TRUSTED_ORIGINS:
         )
 
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes={"http", "https"}).rstrip("/")
+# How the portal names itself to people: in emails (ours and allauth's), in
+# subjects, as the TOTP issuer. Never the Host header of some request.
+SITE_NAME = "Creator Consent Portal"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -234,7 +237,7 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 
 # --- Email ----------------------------------------------------------------------
 EMAIL_URL = env_url("EMAIL_URL", "", schemes={"smtp", "smtps", "file", "console"})
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Creator Consent Portal <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_SEND_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 if not EMAIL_URL:
@@ -330,7 +333,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Creator Consent Portal] "
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_RATE_LIMITS = {
     # allauth's own defaults, written out so that they are visible and tunable.
@@ -343,7 +346,7 @@ ACCOUNT_RATE_LIMITS = {
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = "Creator Consent Portal"
+MFA_TOTP_ISSUER = SITE_NAME
 
 # --- Security ------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
