@@ -10,7 +10,6 @@ from django.template.loader import render_to_string
 
 from notifications.models import Notification
 
-
 # How many changed lines of the terms a policy email quotes before it links to the rest.
 EMAIL_DIFF_LINES = 30
 
