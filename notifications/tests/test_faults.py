@@ -83,6 +83,8 @@ def test_smtp_refusing_for_a_while_is_retried_until_it_accepts(smtp_server, star
     [row] = queue(1, "smtp-refusing")
 
     wait_until(lambda: smtp_server.messages, timeout=60, message="the email once SMTP accepts")
+    # The server accepts before the worker records it: wait for the record.
+    wait_until(lambda: Notification.objects.get(id=row.id).status == Notification.Status.SENT, timeout=30)
     row.refresh_from_db()
     assert smtp_server.refused == 3
     assert row.status == Notification.Status.SENT
