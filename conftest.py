@@ -381,7 +381,8 @@ class SmtpSink:
     """An aiosmtpd server in a thread that keeps what it receives.
 
     `refuse_next(n)` makes it answer the next n messages with a temporary
-    failure (451), as a mail server under load or in maintenance does.
+    failure (451), as a mail server under load or in maintenance does;
+    `slow_down(seconds)` makes it take that long to accept each message.
     """
 
     def __init__(self):
@@ -397,10 +398,15 @@ class SmtpSink:
         self.messages: list = []
         self.refusals_left = 0
         self.refused = 0
+        self.delay = 0.0
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         with self._lock:
             if self.refusals_left > 0:
                 self.refusals_left -= 1
@@ -412,6 +418,9 @@ class SmtpSink:
     def refuse_next(self, count: int) -> None:
         with self._lock:
             self.refusals_left = count
+
+    def slow_down(self, seconds: float) -> None:
+        self.delay = seconds
 
     @property
     def url(self) -> str:
@@ -439,3 +448,104 @@ def smtp_server(settings):
     }
     yield sink
     sink.controller.stop()
+
+
+# --- A throwaway Redis, to stop and start at will --------------------------------------------
+
+
+class ThrowawayRedis:
+    """A redis-server of our own on a free port; stopping it never touches the shared one."""
+
+    def __init__(self, tmp_path):
+        import shutil
+
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            service_missing("redis-server is not installed")
+        self.port = free_port()
+        self.dir = tmp_path
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        import subprocess
+
+        import redis
+
+        from tests.utils import wait_until
+
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), timeout=10, message="throwaway redis to answer")
+
+    def stop(self):
+        """Stop this server by its pid (SIGTERM): everything in it is gone, as after a crash."""
+        if self.process and self.process.poll() is None:
+            self.resume()
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def hang(self):
+        """SIGSTOP by pid: connections stay open and nothing answers, as with a hung server or a dead link."""
+        import signal
+
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        import signal
+
+        self.process.send_signal(signal.SIGCONT)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    from creatorportal.outage import forget_outages
+
+    server = ThrowawayRedis(tmp_path)
+    server.start()
+    forget_outages()
+    yield server
+    server.stop()
+    forget_outages()
+
+
+def _drop_broker_connections():
+    # Cached connections and producers still point at the previous broker;
+    # forget them as Celery does in a forked child.
+    celery_app._after_fork()
+
+
+@pytest.fixture
+def broker(throwaway_redis):
+    """Point this test process's Celery producer at the throwaway Redis."""
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = throwaway_redis.url
+    _drop_broker_connections()
+    yield throwaway_redis
+    celery_app.conf.broker_url = previous
+    _drop_broker_connections()
+
+
+@pytest.fixture
+def redis_cache(throwaway_redis, settings):
+    """Point Django's cache at the throwaway Redis, with the backend and options the settings configure."""
+    configured = settings.CACHES["default"]
+    if "redis" not in configured["BACKEND"].lower():
+        service_missing("REDIS_URL is not set: the cache is not Redis")
+    settings.CACHES = {"default": {**configured, "LOCATION": throwaway_redis.url}}
+    yield throwaway_redis

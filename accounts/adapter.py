@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from django.conf import settings
-from django.contrib.sites.shortcuts import get_current_site
+from django.contrib.sites.requests import RequestSite
 from django.db import transaction
 
 from notifications.models import Notification
@@ -20,6 +20,18 @@ def _on_site_url(url: str) -> str:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return settings.SITE_URL + path
+
+
+class PortalSite(RequestSite):
+    """The portal as allauth's templates name it: SITE_NAME at SITE_URL, never the request's Host."""
+
+    def __init__(self):
+        self.name = settings.SITE_NAME
+        self.domain = urlsplit(settings.SITE_URL).netloc
+
+
+# Links allauth builds from the request (so from its Host header) for its emails.
+_REQUEST_BUILT_LINKS = ("signup_url", "password_reset_url", "activate_url")
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -40,10 +52,21 @@ class AccountAdapter(DefaultAccountAdapter):
         mail server outage loses no verification or reset email.
         """
         request = allauth_context.request
+        context = {
+            **context,
+            **{key: _on_site_url(context[key]) for key in _REQUEST_BUILT_LINKS if context.get(key)},
+        }
         message = self.render_mail(
             template_prefix,
             email,
-            {"request": request, "email": email, "current_site": get_current_site(request), **context},
+            {
+                "request": request,
+                "email": email,
+                "current_site": PortalSite(),
+                "SITE_NAME": settings.SITE_NAME,
+                "SITE_URL": settings.SITE_URL,
+                **context,
+            },
         )
         html = next(
             (content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""

@@ -6,23 +6,24 @@ this module decides who is affected and when.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
-import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import AuditEvent, Consent, PolicyVersion
+from creatorportal.queueing import enqueue
 from tracks.models import Track
 
 FAN_OUT_BATCH = 5_000
-
-logger = logging.getLogger(__name__)
 
 
 class PolicyError(Exception):
@@ -60,11 +61,9 @@ def publish_policy_version(*, version: PolicyVersion, effective_at: datetime | N
 
 
 def _start_fan_out(task, version_id: int) -> None:
-    try:
-        task.delay(version_id)
-    except Exception:
-        # The sweep notices an unfinished fan-out and starts it again.
-        logger.warning("could not start the policy fan-out for %s", version_id, exc_info=True)
+    # If the broker does not take it, the sweep notices an unfinished fan-out
+    # and starts it again.
+    enqueue(task, version_id)
 
 
 def insert_policy_notices(version: PolicyVersion, *, after_user_id: int, limit: int = FAN_OUT_BATCH) -> list[int]:
@@ -201,6 +200,86 @@ def pending_acknowledgement(user) -> PolicyVersion | None:
     if user.date_joined > version.published_at:
         return None  # they signed up under these terms
     return None if has_acknowledged(user, version) else version
+
+
+# --- What changed for whom ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "same", "added" or "removed"
+    text: str
+
+
+@dataclass(frozen=True)
+class PolicyChanges:
+    """What changed from the terms `since` (older) to `to`, with every version in between."""
+
+    since: PolicyVersion
+    to: PolicyVersion
+    versions: list[PolicyVersion]  # after `since`, up to and including `to`, oldest first
+    lines: list[DiffLine]
+
+    @property
+    def changed_lines(self) -> list[DiffLine]:
+        return [line for line in self.lines if line.kind != "same"]
+
+    @property
+    def purposes_changed(self) -> list[str]:
+        names: dict[str, None] = {}
+        for version in self.versions:
+            names.update(dict.fromkeys(p.name for p in version.purposes_changed.all()))
+        return list(names)
+
+
+def text_diff(old: str, new: str) -> list[DiffLine]:
+    """A readable line diff of two texts of the terms."""
+    return list(_text_diff(old, new))
+
+
+@functools.lru_cache(maxsize=32)
+def _text_diff(old: str, new: str) -> tuple[DiffLine, ...]:
+    # Cached: a policy notice to every user renders the same few diffs.
+    lines = []
+    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
+        marker, text = line[:2], line[2:]
+        if marker == "? ":
+            continue  # intra-line hints are noise for readers
+        lines.append(DiffLine({"  ": "same", "+ ": "added", "- ": "removed"}[marker], text))
+    return tuple(lines)
+
+
+def last_accepted_version(user, *, before: PolicyVersion) -> PolicyVersion | None:
+    """The newest version older than `before` that `user` accepted.
+
+    Accepted means acknowledged (the banner's button, audited) or in force when
+    they signed up. Without either, the version published just before.
+    """
+    older = PolicyVersion.objects.published().filter(version__lt=before.version)
+    acknowledged = AuditEvent.objects.filter(
+        artist_id=user.pk, kind=AuditEvent.Kind.POLICY_ACKNOWLEDGED, policy_version__in=older
+    ).aggregate(newest=Max("policy_version__version"))["newest"]
+    signed_up_under = older.filter(published_at__lte=user.date_joined).aggregate(newest=Max("version"))["newest"]
+    newest = max((v for v in (acknowledged, signed_up_under) if v is not None), default=None)
+    if newest is None:
+        return older.order_by("-version").first()
+    return older.get(version=newest)
+
+
+def changes_between(since: PolicyVersion, to: PolicyVersion) -> PolicyChanges:
+    versions = list(
+        PolicyVersion.objects.published()
+        .filter(version__gt=since.version, version__lte=to.version)
+        .prefetch_related("purposes_changed")
+        .order_by("version")
+    )
+    return PolicyChanges(since=since, to=to, versions=versions, lines=text_diff(since.full_text, to.full_text))
+
+
+def changes_path(version: PolicyVersion, since: PolicyVersion | None) -> str:
+    """The page of `version` showing what changed since `since`."""
+    path = version.get_absolute_url()
+    return f"{path}?since={since.version}#changes" if since else path
 
 
 # --- Re-consent and lapse ------------------------------------------------------------------

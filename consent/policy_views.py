@@ -1,8 +1,6 @@
-"""Public policy history, the acknowledgement banner's action, and re-consent."""
+"""Public policy pages (each version with what changed, the history), the banner's action, re-consent."""
 
 from __future__ import annotations
-
-import difflib
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,15 +13,42 @@ from consent import policy, services
 from consent.models import PolicyVersion
 
 
-def _diff_lines(old: str, new: str) -> list[tuple[str, str]]:
-    """(kind, line) pairs for a readable line diff; kind is 'same', 'added' or 'removed'."""
-    lines = []
-    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
-        marker, text = line[:2], line[2:]
-        if marker == "? ":
-            continue  # intra-line hints are noise for readers
-        lines.append(({"  ": "same", "+ ": "added", "- ": "removed"}[marker], text))
-    return lines
+@require_GET
+def policy_version(request: HttpRequest, version: int) -> HttpResponse:
+    """One version of the terms (public), with what changed since an earlier one.
+
+    Since `?since=N` (the link in the policy email names the version that
+    artist last accepted), else for a signed-in artist the version they last
+    accepted, else the version before. A signed-in artist also sees which of
+    their tracks the change affects.
+    """
+    policy_version = get_object_or_404(PolicyVersion.objects.published(), version=version)
+    signed_in = request.user.is_authenticated
+    since = _since(request, policy_version)
+    affected = policy.affected_tracks(request.user, policy_version).order_by("title", "pk") if signed_in else None
+    return render(
+        request,
+        "consent/policy.html",
+        {
+            "policy": policy_version,
+            "changes": policy.changes_between(since, policy_version) if since else None,
+            "since_is_yours": signed_in and since == policy.last_accepted_version(request.user, before=policy_version),
+            "affected_tracks": affected[:200] if affected is not None else [],
+            "affected_count": affected.count() if affected is not None else 0,
+        },
+    )
+
+
+def _since(request: HttpRequest, version: PolicyVersion) -> PolicyVersion | None:
+    older = PolicyVersion.objects.published().filter(version__lt=version.version)
+    asked = request.GET.get("since", "")
+    if asked.isdigit():
+        found = older.filter(version=int(asked)).first()
+        if found is not None:
+            return found
+    if request.user.is_authenticated:
+        return policy.last_accepted_version(request.user, before=version)
+    return older.order_by("-version").first()
 
 
 @require_GET
@@ -36,7 +61,7 @@ def policy_history(request: HttpRequest) -> HttpResponse:
         entries.append(
             {
                 "version": version,
-                "diff": _diff_lines(previous.full_text, version.full_text) if previous else None,
+                "diff": policy.text_diff(previous.full_text, version.full_text) if previous else None,
                 "summary_changed": previous is not None and previous.summary != version.summary,
             }
         )

@@ -399,14 +399,28 @@ def set_track_consents(
 
 
 def _write_track_consent(
-    *, actor, tracks, wanted, slugs, source, request_meta, confirmed_purposes, bulk_change=None, unchanged_since=None
+    *,
+    actor,
+    tracks,
+    wanted,
+    slugs,
+    source,
+    request_meta,
+    confirmed_purposes,
+    bulk_change=None,
+    unchanged_since=None,
+    sources: Mapping[str, str] | None = None,
+    what: str = "tracks",
 ) -> ChangeResult:
-    """The body of change_consent and set_track_consents.
+    """The body of change_consent, set_track_consents and apply_upload_consent.
 
     With `bulk_change`, the label's delegations alone decide what the actor may
     do, and every event links to the bulk change (its id is in the hash).
+    `sources` overrides `source` per purpose slug, for one save whose grants
+    come from different places (an upload: the artist's defaults and the form).
     """
     source = _valid_source(source)
+    source_of = {slug: _valid_source(s) for slug, s in (sources or {}).items()}
     purposes = _purposes_by_slug(slugs)
     if not purposes:
         return ChangeResult()
@@ -490,7 +504,7 @@ def _write_track_consent(
                 artist_id=row[3],
                 actor=actor,
                 kind=Kind.CONSENT_CHANGED,
-                source=source,
+                source=source_of.get(purpose.slug, source),
                 now=now,
                 request_meta=request_meta,
                 policy=policy,
@@ -519,9 +533,10 @@ def _write_track_consent(
             actor=actor,
             receipt_id=receipt_id,
             source=source,
-            cells=[ChangedCell(row[3], row[2], p.slug, p.name, granted) for row, p, granted, _ in changed],
+            cells=[ChangedCell(row[3], row[2], p.slug, p.name, granted, row[0]) for row, p, granted, _ in changed],
             chain_heads=chain_heads,
             label_name=bulk_change.label.name if bulk_change else "",
+            what=what,
         )
         return ChangeResult(
             receipt_id=receipt_id, counts=counts, event_count=len(events), chain_heads=chain_heads, skipped=skipped
@@ -561,47 +576,42 @@ def _write_consent_rows(*, actor, changed, policy: PolicyVersion, now) -> None:
 def apply_upload_consent(
     *,
     actor: User,
-    track: Track,
+    tracks: QuerySet[Track],
     choices: Mapping[str, bool] | None = None,
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
-) -> list[ChangeResult]:
-    """Give a new track what its artist chose: account defaults, then the upload form.
+) -> ChangeResult:
+    """Give the new tracks of one upload what their artist chose: account defaults and the upload form.
 
-    Opt-in only: `False` in `choices` and defaults that are off grant nothing,
-    and a new track starts with nothing granted. A default that needs
+    One upload is one save, whatever the number of files: one receipt lists
+    every file. Each grant is audited with where it came from (the defaults or
+    the form). Opt-in only: `False` in `choices` and defaults that are off grant
+    nothing, and a new track starts with nothing granted. A default that needs
     confirmation was confirmed when the artist set it, so it applies as is.
     """
-    results = []
-    with transaction.atomic():
-        defaults = list(
-            UploadDefault.objects.filter(artist_id=track.owner_id, granted=True).values_list("purpose__slug", flat=True)
-        )
-        one_track = Track.objects.filter(pk=track.pk)
-        if defaults:
-            results.append(
-                change_consent(
-                    actor=actor,
-                    tracks=one_track,
-                    changes=dict.fromkeys(defaults, True),
-                    source=Source.ACCOUNT_DEFAULT,
-                    request_meta=request_meta,
-                    confirmed_purposes=defaults,
-                )
-            )
-        chosen = {slug: True for slug, granted in (choices or {}).items() if granted}
-        if chosen:
-            results.append(
-                change_consent(
-                    actor=actor,
-                    tracks=one_track,
-                    changes=chosen,
-                    source=Source.UPLOAD,
-                    request_meta=request_meta,
-                    confirmed_purposes=confirmed_purposes,
-                )
-            )
-    return [r for r in results if r.changed]
+    owner_ids = set(Track.objects.filter(pk__in=tracks.values("pk")).values_list("owner_id", flat=True).distinct())
+    if len(owner_ids) != 1:
+        if owner_ids:
+            raise ConsentError("An upload's consent applies to the tracks of one artist at a time.")
+        return ChangeResult()
+    defaults = set(
+        UploadDefault.objects.filter(artist_id=owner_ids.pop(), granted=True).values_list("purpose__slug", flat=True)
+    )
+    chosen = {slug for slug, granted in (choices or {}).items() if granted}
+    changes = dict.fromkeys(sorted(defaults | chosen), True)
+    if not changes:
+        return ChangeResult()
+    return _write_track_consent(
+        actor=actor,
+        tracks=tracks,
+        wanted=lambda _uuid: changes,
+        slugs=changes.keys(),
+        source=Source.UPLOAD if chosen else Source.ACCOUNT_DEFAULT,
+        sources={slug: Source.ACCOUNT_DEFAULT if slug in defaults else Source.UPLOAD for slug in changes},
+        request_meta=request_meta,
+        confirmed_purposes={*defaults, *confirmed_purposes},
+        what="upload",
+    )
 
 
 def set_upload_defaults(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from consent import views
+from consent import policy_views, views
 
 app_name = "consent"
 
@@ -14,5 +14,5 @@ urlpatterns = [
     path("log/export.json", views.audit_export, {"fmt": "json"}, name="audit_export_json"),
     path("receipts/schema.json", views.receipt_schema, name="receipt_schema"),
     path("receipts/<uuid:receipt_id>.json", views.receipt, name="receipt"),
-    path("policy/<int:version>/", views.policy, name="policy"),
+    path("policy/<int:version>/", policy_views.policy_version, name="policy"),
 ]

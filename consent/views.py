@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from consent import selectors, services
 from consent.forms import AuditFilterForm, ConfirmForm
-from consent.models import AuditEvent, PolicyVersion, Purpose
+from consent.models import AuditEvent, Purpose
 from consent.receipts import receipt_for
 from consent.receipts import receipt_schema as published_receipt_schema
 from consent.services import ConsentError, RequestMeta
@@ -470,9 +470,3 @@ def receipt_schema(request: HttpRequest) -> HttpResponse:
     response["Cache-Control"] = "public, max-age=3600"
     return response
 
-
-@require_GET
-def policy(request: HttpRequest, version: int) -> HttpResponse:
-    # Terms are public: anyone may read what an artist agreed to.
-    policy_version = get_object_or_404(PolicyVersion.objects.published(), version=version)
-    return render(request, "consent/policy.html", {"policy": policy_version})

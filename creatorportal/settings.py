@@ -84,6 +84,9 @@ for _origin in CSRF_TRUSTED_ORIGINS:
         )
 
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes={"http", "https"}).rstrip("/")
+# How the portal names itself to people: in emails (ours and allauth's), in
+# subjects, as the TOTP issuer. Never the Host header of some request.
+SITE_NAME = "Creator Consent Portal"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -164,6 +167,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Sessions live in the database, never in the cache: a Redis outage must not
+# sign anyone out or lose what a session holds (DESIGN.md rule 9).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -173,7 +180,16 @@ AUTHENTICATION_BACKENDS = [
 REDIS_URL = env_url("REDIS_URL", "", schemes={"redis", "rediss", "unix"})
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Fails open (creatorportal/cache.py): a page never waits on, or fails
+    # with, a Redis that is down or hung; the timeouts bound the first call
+    # that finds it so.
+    CACHES = {
+        "default": {
+            "BACKEND": "creatorportal.cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     # allauth's rate limits need a real cache: a local-memory cache is real
     # within one process, which is what the quick start runs for the web.
@@ -193,7 +209,9 @@ if not REDIS_URL:
 else:
     # Every retry countdown in the project stays below this, so that Redis
     # never redelivers a task that is merely waiting for its retry time.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+    # socket_timeout: a hung Redis (the TCP connection open, nothing answering)
+    # must fail a publish within seconds instead of holding the request forever.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 2}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -220,7 +238,7 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 
 # --- Email ----------------------------------------------------------------------
 EMAIL_URL = env_url("EMAIL_URL", "", schemes={"smtp", "smtps", "file", "console"})
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Creator Consent Portal <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_SEND_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 if not EMAIL_URL:
@@ -316,7 +334,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Creator Consent Portal] "
+# No prefix: allauth's subjects read like the portal's own (the sender already
+# names the portal).
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_RATE_LIMITS = {
     # allauth's own defaults, written out so that they are visible and tunable.
@@ -329,7 +349,7 @@ ACCOUNT_RATE_LIMITS = {
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = "Creator Consent Portal"
+MFA_TOTP_ISSUER = SITE_NAME
 
 # --- Security ------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
@@ -455,9 +475,11 @@ if CONSENT_RECEIPT_VALIDATION not in {"log", "raise"}:
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATIONS_RETRY_BASE_SECONDS = float(env_int("NOTIFICATIONS_RETRY_BASE_MS", 30_000, minimum=1)) / 1000
 NOTIFICATIONS_RETRY_MAX_SECONDS = 1800
-# A row claimed longer ago than this is presumed abandoned (worker killed) and
-# handed out again by the sweep.
-NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", 600, minimum=1)
+# A claim not renewed for this long is presumed abandoned (worker killed) and
+# handed out again by the sweep. A delivery task renews its claim every third
+# of this while it sends, so the lease can be short: a killed worker's notices
+# go out again within one lease plus one sweep interval.
+NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS", 30, minimum=1)
 # The sweep leaves fresh rows to their on-commit task for this long.
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)

@@ -27,6 +27,7 @@ class ChangedCell:
     purpose_slug: str
     purpose_name: str
     granted: bool
+    track_id: int | None = None
 
 
 def _actor_label(actor: User | None, artist_id: int, label_name: str = "") -> str:
@@ -40,7 +41,7 @@ def _actor_label(actor: User | None, artist_id: int, label_name: str = "") -> st
     return f"{manager} of {label_name}" if label_name else manager
 
 
-def _digest(cells: list[ChangedCell]) -> list[dict]:
+def _digest(cells: list[ChangedCell], *, limit: int | None = DIGEST_TITLES) -> list[dict]:
     per_purpose: dict[str, dict] = {}
     for cell in cells:
         entry = per_purpose.setdefault(
@@ -54,8 +55,9 @@ def _digest(cells: list[ChangedCell]) -> list[dict]:
         for state in ("granted", "withdrawn"):
             titles = entry[state]
             summary[f"{state}_count"] = len(titles)
-            summary[f"{state}_titles"] = titles[:DIGEST_TITLES]
-            summary[f"{state}_more"] = max(0, len(titles) - DIGEST_TITLES)
+            shown = titles if limit is None else titles[:limit]
+            summary[f"{state}_titles"] = shown
+            summary[f"{state}_more"] = len(titles) - len(shown)
         digest.append(summary)
     return digest
 
@@ -75,7 +77,9 @@ def queue_consent_change_notices(
     To the artist's own save: a receipt. To a change someone else made: a
     notice of a change made on their behalf, which cannot be turned off.
     `what` words the digest: "tracks" (consent on tracks), "defaults" (what
-    future uploads get) or "reconfirmed" (grants confirmed under new terms).
+    future uploads get), "reconfirmed" (grants confirmed under new terms) or
+    "upload" (what one upload's files were given from the start: every file is
+    named, an upload holds few).
     """
     by_artist: dict[int, list[ChangedCell]] = defaultdict(list)
     for cell in cells:
@@ -98,7 +102,8 @@ def queue_consent_change_notices(
             "what": what,
             "receipt_id": str(receipt_id),
             "change_count": len(artist_cells),
-            "purposes": _digest(artist_cells),
+            "track_count": len({cell.track_id for cell in artist_cells}),
+            "purposes": _digest(artist_cells, limit=None if what == "upload" else DIGEST_TITLES),
             "chain_head": chain_heads.get(artist_id, {}).get("hash", ""),
             "audit_log_path": f"{audit_url}?receipt={receipt_id}",
         }

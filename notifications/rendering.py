@@ -10,13 +10,16 @@ from django.template.loader import render_to_string
 
 from notifications.models import Notification
 
+# How many changed lines of the terms a policy email quotes before it links to the rest.
+EMAIL_DIFF_LINES = 30
+
 
 def _context_at_send_time(notification: Notification) -> dict:
     """What is read from the database when the email is built, not when it is queued.
 
     A receipt is rebuilt from the append-only audit log (so the attachment says
     exactly what the log says); a policy notice written for thousands at once
-    gets each recipient's own affected tracks.
+    gets each recipient's own changes and affected tracks.
     """
     if notification.recipient_id is None:
         return {}
@@ -25,18 +28,36 @@ def _context_at_send_time(notification: Notification) -> dict:
 
         receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
         return {"receipt": receipt} if receipt else {}
-    if notification.kind != Notification.Kind.POLICY_CHANGE:
-        return {}
+    if notification.kind == Notification.Kind.POLICY_CHANGE:
+        return _policy_context(notification)
+    return {}
+
+
+def _policy_context(notification: Notification) -> dict:
+    """The difference between the terms this recipient last accepted and the new ones, and their affected tracks."""
     from consent.models import PolicyVersion
-    from consent.policy import affected_tracks
+    from consent.policy import affected_tracks, changes_between, changes_path, last_accepted_version
 
     version = PolicyVersion.objects.filter(version=notification.context.get("version")).first()
-    if version is None or not notification.context.get("purposes_changed"):
+    if version is None:
         return {}
-    titles = list(
-        affected_tracks(notification.recipient, version).order_by("title").values_list("title", flat=True)[:21]
-    )
-    return {"affected_titles": titles[:20], "affected_more": len(titles) > 20}
+    since = last_accepted_version(notification.recipient, before=version)
+    context: dict = {"changes_path": changes_path(version, since)}
+    if since is not None:
+        changes = changes_between(since, version)
+        changed = changes.changed_lines
+        context.update(
+            since_version=since.version,
+            versions_since=[{"version": v.version, "summary": v.summary} for v in changes.versions],
+            changed_lines=changed[:EMAIL_DIFF_LINES],
+            changed_more=max(0, len(changed) - EMAIL_DIFF_LINES),
+        )
+    if notification.context.get("purposes_changed"):
+        titles = list(
+            affected_tracks(notification.recipient, version).order_by("title").values_list("title", flat=True)[:21]
+        )
+        context.update(affected_titles=titles[:20], affected_more=len(titles) > 20)
+    return context
 
 
 def build_message(notification: Notification) -> EmailMultiAlternatives:
@@ -51,6 +72,7 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
             **notification.context,
             **_context_at_send_time(notification),
             "SITE_URL": settings.SITE_URL,
+            "SITE_NAME": settings.SITE_NAME,
             "notification": notification,
         }
         prefix = f"emails/{notification.kind}"

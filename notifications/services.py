@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
+from creatorportal.queueing import enqueue
 from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -43,20 +44,19 @@ def queue_notification(
     return row
 
 
-def enqueue_delivery(notification_ids: Iterable[int]) -> bool:
-    """Hand rows to Celery. A broker outage is logged, never raised.
+def enqueue_delivery(notification_ids: Iterable[int], *, always_try: bool = False) -> bool:
+    """Hand rows to Celery. A broker outage is logged (once), never raised.
 
     The rows are already committed; if the broker does not get the task, the
-    periodic sweep finds the rows and sends them later.
+    periodic sweep finds the rows and sends them later. The sweep itself
+    passes `always_try`, so the first sweep after an outage sends them.
     """
     from notifications.tasks import deliver_notifications
 
     ids = list(notification_ids)
     if not ids:
         return True
-    try:
-        deliver_notifications.delay(ids)
-    except Exception:
-        logger.warning("could not enqueue delivery of notifications %s; the sweep will send them", ids, exc_info=True)
-        return False
-    return True
+    if enqueue(deliver_notifications, ids, always_try=always_try):
+        return True
+    logger.debug("delivery of notifications %s left to the sweep", ids)
+    return False

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import random
 import smtplib
+import threading
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.core import mail
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from creatorportal.queueing import enqueue
 from notifications.models import Notification
 from notifications.rendering import build_message
 
@@ -62,6 +64,56 @@ def claim(notification_ids: list[int]) -> list[Notification]:
     return rows
 
 
+def renew_claims(notification_ids: list[int]) -> int:
+    """Move the lease of the rows still being sent forward; rows locked at this instant are skipped."""
+    with transaction.atomic():
+        held = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(id__in=notification_ids, status=Notification.Status.SENDING)
+            .values_list("id", flat=True)
+        )
+        return Notification.objects.filter(id__in=held).update(claimed_at=timezone.now()) if held else 0
+
+
+class LeaseKeeper:
+    """Renews the claim on a batch's rows from a thread of its own while the batch is sent.
+
+    So the lease can be short, and a killed worker's rows go out again within
+    a lease and one sweep, while a live worker slowed down by its mail server
+    (one message may take several SMTP timeouts) never has its rows taken from
+    it and sent a second time. The thread dies with the worker: a kill stops
+    the renewals at once.
+    """
+
+    def __init__(self, notification_ids: list[int], *, every: float):
+        self.ids = notification_ids
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notification-lease", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.every)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    renew_claims(self.ids)
+                except Exception:
+                    logger.warning("could not renew the claim on notifications %s", self.ids, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+
+def lease_renewal_interval() -> float:
+    return settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS / 3
+
+
 def _mark_sent(row: Notification) -> None:
     """Record a message the server accepted, before sending the next one.
 
@@ -99,6 +151,41 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _send_batch(rows: list[Notification], outcome: dict) -> list[Notification]:
+    """Send claimed rows over one SMTP connection; record each outcome; return those to retry."""
+    to_retry: list[Notification] = []
+    mailer = mail.mailers.default
+    try:
+        mailer.open()
+    except Exception as error:
+        # Cannot even connect: every row in the batch waits for the next try.
+        for row in rows:
+            to_retry.append(row)
+            row.error = _describe(error)
+        return to_retry
+    try:
+        for row in rows:
+            try:
+                mailer.send_messages([build_message(row)])
+            except Exception as error:
+                row.error = _describe(error)
+                if is_transient(error):
+                    to_retry.append(row)
+                else:
+                    _mark_failed(row, row.error)
+                    outcome["failed"] += 1
+                    logger.error("notification %s failed permanently: %s", row.id, row.error)
+            else:
+                _mark_sent(row)
+                outcome["sent"] += 1
+    finally:
+        try:
+            mailer.close()
+        except Exception:
+            logger.debug("SMTP close failed", exc_info=True)
+    return to_retry
+
+
 @shared_task(bind=True, ignore_result=True, max_retries=None)
 def deliver_notifications(self, notification_ids: list[int]) -> dict:
     rows = claim(notification_ids)
@@ -106,36 +193,8 @@ def deliver_notifications(self, notification_ids: list[int]) -> dict:
     if not rows:
         return outcome
 
-    to_retry: list[Notification] = []
-    connection = mail.mailers.default
-    try:
-        connection.open()
-    except Exception as error:
-        # Cannot even connect: every row in the batch waits for the next try.
-        for row in rows:
-            to_retry.append(row)
-            row.error = _describe(error)
-    else:
-        try:
-            for row in rows:
-                try:
-                    connection.send_messages([build_message(row)])
-                except Exception as error:
-                    row.error = _describe(error)
-                    if is_transient(error):
-                        to_retry.append(row)
-                    else:
-                        _mark_failed(row, row.error)
-                        outcome["failed"] += 1
-                        logger.error("notification %s failed permanently: %s", row.id, row.error)
-                else:
-                    _mark_sent(row)
-                    outcome["sent"] += 1
-        finally:
-            try:
-                connection.close()
-            except Exception:
-                logger.debug("SMTP close failed", exc_info=True)
+    with LeaseKeeper([row.id for row in rows], every=lease_renewal_interval()):
+        to_retry = _send_batch(rows, outcome)
 
     retry_ids = []
     for row in to_retry:
@@ -157,25 +216,47 @@ def deliver_notifications(self, notification_ids: list[int]) -> dict:
 
 @shared_task(ignore_result=True)
 def sweep_notifications() -> dict:
-    """Hand out what no task holds: rows the broker lost, or a killed worker left."""
+    """Hand out what no task holds: rows the broker lost, or a killed worker left.
+
+    Rows whose lease ran out are handed out in the same run: no task is coming
+    for them, so they must not also wait out the grace period meant for fresh
+    rows. A killed worker's notices thus go out within one lease and one sweep
+    interval.
+    """
     now = timezone.now()
-    lease_expired = now - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS)
-    released = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=lease_expired).update(
-        status=Notification.Status.PENDING, claimed_at=None, next_attempt_at=now
-    )
+    released = _release_expired_claims(now)
     due_before = now - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS)
     due_ids = list(
         Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=due_before)
+        .exclude(id__in=released)
         .order_by("next_attempt_at", "id")
         .values_list("id", flat=True)[:10_000]
     )
     from notifications.services import enqueue_delivery
 
+    to_send = released + due_ids
     batch = settings.NOTIFICATIONS_BATCH_SIZE
-    for start in range(0, len(due_ids), batch):
-        enqueue_delivery(due_ids[start : start + batch])
+    for start in range(0, len(to_send), batch):
+        enqueue_delivery(to_send[start : start + batch], always_try=True)
     restarted = _restart_unfinished_fan_outs(now)
-    return {"released": released, "enqueued": len(due_ids), "fan_outs_restarted": restarted}
+    return {"released": len(released), "enqueued": len(to_send), "fan_outs_restarted": restarted}
+
+
+def _release_expired_claims(now) -> list[int]:
+    """Rows claimed by a task that stopped renewing its lease (a killed worker), back to pending."""
+    lease_expired = now - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=Notification.Status.SENDING, claimed_at__lt=lease_expired)
+            .order_by("id")
+            .values_list("id", flat=True)[:10_000]
+        )
+        if ids:
+            Notification.objects.filter(id__in=ids).update(
+                status=Notification.Status.PENDING, claimed_at=None, next_attempt_at=now
+            )
+    return ids
 
 
 def _restart_unfinished_fan_outs(now) -> int:
@@ -191,12 +272,7 @@ def _restart_unfinished_fan_outs(now) -> int:
     )
     restarted = 0
     for version in recent:
-        if fan_out_incomplete(version):
-            try:
-                fan_out_policy_notice.delay(version.pk)
-            except Exception:
-                logger.warning("could not restart the fan-out of version %s", version.version, exc_info=True)
-                continue
+        if fan_out_incomplete(version) and enqueue(fan_out_policy_notice, version.pk, always_try=True):
             restarted += 1
     return restarted
 

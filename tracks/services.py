@@ -13,7 +13,7 @@ import logging
 import posixpath
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -30,6 +30,7 @@ from accounts.models import User
 from consent import services as consent_services
 from consent.models import AuditEvent
 from consent.services import RequestMeta
+from creatorportal.queueing import enqueue
 from tracks import metadata, selectors
 from tracks.artwork import Rendition, human_size
 from tracks.models import Track
@@ -134,6 +135,26 @@ def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
     return info
 
 
+@dataclass
+class UploadOutcome:
+    """What became of one file of an upload: its track, or why it was not kept."""
+
+    filename: str
+    track: Track | None = None
+    rejection: UploadRejected | None = None
+    # Trouble on our side (storage, database): nothing of the file is kept.
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class _StoredUpload:
+    index: int
+    filename: str
+    stored_name: str
+    info: metadata.AudioInfo
+    sha256: str
+
+
 def create_track(
     *,
     owner: User,
@@ -146,52 +167,121 @@ def create_track(
     Raises UploadRejected (nothing stored, no row) for anything the portal will
     not keep, including a file this artist has already uploaded.
     """
-    original_filename = clean_filename(upload.name)
+    [outcome] = create_tracks(owner=owner, uploads=[upload], consent_choices=consent_choices, request_meta=request_meta)
+    if outcome.rejection is not None:
+        raise outcome.rejection
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.track is not None
+    return outcome.track
+
+
+def create_tracks(
+    *,
+    owner: User,
+    uploads: Sequence[UploadedFile],
+    consent_choices: Mapping[str, bool] | None = None,
+    request_meta: RequestMeta | None = None,
+) -> list[UploadOutcome]:
+    """One upload action: each file judged and stored on its own, the kept ones recorded together.
+
+    A refused file, or one whose storage fails, leaves nothing behind and does
+    not stop the others. The tracks of the files that passed are created in one
+    transaction with their audit entries and one consent save (the artist's
+    upload defaults and the form's choices): a track never exists without the
+    consent its artist chose, and one upload sends one receipt listing every file.
+    """
+    outcomes = [UploadOutcome(filename=clean_filename(upload.name)) for upload in uploads]
+    stored: list[_StoredUpload] = []
+    for index, upload in enumerate(uploads):
+        try:
+            stored.append(_store_upload(owner=owner, upload=upload, index=index, filename=outcomes[index].filename))
+        except UploadRejected as exc:
+            outcomes[index].rejection = exc
+        except Exception as exc:
+            logger.exception("upload of %r could not be stored", outcomes[index].filename)
+            outcomes[index].error = exc
+    if not stored:
+        return outcomes
+    try:
+        with transaction.atomic(durable=True):
+            created = _record_tracks(owner=owner, stored=stored, outcomes=outcomes, request_meta=request_meta)
+            if created:
+                consent_services.apply_upload_consent(
+                    actor=owner,
+                    tracks=Track.objects.filter(pk__in=[track.pk for track in created]),
+                    choices=consent_choices,
+                    request_meta=request_meta,
+                )
+            for track in created:
+                # robust: a broker that is down must not turn a committed upload
+                # into an error (the sweep queues the track later).
+                transaction.on_commit(partial(_enqueue_processing, track.pk), robust=True)
+    except Exception as exc:
+        kept = [o.track.pk for o in outcomes if o.track is not None]
+        if kept and Track.objects.filter(pk=kept[0]).exists():
+            # The rows were committed and a hook that runs after commit failed:
+            # the upload stands.
+            logger.exception("an on-commit hook of an upload failed")
+            return outcomes
+        _delete_stored(*(item.stored_name for item in stored))
+        logger.exception("upload of %d file(s) could not be recorded", len(stored))
+        for item in stored:
+            outcome = outcomes[item.index]
+            outcome.track = None
+            if outcome.rejection is None:
+                outcome.error = exc
+    except BaseException:
+        _delete_stored(*(item.stored_name for item in stored))
+        raise
+    return outcomes
+
+
+def _store_upload(*, owner: User, upload: UploadedFile, index: int, filename: str) -> _StoredUpload:
     info = validate_upload(upload=upload)
     digest = getattr(upload, "sha256", None) or sha256_of(upload)
-
     existing = selectors.find_duplicate(owner=owner, sha256=digest)
     if existing is not None:
         raise _duplicate(existing)
-
     stored_name = default_storage.save(_audio_storage_name(info.format), upload)
-    try:
-        with transaction.atomic(durable=True):
-            track = Track.objects.create(
-                owner=owner,
-                title=_title_from_filename(original_filename),
-                audio_file=stored_name,
-                original_filename=original_filename,
-                container=info.format.container,
-                codec=info.codec,
-                duration_seconds=info.duration_seconds,
-                bitrate=info.bitrate,
-                sample_rate=info.sample_rate,
-                channels=info.channels,
-                size_bytes=info.size_bytes,
-                sha256=digest,
-                status=Track.Status.PROCESSING,
-            )
-            # Consent (issue 4): inside this transaction, so a track never
-            # exists without its audit entry and the artist's opt-in choices.
-            consent_services.record_track_uploaded(actor=owner, track=track, request_meta=request_meta)
-            consent_services.apply_upload_consent(
-                actor=owner, track=track, choices=consent_choices, request_meta=request_meta
-            )
-            # robust: a broker that is down must not turn a committed upload
-            # into an error (the sweep queues the track later).
-            transaction.on_commit(partial(_enqueue_processing, track.pk), robust=True)
-    except IntegrityError:
-        _delete_stored(stored_name)
-        # Two uploads of the same file raced; the other one won.
-        existing = selectors.find_duplicate(owner=owner, sha256=digest)
-        if existing is None:
-            raise
-        raise _duplicate(existing) from None
-    except BaseException:
-        _delete_stored(stored_name)
-        raise
-    return track
+    return _StoredUpload(index=index, filename=filename, stored_name=stored_name, info=info, sha256=digest)
+
+
+def _record_tracks(
+    *, owner: User, stored: list[_StoredUpload], outcomes: list[UploadOutcome], request_meta: RequestMeta | None
+) -> list[Track]:
+    """The rows of the stored files, each with its audit entry; a duplicate that raced is refused alone."""
+    created = []
+    for item in stored:
+        try:
+            with transaction.atomic():  # a savepoint: a refused file leaves the others' rows usable
+                track = Track.objects.create(
+                    owner=owner,
+                    title=_title_from_filename(item.filename),
+                    audio_file=item.stored_name,
+                    original_filename=item.filename,
+                    container=item.info.format.container,
+                    codec=item.info.codec,
+                    duration_seconds=item.info.duration_seconds,
+                    bitrate=item.info.bitrate,
+                    sample_rate=item.info.sample_rate,
+                    channels=item.info.channels,
+                    size_bytes=item.info.size_bytes,
+                    sha256=item.sha256,
+                    status=Track.Status.PROCESSING,
+                )
+        except IntegrityError:
+            # The same file twice in this upload, or two uploads raced; the other one won.
+            existing = selectors.find_duplicate(owner=owner, sha256=item.sha256)
+            if existing is None:
+                raise
+            _delete_stored(item.stored_name)
+            outcomes[item.index].rejection = _duplicate(existing)
+            continue
+        consent_services.record_track_uploaded(actor=owner, track=track, request_meta=request_meta)
+        outcomes[item.index].track = track
+        created.append(track)
+    return created
 
 
 def _duplicate(existing: Track) -> UploadRejected:
@@ -205,7 +295,8 @@ def _duplicate(existing: Track) -> UploadRejected:
 def _enqueue_processing(track_id: int) -> None:
     from tracks.tasks import process_track
 
-    process_track.delay(track_id)
+    # A broker that is down is logged once; the stalled-tracks sweep queues it later.
+    enqueue(process_track, track_id)
 
 
 # --- processing ----------------------------------------------------------------------------

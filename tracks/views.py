@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 from functools import wraps
 
 from django.contrib import messages
@@ -18,8 +17,6 @@ from tracks.forms import TrackEditForm, TrackFilterForm, UploadForm
 from tracks.models import Track
 from tracks.streaming import serve_stored_file
 from tracks.uploads import HashingUploadHandler
-
-logger = logging.getLogger(__name__)
 
 
 def track_owner_only(view):
@@ -111,8 +108,14 @@ def _upload(request: HttpRequest) -> HttpResponse:
             return JsonResponse({"results": [], "errors": errors}, status=400)
         return render(request, "tracks/upload.html", {"form": form}, status=400)
 
-    consent_choices = dict.fromkeys(form.cleaned_data["consent"], True)
-    results = [_upload_one(request, f, consent_choices) for f in form.cleaned_data["files"]]
+    # One upload action, one consent save: one receipt lists every file kept.
+    outcomes = services.create_tracks(
+        owner=request.user,
+        uploads=form.cleaned_data["files"],
+        consent_choices=dict.fromkeys(form.cleaned_data["consent"], True),
+        request_meta=RequestMeta.from_request(request),
+    )
+    results = [_upload_result(outcome) for outcome in outcomes]
     accepted = sum(1 for r in results if r["ok"])
     # 422 only when nothing at all was kept; a mixed batch is a success with notes.
     status = 422 if accepted == 0 else 201 if accepted == len(results) and _wants_json(request) else 200
@@ -121,29 +124,22 @@ def _upload(request: HttpRequest) -> HttpResponse:
     return render(request, "tracks/upload.html", {"form": UploadForm(), "results": results}, status=status)
 
 
-def _upload_one(request: HttpRequest, uploaded, consent_choices: dict[str, bool]) -> dict:
-    filename = services.clean_filename(uploaded.name)
-    try:
-        track = services.create_track(
-            owner=request.user,
-            upload=uploaded,
-            consent_choices=consent_choices,
-            request_meta=RequestMeta.from_request(request),
-        )
-    except services.UploadRejected as exc:
-        existing = exc.existing_track
+def _upload_result(outcome: services.UploadOutcome) -> dict:
+    filename = outcome.filename
+    if outcome.rejection is not None:
+        existing = outcome.rejection.existing_track
         return {
             "ok": False,
             "filename": filename,
-            "code": exc.code,
-            "message": exc.reason,
+            "code": outcome.rejection.code,
+            "message": outcome.rejection.reason,
             "existing_url": existing.get_absolute_url() if existing else None,
             "existing_title": existing.display_title if existing else None,
         }
-    except Exception:
+    track = outcome.track
+    if track is None:
         # Storage or database trouble: the service has already removed
-        # anything it stored; the artist gets an answer, not an error page.
-        logger.exception("upload of %r failed", filename)
+        # anything it stored (and logged why); the artist gets an answer.
         return {
             "ok": False,
             "filename": filename,

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from consent.models import Consent
+from notifications.models import Notification
 from tracks.models import Track
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -90,15 +91,18 @@ def test_upload_with_javascript_sends_the_opt_in_choice(browser_page, live_serve
     page.goto(reverse("tracks:upload"))
     assert page.locator("[data-dropzone-hint]").is_visible()  # upload.js is running
     page.get_by_label("Recommendation").check()
-    page.set_input_files("input[type=file]", [str(media / "good.mp3")])
+    page.set_input_files("input[type=file]", [str(media / "good.mp3"), str(media / "good.flac")])
     page.get_by_role("button", name="Upload").click()
-    page.locator("[data-upload-list] .upload-item a").first.wait_for()
+    page.locator("[data-upload-list] .upload-item a").nth(1).wait_for()
 
-    track = Track.objects.get(owner=artist)
-    assert set(Consent.objects.filter(track=track, granted=True).values_list("purpose__slug", flat=True)) == {
+    tracks = Track.objects.filter(owner=artist)
+    assert tracks.count() == 2
+    assert set(Consent.objects.filter(track__in=tracks, granted=True).values_list("purpose__slug", flat=True)) == {
         "recommendation"
     }
     assert set(AuditEvent.objects.filter(artist=artist).values_list("kind", "source")) == {
         ("track_uploaded", "upload"),
         ("consent_changed", "upload"),
     }
+    # Two files in one upload: one consent save, one receipt.
+    assert Notification.objects.filter(recipient=artist, kind=Notification.Kind.CONSENT_RECEIPT).count() == 1

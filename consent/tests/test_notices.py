@@ -139,3 +139,65 @@ def test_confirming_grants_again_under_new_terms_sends_a_receipt(
     [message] = smtp_server.to(artist.email)
     text = message.get_body(("plain",)).get_content()
     assert "confirmed again under the new terms on 1 track: Old Song" in text
+
+
+def test_one_upload_of_several_files_with_defaults_and_a_ticked_use_sends_one_receipt_listing_every_file(
+    artist, artist_client, smtp_server, django_capture_on_commit_callbacks
+):
+    from tracks.tests.conftest import as_upload
+
+    services.set_upload_defaults(actor=artist, artist=artist, choices={"recommendation": True})
+    smtp_server.messages.clear()
+    files = [as_upload(name) for name in ("good.mp3", "good.flac", "good.wav")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = artist_client.post(reverse("tracks:upload"), {"files": files, "consent": ["fraud_detection"]})
+
+    assert response.status_code == 200
+    assert Track.objects.filter(owner=artist).count() == 3
+    # One upload action, one consent save: one receipt.
+    events = AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.CONSENT_CHANGED)
+    assert events.count() == 6
+    assert len(set(events.values_list("receipt_id", flat=True))) == 1
+    assert set(events.values_list("purpose_slug", "source")) == {
+        ("recommendation", "account_default"),
+        ("fraud_detection", "upload"),
+    }
+    assert Notification.objects.filter(recipient=artist, kind=Notification.Kind.CONSENT_RECEIPT).count() == 2
+    [message] = smtp_server.messages
+    assert message["Subject"] == "Your consent receipt for 3 uploaded tracks"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "You uploaded 3 tracks" in text
+    for purpose in ("Recommendation", "Fraud detection"):
+        assert f"{purpose}:\n  allowed from the start on 3 tracks: good, good, good" in text
+    [attachment] = list(message.iter_attachments())
+    receipt = json.loads(attachment.get_content())
+    assert {p["purpose"]: p["tracks_affected"] for p in receipt["purposes"]} == {
+        "recommendation": 3,
+        "fraud_detection": 3,
+    }
+
+
+def test_an_upload_that_fails_to_save_keeps_no_track_and_sends_no_receipt(
+    artist, artist_client, smtp_server, django_capture_on_commit_callbacks, monkeypatch, _isolated_media
+):
+    from tracks.tests.conftest import as_upload, stored_files
+
+    services.set_upload_defaults(actor=artist, artist=artist, choices={"recommendation": True})
+    smtp_server.messages.clear()
+
+    def no_policy(**kwargs):
+        raise services.NoPolicyInForce("No policy version is in force.")
+
+    monkeypatch.setattr(services, "_policy_in_force", lambda: no_policy())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = artist_client.post(
+            reverse("tracks:upload"), {"files": [as_upload("good.mp3"), as_upload("good.flac")]}
+        )
+
+    assert response.status_code == 422
+    assert "problem on our side" in response.content.decode()
+    assert not Track.objects.exists()
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.TRACK_UPLOADED).exists()
+    assert stored_files(_isolated_media) == []
+    assert smtp_server.messages == []

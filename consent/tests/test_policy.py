@@ -234,3 +234,95 @@ def test_reconfirm_pages_need_sign_in_and_a_published_version(artist_client, dra
     assert artist_client.get(reverse("policy:reconfirm", args=[unpublished.version])).status_code == 404
     assert artist_client.post(reverse("policy:acknowledge", args=[unpublished.version])).status_code == 404
     assert artist_client.get(reverse("policy:acknowledge", args=[1])).status_code == 405
+
+
+@pytest.fixture
+def publish(purposes, django_capture_on_commit_callbacks):
+    """Publish the next version with this text (and notify everyone, as publishing does)."""
+
+    def publish_(full_text: str, summary: str, *, changes=()):
+        previous = PolicyVersion.objects.order_by("-version").first()
+        version = PolicyVersion.objects.create(
+            version=previous.version + 1,
+            summary=summary,
+            full_text=full_text,
+            effective_at=timezone.now() + timedelta(days=30),
+            is_material=True,
+        )
+        version.purposes_changed.set([purposes[slug] for slug in changes])
+        with django_capture_on_commit_callbacks(execute=True):
+            policy.publish_policy_version(version=version)
+        return version
+
+    return publish_
+
+
+TERMS_V2 = "Clause A.\nClause B.\nClause C."
+TERMS_V3 = "Clause A.\nClause B, now covering voice models.\nClause C.\nClause D."
+
+
+def test_the_terms_page_shows_what_changed_since_the_version_each_artist_last_accepted(
+    publish, artist, other_artist, artist_client, client
+):
+    publish(TERMS_V2, "Version two summary.")
+    artist_client.post(reverse("policy:acknowledge", args=[2]))
+    publish(TERMS_V3, "Version three summary.")
+
+    mine = artist_client.get(reverse("consent:policy", args=[3])).text
+    assert "What changed from version 2 to version 3" in mine
+    assert "Version 2 is the last one you accepted" in mine
+    assert "Version three summary." in mine and "Version two summary." not in mine
+    assert '<span class="visually-hidden">Removed: </span>Clause B.</li>' in mine
+    assert '<span class="visually-hidden">Added: </span>Clause B, now covering voice models.</li>' in mine
+    assert '<span class="visually-hidden">Added: </span>Clause D.</li>' in mine
+
+    client.force_login(other_artist)  # signed up under version 1 and never acknowledged version 2
+    theirs = client.get(reverse("consent:policy", args=[3])).text
+    assert "What changed from version 1 to version 3" in theirs
+    assert "Version two summary." in theirs and "Version three summary." in theirs
+    first_line = PolicyVersion.objects.get(version=1).full_text.splitlines()[0]
+    assert f'<span class="visually-hidden">Removed: </span>{escape(first_line)}</li>' in theirs
+
+
+def test_the_policy_email_shows_the_difference_and_the_affected_tracks_and_links_to_them(
+    publish, artist, make_track, artist_client, smtp_server
+):
+    from django.test import Client
+
+    track = make_track(owner=artist, title="Old Song")
+    grant(artist, [track], "generative_training")
+    publish(TERMS_V2, "Version two summary.")
+    artist_client.post(reverse("policy:acknowledge", args=[2]))
+    smtp_server.messages.clear()
+
+    publish(TERMS_V3, "Version three summary.", changes=("generative_training",))
+
+    [message] = smtp_server.to(artist.email)
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Since version 2, the last version you accepted:\n  - version 3: Version three summary." in text
+    assert "- Removed: Clause B.\n" in text
+    assert "+ Added:   Clause B, now covering voice models.\n" in text
+    assert "+ Added:   Clause D.\n" in text
+    assert "  - Old Song\n" in text
+    link = "/consent/policy/3/?since=2#changes"
+    assert link in text
+    assert link.replace("&", "&amp;") in message.get_body(("html",)).get_content()
+
+    # The link shows the same difference to whoever opens it, signed in or not.
+    page = Client().get(link.split("#")[0]).text
+    assert "What changed from version 2 to version 3" in page
+    assert '<span class="visually-hidden">Added: </span>Clause D.</li>' in page
+    assert "Old Song" not in page  # the tracks are the artist's own business
+    signed_in = artist_client.get(link.split("#")[0]).text
+    assert "Your tracks this affects" in signed_in and "Old Song" in signed_in
+    assert reverse("policy:reconfirm", args=[3]) in signed_in
+
+
+def test_an_unknown_or_later_since_falls_back_to_the_version_before(publish, client):
+    publish(TERMS_V2, "Version two summary.")
+    publish(TERMS_V3, "Version three summary.")
+
+    for since in ("9", "3", "x"):
+        page = client.get(reverse("consent:policy", args=[3]), {"since": since})
+        assert page.status_code == 200
+        assert "What changed from version 2 to version 3" in page.text

@@ -180,7 +180,8 @@ def test_generative_default_requires_confirmation(artist):
 
 def test_new_upload_gets_nothing_unless_defaults_or_choices_say_so(artist, make_track):
     track = make_track(owner=artist)
-    assert services.apply_upload_consent(actor=artist, track=track, choices={"recommendation": False}) == []
+    one = Track.objects.filter(pk=track.pk)
+    assert not services.apply_upload_consent(actor=artist, tracks=one, choices={"recommendation": False}).changed
     assert not Consent.objects.exists()
 
 
@@ -192,7 +193,9 @@ def test_upload_defaults_are_applied_to_new_tracks_only_when_set(artist, make_tr
         confirmed_purposes={"generative_training"},
     )
     track = make_track(owner=artist)
-    services.apply_upload_consent(actor=artist, track=track, choices={"recommendation": True})
+    services.apply_upload_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), choices={"recommendation": True}
+    )
     assert selectors.granted_slugs([track.pk]) == {
         (track.pk, "fraud_detection"),
         (track.pk, "generative_training"),
@@ -209,7 +212,9 @@ def test_upload_defaults_are_applied_to_new_tracks_only_when_set(artist, make_tr
 def test_generative_choice_on_upload_needs_confirmation(artist, make_track):
     track = make_track(owner=artist)
     with pytest.raises(services.ConfirmationRequired):
-        services.apply_upload_consent(actor=artist, track=track, choices={"generative_training": True})
+        services.apply_upload_consent(
+            actor=artist, tracks=Track.objects.filter(pk=track.pk), choices={"generative_training": True}
+        )
 
 
 def test_deleting_a_track_removes_consent_keeps_events_and_chain_verifies(artist, make_track):

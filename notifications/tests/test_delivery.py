@@ -215,3 +215,45 @@ def test_a_batch_is_sent_over_one_smtp_connection(smtp_server, queue_email, monk
 
     assert len(smtp_server.messages) == 5
     assert len(connections) == 1
+
+
+def test_the_sweep_hands_out_released_rows_in_the_same_run_despite_the_grace_period(smtp_server, queue_email, settings):
+    settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS = 30  # for fresh rows, which still have their own task coming
+    row = queue_email(deliver=False)
+    lease = settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS
+    Notification.objects.filter(id=row.id).update(
+        status=Notification.Status.SENDING, claimed_at=timezone.now() - timedelta(seconds=lease + 1)
+    )
+
+    result = sweep_notifications.delay().get()
+
+    assert result == {"released": 1, "enqueued": 1, "fan_outs_restarted": 0}
+    row.refresh_from_db()
+    assert row.status == Notification.Status.SENT
+    assert smtp_server.message_ids() == [row.message_id]
+
+
+def test_a_sending_task_renews_its_claim_and_only_on_rows_it_still_sends(queue_email):
+    from notifications.tasks import renew_claims
+
+    sending, sent = queue_email(deliver=False), queue_email(deliver=False)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Notification.objects.filter(id=sending.id).update(status=Notification.Status.SENDING, claimed_at=long_ago)
+    Notification.objects.filter(id=sent.id).update(status=Notification.Status.SENT, claimed_at=long_ago)
+
+    assert renew_claims([sending.id, sent.id]) == 1
+
+    sending.refresh_from_db(), sent.refresh_from_db()
+    assert sending.claimed_at > long_ago
+    assert sent.claimed_at == long_ago
+
+
+def test_the_default_lease_lets_a_killed_workers_notices_out_within_two_minutes(settings):
+    # Worst case: killed just after a renewal, the lease runs out, and the
+    # sweep that releases a row hands it out in the same run.
+    worst = settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS + settings.NOTIFICATIONS_SWEEP_INTERVAL_SECONDS
+    assert worst <= 120
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["notifications-sweep"]["schedule"]
+        == settings.NOTIFICATIONS_SWEEP_INTERVAL_SECONDS
+    )

@@ -5,16 +5,13 @@ Message-ID at a real SMTP server.
 """
 
 import os
-import shutil
-import subprocess
 import time
 from collections import Counter
 
 import pytest
 from django.db import transaction
 
-from conftest import free_port, service_missing
-from creatorportal.celery import app as celery_app
+from conftest import service_missing
 from notifications.models import Notification
 from notifications.services import queue_notification
 from notifications.tasks import deliver_notifications, sweep_notifications
@@ -57,71 +54,6 @@ def assert_each_received_once(smtp_server, rows, *, in_flight_at_kill: int = 0):
     assert all(counts[mid] == 2 for mid in repeated)
 
 
-class ThrowawayRedis:
-    """A redis-server of our own on a free port, to stop and start at will."""
-
-    def __init__(self, tmp_path):
-        self.binary = shutil.which("redis-server")
-        if not self.binary:
-            service_missing("redis-server is not installed")
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-        wait_until(lambda: _pings(client), timeout=10, message="throwaway redis to answer")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except Exception:
-        return False
-
-
-@pytest.fixture
-def throwaway_redis(tmp_path):
-    server = ThrowawayRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def broker(throwaway_redis):
-    """Point this test process's Celery producer at the throwaway Redis."""
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = throwaway_redis.url
-    _drop_broker_connections()
-    yield throwaway_redis
-    celery_app.conf.broker_url = previous
-    _drop_broker_connections()
-
-
-def _drop_broker_connections():
-    # Cached connections and producers still point at the previous broker;
-    # forget them as Celery does in a forked child.
-    celery_app._after_fork()
-
-
 def test_redis_down_when_saving_then_the_sweep_delivers_after_it_returns(
     broker, smtp_server, start_celery_worker, settings
 ):
@@ -151,6 +83,8 @@ def test_smtp_refusing_for_a_while_is_retried_until_it_accepts(smtp_server, star
     [row] = queue(1, "smtp-refusing")
 
     wait_until(lambda: smtp_server.messages, timeout=60, message="the email once SMTP accepts")
+    # The server accepts before the worker records it: wait for the record.
+    wait_until(lambda: Notification.objects.get(id=row.id).status == Notification.Status.SENT, timeout=30)
     row.refresh_from_db()
     assert smtp_server.refused == 3
     assert row.status == Notification.Status.SENT
@@ -187,7 +121,8 @@ def test_a_worker_killed_mid_policy_notice_to_2000_users_loses_nothing_and_sends
         [User(email=f"fan{n}@example.test", display_name=f"Fan {n}", date_joined=joined) for n in range(2_000)]
     )
     version = new_policy_version(effective_at=timezone.now())
-    worker = start_celery_worker(EMAIL_URL=smtp_server.url)
+    # The workers renew their claims on the same short lease the sweep applies.
+    worker = start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="1")
 
     publish_policy_version(version=version)  # commits; the fan-out runs in the worker
 
@@ -198,7 +133,7 @@ def test_a_worker_killed_mid_policy_notice_to_2000_users_loses_nothing_and_sends
     worker.kill()
     assert len(smtp_server.messages) < 2_000
 
-    start_celery_worker(EMAIL_URL=smtp_server.url)
+    start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="1")
     time.sleep(1.5)  # past the claim lease of whatever the killed worker held
     sweep_notifications()  # what beat does every minute
 
@@ -208,3 +143,72 @@ def test_a_worker_killed_mid_policy_notice_to_2000_users_loses_nothing_and_sends
     assert len(rows) == 2_000
     assert_each_received_once(smtp_server, rows, in_flight_at_kill=1)
     assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+
+def queue_batch(count: int, prefix: str) -> list[Notification]:
+    """Outbox rows handed to one delivery task as one batch (as the fan-out and the sweep do)."""
+    rows = Notification.objects.bulk_create(
+        Notification(
+            kind=Notification.Kind.ACCOUNT_EMAIL,
+            to_email=f"user{n}@example.test",
+            dedupe_key=f"{prefix}:{n}",
+            context={"subject": f"Notice {n}", "body": "Hello"},
+        )
+        for n in range(count)
+    )
+    deliver_notifications.delay([row.id for row in rows])
+    return rows
+
+
+def sweep_until_released() -> dict:
+    """Run the sweep as beat would (here back to back) until it hands out a released row."""
+    result = {}
+
+    def released():
+        nonlocal result
+        result = sweep_notifications()
+        return result["released"]
+
+    wait_until(released, timeout=60, message="the sweep to release the killed worker's rows")
+    return result
+
+
+def test_a_killed_workers_notices_go_out_after_one_lease_and_one_sweep(smtp_server, start_celery_worker, settings):
+    settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 2
+    smtp_server.slow_down(0.3)
+    worker = start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2")
+    rows = queue_batch(20, "killed")
+    wait_until(lambda: len(smtp_server.messages) >= 3, timeout=60, message="the worker to be mid-batch")
+    worker.kill()
+    assert len(smtp_server.messages) < 20
+
+    start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2")
+    result = sweep_until_released()
+
+    # The sweep that releases the rows hands them out at once: no second
+    # sweep, no grace period meant for fresh rows.
+    assert result["enqueued"] >= result["released"] > 0
+    wait_until(lambda: len(smtp_server.messages) >= 20, timeout=60, message="every notice of the batch")
+    wait_until(lambda: not Notification.objects.exclude(status=Notification.Status.SENT).exists(), timeout=30)
+    assert_each_received_once(smtp_server, rows, in_flight_at_kill=1)
+
+
+def test_a_live_worker_slowed_by_its_mail_server_keeps_its_claim(smtp_server, start_celery_worker, settings):
+    settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 1
+    smtp_server.slow_down(0.5)
+    env = {"EMAIL_URL": smtp_server.url, "NOTIFICATIONS_CLAIM_LEASE_SECONDS": "1"}
+    start_celery_worker(**env)
+    start_celery_worker(**env)  # would send whatever the sweep wrongly handed out
+    rows = queue_batch(8, "slow")  # takes about four leases to send
+
+    released = []
+
+    def all_sent_while_sweeping():
+        released.append(sweep_notifications()["released"])  # what beat does, here back to back
+        return not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+    wait_until(all_sent_while_sweeping, timeout=60, interval=0.2, message="the slow batch to be sent")
+    time.sleep(1)  # anything sent twice would arrive now
+
+    assert len(released) > 1 and not any(released)
+    assert_each_received_once(smtp_server, rows)

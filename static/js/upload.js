@@ -2,13 +2,12 @@
  *
  * Without JavaScript the form posts all chosen files in one request and the
  * server answers with a page. With it, files can also be dropped onto the
- * form, and each one is sent in its own request so that it gets its own
- * <progress> bar and its own answer (the server replies in JSON when asked).
+ * form, each file gets its own <progress> bar and its own answer (the server
+ * replies in JSON when asked), and the files still travel in one request:
+ * one upload is one consent save and one receipt listing every file.
  */
 (function () {
   "use strict";
-
-  var PARALLEL_UPLOADS = 2;
 
   function init(form) {
     var input = form.querySelector("input[type=file]");
@@ -109,28 +108,49 @@
       }
     }
 
-    function send(entry, next) {
+    // Each file's share of the request body, in order, for its own progress bar.
+    function showProgress(batch, loaded) {
+      var offset = 0;
+      batch.forEach(function (entry) {
+        var size = entry.file.size || 1;
+        var done = Math.max(0, Math.min(size, loaded - offset));
+        var progress = entry.item.querySelector("progress");
+        progress.value = Math.round((done / size) * 100);
+        setMessage(entry.item, done >= size ? "Checking the file…" : "Uploading… " + progress.value + "%");
+        offset += size;
+      });
+    }
+
+    function failAll(batch, text) {
+      batch.forEach(function (entry) {
+        setMessage(entry.item, text);
+        finish(entry, false);
+      });
+    }
+
+    function send(batch) {
       var data = new FormData();
       data.append("csrfmiddlewaretoken", csrf ? csrf.value : "");
-      data.append(input.name, entry.file, entry.file.name);
-      // Consent (issue 4): the opt-in boxes travel with every file.
+      batch.forEach(function (entry) {
+        data.append(input.name, entry.file, entry.file.name);
+      });
+      // Consent (issue 4): the opt-in boxes travel with the upload.
       form.querySelectorAll('input[name="consent"]:checked').forEach(function (box) {
         data.append(box.name, box.value);
       });
       var request = new XMLHttpRequest();
-      var progress = entry.item.querySelector("progress");
       request.open("POST", form.action || window.location.href);
       request.setRequestHeader("Accept", "application/json");
       request.setRequestHeader("X-Requested-With", "XMLHttpRequest");
       request.upload.onprogress = function (event) {
         if (event.lengthComputable) {
-          progress.value = Math.round((event.loaded / event.total) * 100);
-          setMessage(entry.item, "Uploading… " + progress.value + "%");
+          // The multipart framing is a little more than the files; scale to it.
+          var files = batch.reduce(function (sum, entry) { return sum + (entry.file.size || 1); }, 0);
+          showProgress(batch, (event.loaded / event.total) * files);
         }
       };
       request.upload.onload = function () {
-        progress.value = 100;
-        setMessage(entry.item, "Checking the file…");
+        showProgress(batch, Infinity);
       };
       request.onload = function () {
         var body = null;
@@ -139,23 +159,23 @@
         } catch (ignored) {
           body = null;
         }
-        if (body && body.results && body.results.length) {
-          showResult(entry, body.results[0]);
+        if (body && body.results && body.results.length === batch.length) {
+          batch.forEach(function (entry, index) {
+            showResult(entry, body.results[index]);
+          });
         } else if (body && body.errors) {
-          setMessage(entry.item, "Not uploaded: " + body.errors.join(" "));
-          finish(entry, false);
+          failAll(batch, "Not uploaded: " + body.errors.join(" "));
         } else {
-          setMessage(entry.item, "Not uploaded: the server answered with an error (" + request.status + ").");
-          finish(entry, false);
+          failAll(batch, "Not uploaded: the server answered with an error (" + request.status + ").");
         }
-        next();
       };
       request.onerror = function () {
-        setMessage(entry.item, "Not uploaded: the connection failed. Check your network and try again.");
-        finish(entry, false);
-        next();
+        failAll(batch, "Not uploaded: the connection failed. Check your network and try again.");
       };
-      setMessage(entry.item, "Uploading…");
+      batch.forEach(function (entry) {
+        entry.started = true;
+        setMessage(entry.item, "Uploading…");
+      });
       request.send(data);
     }
 
@@ -163,18 +183,8 @@
       var pending = queue.filter(function (entry) {
         return !entry.started;
       });
-      var index = 0;
-      function next() {
-        if (index >= pending.length) {
-          return;
-        }
-        var entry = pending[index];
-        index += 1;
-        entry.started = true;
-        send(entry, next);
-      }
-      for (var i = 0; i < PARALLEL_UPLOADS; i += 1) {
-        next();
+      if (pending.length) {
+        send(pending);
       }
     }
 
