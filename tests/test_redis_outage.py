@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent import policy, services
-from consent.models import AuditEvent, Consent, PolicyVersion
+from consent.models import AuditEvent, Consent
 from notifications.models import Notification
 from notifications.tasks import sweep_notifications
 from tests.utils import wait_until
@@ -43,12 +43,11 @@ def manager(make_user):
 
 
 @pytest.fixture
-def material_version(artist, manager):
-    """Version 2, material, published after both users joined."""
-    version = PolicyVersion.objects.create(
-        version=2,
+def material_version(artist, manager, new_policy_version):
+    """The next version, material, published after both users joined."""
+    version = new_policy_version(
         summary="Fraud detection now includes payment fraud.",
-        full_text="The terms, version 2.",
+        full_text="The terms, now with payment fraud.",
         effective_at=timezone.now() - timedelta(minutes=1),
         is_material=True,
     )
@@ -86,7 +85,7 @@ def test_with_redis_down_every_page_answers_nothing_is_lost_and_the_notices_foll
 
     dashboard = client.get(reverse("dashboard"))
     assert dashboard.status_code == 200
-    assert "Our terms have changed (version 2)" in dashboard.content.decode()
+    assert f"Our terms have changed (version {material_version.version})" in dashboard.content.decode()
 
     upload = client.post(reverse("tracks:upload"), {"files": [as_upload("good.mp3"), as_upload("good.flac")]})
     assert upload.status_code == 200
@@ -100,7 +99,7 @@ def test_with_redis_down_every_page_answers_nothing_is_lost_and_the_notices_foll
     assert Consent.objects.get(track=tracks[0], purpose__slug="fraud_detection").granted
 
     assert client.get(reverse("consent:audit_log")).status_code == 200
-    acknowledged = client.post(reverse("policy:acknowledge", args=[2]), {"next": reverse("dashboard")})
+    acknowledged = client.post(reverse("policy:acknowledge", args=[material_version.version]), {"next": reverse("dashboard")})
     assert acknowledged.status_code == 302
     assert "Our terms have changed" not in client.get(reverse("dashboard")).content.decode()
 
@@ -162,7 +161,9 @@ def test_a_hung_redis_holds_no_page_for_long(outage, artist, manager, material_v
             answers["sign_in"] = sign_in(client, artist, password).status_code
             dashboard = client.get(reverse("dashboard"))
             answers["dashboard"] = dashboard.status_code
-            answers["banner"] = "Our terms have changed (version 2)" in dashboard.content.decode()
+            answers["banner"] = (
+                f"Our terms have changed (version {material_version.version})" in dashboard.content.decode()
+            )
             answers["save"] = client.post(
                 reverse("consent:track_update", args=[track.uuid]), {"purpose": ["recommendation"]}
             ).status_code

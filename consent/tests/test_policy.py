@@ -264,23 +264,24 @@ TERMS_V3 = "Clause A.\nClause B, now covering voice models.\nClause C.\nClause D
 def test_the_terms_page_shows_what_changed_since_the_version_each_artist_last_accepted(
     publish, artist, other_artist, artist_client, client
 ):
-    publish(TERMS_V2, "Version two summary.")
-    artist_client.post(reverse("policy:acknowledge", args=[2]))
-    publish(TERMS_V3, "Version three summary.")
+    joined = PolicyVersion.objects.in_force()  # what both artists signed up under
+    second = publish(TERMS_V2, "Version two summary.")
+    artist_client.post(reverse("policy:acknowledge", args=[second.version]))
+    third = publish(TERMS_V3, "Version three summary.")
 
-    mine = artist_client.get(reverse("consent:policy", args=[3])).text
-    assert "What changed from version 2 to version 3" in mine
-    assert "Version 2 is the last one you accepted" in mine
+    mine = artist_client.get(reverse("consent:policy", args=[third.version])).text
+    assert f"What changed from version {second.version} to version {third.version}" in mine
+    assert f"Version {second.version} is the last one you accepted" in mine
     assert "Version three summary." in mine and "Version two summary." not in mine
     assert '<span class="visually-hidden">Removed: </span>Clause B.</li>' in mine
     assert '<span class="visually-hidden">Added: </span>Clause B, now covering voice models.</li>' in mine
     assert '<span class="visually-hidden">Added: </span>Clause D.</li>' in mine
 
-    client.force_login(other_artist)  # signed up under version 1 and never acknowledged version 2
-    theirs = client.get(reverse("consent:policy", args=[3])).text
-    assert "What changed from version 1 to version 3" in theirs
+    client.force_login(other_artist)  # never acknowledged the second version
+    theirs = client.get(reverse("consent:policy", args=[third.version])).text
+    assert f"What changed from version {joined.version} to version {third.version}" in theirs
     assert "Version two summary." in theirs and "Version three summary." in theirs
-    first_line = PolicyVersion.objects.get(version=1).full_text.splitlines()[0]
+    first_line = joined.full_text.splitlines()[0]
     assert f'<span class="visually-hidden">Removed: </span>{escape(first_line)}</li>' in theirs
 
 
@@ -291,38 +292,39 @@ def test_the_policy_email_shows_the_difference_and_the_affected_tracks_and_links
 
     track = make_track(owner=artist, title="Old Song")
     grant(artist, [track], "generative_training")
-    publish(TERMS_V2, "Version two summary.")
-    artist_client.post(reverse("policy:acknowledge", args=[2]))
+    second = publish(TERMS_V2, "Version two summary.")
+    artist_client.post(reverse("policy:acknowledge", args=[second.version]))
     smtp_server.messages.clear()
 
-    publish(TERMS_V3, "Version three summary.", changes=("generative_training",))
+    third = publish(TERMS_V3, "Version three summary.", changes=("generative_training",))
 
     [message] = smtp_server.to(artist.email)
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert "Since version 2, the last version you accepted:\n  - version 3: Version three summary." in text
+    expected = f"Since version {second.version}, the last version you accepted:\n  - version {third.version}: "
+    assert expected + "Version three summary." in text
     assert "- Removed: Clause B.\n" in text
     assert "+ Added:   Clause B, now covering voice models.\n" in text
     assert "+ Added:   Clause D.\n" in text
     assert "  - Old Song\n" in text
-    link = "/consent/policy/3/?since=2#changes"
+    link = f"/consent/policy/{third.version}/?since={second.version}#changes"
     assert link in text
     assert link.replace("&", "&amp;") in message.get_body(("html",)).get_content()
 
     # The link shows the same difference to whoever opens it, signed in or not.
     page = Client().get(link.split("#")[0]).text
-    assert "What changed from version 2 to version 3" in page
+    assert f"What changed from version {second.version} to version {third.version}" in page
     assert '<span class="visually-hidden">Added: </span>Clause D.</li>' in page
     assert "Old Song" not in page  # the tracks are the artist's own business
     signed_in = artist_client.get(link.split("#")[0]).text
     assert "Your tracks this affects" in signed_in and "Old Song" in signed_in
-    assert reverse("policy:reconfirm", args=[3]) in signed_in
+    assert reverse("policy:reconfirm", args=[third.version]) in signed_in
 
 
 def test_an_unknown_or_later_since_falls_back_to_the_version_before(publish, client):
-    publish(TERMS_V2, "Version two summary.")
-    publish(TERMS_V3, "Version three summary.")
+    second = publish(TERMS_V2, "Version two summary.")
+    third = publish(TERMS_V3, "Version three summary.")
 
-    for since in ("9", "3", "x"):
-        page = client.get(reverse("consent:policy", args=[3]), {"since": since})
+    for since in ("99", str(third.version), "x"):
+        page = client.get(reverse("consent:policy", args=[third.version]), {"since": since})
         assert page.status_code == 200
-        assert "What changed from version 2 to version 3" in page.text
+        assert f"What changed from version {second.version} to version {third.version}" in page.text

@@ -15,6 +15,7 @@ from consent.selectors import verify_chains
 from labels import bulk as bulk_changes
 from labels import services
 from labels.tests.conftest import granted
+from tracks import services as track_services
 from tracks.models import Track
 from tracks.tests.conftest import as_upload
 
@@ -132,7 +133,7 @@ def test_a_track_deleted_or_no_longer_matching_since_the_preview_makes_it_out_of
     bulk = BulkChange.objects.get()
     first, second = Track.objects.filter(owner=artists[0]).order_by("pk")[:2]
     Track.objects.filter(pk=first.pk).update(title="Renamed")
-    Track.objects.filter(pk=second.pk).delete()
+    track_services.delete_track(track=second, actor=artists[0])
 
     drift = bulk_changes.find_drift(bulk_change=bulk, actor=manager)
 
