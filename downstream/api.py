@@ -24,6 +24,8 @@ from django.utils import timezone
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 from ninja.security.http import HttpBearer
 
 from downstream import feed, schemas, selectors, services
@@ -99,6 +101,19 @@ class PortalApi(NinjaAPI):
         return schema
 
 
+class _ExactJSONEncoder(NinjaJSONEncoder):
+    """Timestamps keep their microseconds: an `as_of` taken from a `since` must name the same instant."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime.datetime):
+            return o.isoformat()
+        return super().default(o)
+
+
+class _Renderer(JSONRenderer):
+    encoder_class = _ExactJSONEncoder
+
+
 class LocalSwagger(Swagger):
     """Swagger UI from django-ninja's own static files: no CDN, no inline script (the CSP allows neither)."""
 
@@ -110,6 +125,7 @@ api = PortalApi(
     version="1",
     description=DESCRIPTION,
     urls_namespace="api-v1",
+    renderer=_Renderer(),
     docs=LocalSwagger(settings={"persistAuthorization": False}),
 )
 
