@@ -268,7 +268,9 @@ READ_ERRORS = {code: schemas.Problem for code in (401, 403, 404, 422, 429)}
 
 
 def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(json.dumps(data, default=str, separators=(",", ":")), status=status, content_type="application/json")
+    return HttpResponse(
+        json.dumps(data, default=str, separators=(",", ":")), status=status, content_type="application/json"
+    )
 
 
 # --- Idempotency ---------------------------------------------------------------------------------------
@@ -377,9 +379,7 @@ def track_consent(
     }
 
 
-@api.post(
-    "/consent/check", response={200: schemas.CheckOut, **ERRORS}, tags=["consent"], summary="Check many tracks"
-)
+@api.post("/consent/check", response={200: schemas.CheckOut, **ERRORS}, tags=["consent"], summary="Check many tracks")
 def check(request, payload: schemas.CheckIn):
     """Up to 10,000 ids, answered in the order asked. Unknown, unprocessed or ambiguous ids are denied."""
     purpose = _purpose(request, payload.purpose)
@@ -397,9 +397,7 @@ def check(request, payload: schemas.CheckIn):
     )
 
 
-@api.get(
-    "/consent/changes", response={200: schemas.ChangesOut, **READ_ERRORS}, tags=["consent"], summary="Change feed"
-)
+@api.get("/consent/changes", response={200: schemas.ChangesOut, **READ_ERRORS}, tags=["consent"], summary="Change feed")
 def changes(
     request,
     purpose: schemas.Slug,

@@ -2,9 +2,9 @@
 
 Every audit event has a position (xid_horizon, id) (see
 consent.models.TransactionHorizon). A reader only hands out events whose
-horizon is at or below its snapshot's xmin: those come from transactions that
-have finished, and every transaction still running (or yet to start) can only
-add events above that bound. So a cursor, once handed out, never has a change
+horizon is at or below the oldest transaction still running (in its snapshot):
+those come from transactions that have finished, and every transaction still
+running (or yet to start) can only add events above that bound. So a cursor, once handed out, never has a change
 committed behind it, however writers interleave their commits.
 """
 
@@ -49,11 +49,32 @@ class Position:
 
 START = Position(0, 0)
 
+# The horizon on PostgreSQL: the oldest transaction still running at this
+# statement's snapshot, among those that may belong to this database (a
+# transaction known to run in another database cannot write our events; one
+# that finished since the snapshot, or whose database we cannot see, counts).
+# With none, the snapshot's xmax. Every event at or below it is committed and
+# final; anything still to commit lands above it.
+_PG_HORIZON = """(
+    SELECT LEAST(
+        pg_snapshot_xmax(snap.s)::text::bigint,
+        COALESCE(
+            (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
+             WHERE x::xid NOT IN (
+                 SELECT backend_xid FROM pg_stat_activity
+                 WHERE backend_xid IS NOT NULL AND datname <> current_database()
+             )),
+            pg_snapshot_xmax(snap.s)::text::bigint
+        )
+    )
+    FROM (SELECT pg_current_snapshot() AS s) AS snap
+)"""
+
 
 def settled(events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
     """Only events no still-running transaction can be ordered before."""
     if connection.vendor == "postgresql":
-        return events.filter(xid_horizon__lte=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+        return events.filter(xid_horizon__lte=RawSQL(_PG_HORIZON, []))
     # SQLite runs one writer at a time: whatever is visible is final, in id order.
     return events
 
@@ -79,5 +100,5 @@ def current_horizon() -> int | None:
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        cursor.execute(f"SELECT {_PG_HORIZON}")  # noqa: S608 -- a constant
         return int(cursor.fetchone()[0])

@@ -88,9 +88,7 @@ class WithdrawalAck(models.Model):
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="withdrawal_acks")
     purpose = models.ForeignKey("consent.Purpose", on_delete=models.CASCADE, related_name="+")
-    event = models.ForeignKey(
-        "consent.AuditEvent", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    event = models.ForeignKey("consent.AuditEvent", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     acknowledged_at = models.DateTimeField()
 
     class Meta:

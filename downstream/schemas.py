@@ -157,7 +157,9 @@ class ManifestOut(Schema):
     created_at: datetime.datetime
     tracks: list[ManifestTrackOut]
     excluded: list[IdRefusal]
-    signature: str = Field(description="Compact JWS (Ed25519) with detached payload: the canonical bytes hashed for id.")
+    signature: str = Field(
+        description="Compact JWS (Ed25519) with detached payload: the canonical bytes hashed for id."
+    )
 
 
 class WithdrawalOut(Schema):

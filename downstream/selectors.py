@@ -257,9 +257,7 @@ def _track_consent_as_of(track_uuid, purposes: Sequence[Purpose], as_of) -> Trac
     relevant = events.filter(created_at__lte=as_of).filter(
         Q(kind=Kind.CONSENT_CHANGED, purpose__in=list(purposes)) | Q(kind=Kind.TRACK_DELETED)
     )
-    latest_seqs = [
-        row["last"] for row in relevant.order_by().values("kind", "purpose_id").annotate(last=Max("seq"))
-    ]
+    latest_seqs = [row["last"] for row in relevant.order_by().values("kind", "purpose_id").annotate(last=Max("seq"))]
     latest = list(events.filter(seq__in=latest_seqs).values("kind", "purpose_id", "new_value", "created_at", "hash"))
     deletion = next((e for e in latest if e["kind"] == Kind.TRACK_DELETED), None)
     by_purpose = {e["purpose_id"]: e for e in latest if e["kind"] == Kind.CONSENT_CHANGED}
@@ -604,7 +602,9 @@ def manifest_withdrawals(manifest: Manifest) -> list[ManifestWithdrawal]:
             "track__uuid", flat=True
         )
     )
-    sha = dict(ManifestTrack.objects.filter(manifest=manifest, track_uuid__in=uuids).values_list("track_uuid", "sha256"))
+    sha = dict(
+        ManifestTrack.objects.filter(manifest=manifest, track_uuid__in=uuids).values_list("track_uuid", "sha256")
+    )
     return [
         ManifestWithdrawal(
             track=e["track_uuid"],

@@ -164,9 +164,7 @@ def acknowledge(*, client: AuthenticatedClient, purpose: Purpose, position: feed
         raise CursorAhead("This cursor is ahead of the change feed: acknowledge only cursors the feed handed out.")
     now = timezone.now()
     with transaction.atomic():
-        AckState.objects.get_or_create(
-            client_id=client.id, purpose=purpose, defaults={"acknowledged_at": now}
-        )
+        AckState.objects.get_or_create(client_id=client.id, purpose=purpose, defaults={"acknowledged_at": now})
         state = AckState.objects.select_for_update().get(client_id=client.id, purpose=purpose)
         previous = feed.Position(state.after_horizon, state.after_event)
         if position <= previous:

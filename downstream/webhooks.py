@@ -90,7 +90,13 @@ def fan_out(*, client_id: int, max_batches: int = 20) -> list[int]:
                 rows.extend({"client_id": client.pk, "event_id": event_id, "purpose_id": p} for p in targets)
             now = timezone.now()
             for row in rows:
-                row.update(status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=now, created_at=now)
+                row.update(
+                    status=WebhookDelivery.Status.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    last_error="",
+                )
             insert_rows(WebhookDelivery, rows, ignore_conflicts=True)
             ids = list(
                 WebhookDelivery.objects.filter(
@@ -195,7 +201,9 @@ def record(delivery: WebhookDelivery, outcome: Outcome) -> float | None:
     """Write the outcome; returns the countdown when the row goes back for a retry."""
     mine = WebhookDelivery.objects.filter(id=delivery.id, status=WebhookDelivery.Status.SENDING)
     if outcome.sent:
-        mine.update(status=WebhookDelivery.Status.SENT, sent_at=timezone.now(), last_status=outcome.status, last_error="")
+        mine.update(
+            status=WebhookDelivery.Status.SENT, sent_at=timezone.now(), last_status=outcome.status, last_error=""
+        )
         return None
     if outcome.permanent or delivery.attempts >= settings.API_WEBHOOK_MAX_ATTEMPTS:
         error = outcome.error if outcome.permanent else f"gave up after {delivery.attempts} attempts: {outcome.error}"

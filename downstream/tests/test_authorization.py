@@ -74,7 +74,9 @@ def test_each_endpoint_serves_each_purpose_only_to_clients_scoped_to_it(
         others = [s for s in slugs if s != slug]
         for scope, expected in (("in scope", SUCCESS[endpoint]), ("out of scope", 403)):
             with subtests.test(purpose=slug, scope=scope):
-                _, token = make_api_client(purposes=[slug] if scope == "in scope" else others, manifests=True, usage=True)
+                _, token = make_api_client(
+                    purposes=[slug] if scope == "in scope" else others, manifests=True, usage=True
+                )
                 method, path, data = _requests(slug, track, manifests)[endpoint]
                 response = _send(caller(token), method, path, data)
                 assert response.status_code == expected, (slug, scope, response.content)

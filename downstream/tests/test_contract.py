@@ -408,9 +408,7 @@ def test_tokens_never_reach_the_logs(make_api_client, caller, caplog, artist, ma
     failed = api.post("/consent/check", {"purpose": "recommendation", "id_type": "uuid", "ids": ["x"]})
     problem(failed, 500)
 
-    logged = "\n".join(
-        f"{r.getMessage()} {r.exc_text or ''} {getattr(r, 'request', '')!r}" for r in caplog.records
-    )
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''} {getattr(r, 'request', '')!r}" for r in caplog.records)
     assert "boom" in logged  # the error itself is logged...
     for secret in (token, revoked_token, token[8:]):
         assert secret not in logged  # ...but never a token
