@@ -263,8 +263,8 @@ def _client_purposes(client: AuthenticatedClient):
     return sorted(selectors.purposes_by_slug(client.purposes).values(), key=lambda p: (p.ordering, p.pk))
 
 
-ERRORS = {code: schemas.Problem for code in (401, 403, 404, 413, 422, 429)}
-READ_ERRORS = {code: schemas.Problem for code in (401, 403, 404, 422, 429)}
+ERRORS = dict.fromkeys((401, 403, 404, 413, 422, 429), schemas.Problem)
+READ_ERRORS = dict.fromkeys((401, 403, 404, 422, 429), schemas.Problem)
 
 
 def _json(data: Any, status: int = 200) -> HttpResponse:
@@ -402,7 +402,7 @@ def changes(
     request,
     purpose: schemas.Slug,
     after: schemas.Cursor | None = None,
-    limit: int = Query(100, ge=1, le=1000),  # noqa: B008
+    limit: int = Query(100, ge=1, le=1000),
 ):
     """Every change of `purpose` in commit order (grants, withdrawals, deletions); resume with `after`."""
     chosen = _purpose(request, purpose)
@@ -500,7 +500,12 @@ def _manifest_for(request, manifest_id: str) -> Manifest:
     if manifest is None:
         raise ApiProblem(404, "unknown-manifest", "Unknown manifest", f"No manifest {manifest_id}.")
     if manifest.purpose.slug not in _client(request).purposes:
-        raise ApiProblem(403, "forbidden-purpose", "Purpose outside scope", "This manifest is for a purpose outside this client's scope.")  # fmt: skip
+        raise ApiProblem(
+            403,
+            "forbidden-purpose",
+            "Purpose outside scope",
+            "This manifest is for a purpose outside this client's scope.",
+        )
     return manifest
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from consent.models import AuditChainHead, AuditEvent, Consent, Purpose
 from downstream import feed
-from downstream.models import ApiClient, AckState, Manifest, ManifestTrack, UsageRecord, WithdrawalAck
+from downstream.models import AckState, ApiClient, Manifest, ManifestTrack, UsageRecord, WithdrawalAck
 from tracks.models import Track
 
 Kind = AuditEvent.Kind
@@ -108,7 +108,8 @@ def normalise_id(id_type: str, raw: str) -> str | None:
 def _values_in(values: Sequence[str], *, as_uuid: bool) -> RawSQL:
     """One bound parameter for any number of values (the query text does not grow with the list)."""
     if connection.vendor == "postgresql":
-        return RawSQL(f"SELECT unnest(%s::{'uuid' if as_uuid else 'text'}[])", (list(values),))
+        cast = "uuid" if as_uuid else "text"
+        return RawSQL(f"SELECT unnest(%s::{cast}[])", (list(values),))  # noqa: S611 -- values are a bound parameter
     stored = [uuid.UUID(v).hex for v in values] if as_uuid else list(values)
     return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(stored),))
 

@@ -10,9 +10,7 @@ from django.db import migrations, models
 
 import consent.models
 
-_PG_DEFAULT = (
-    "GREATEST(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, pg_current_xact_id()::text::bigint + 1)"
-)
+_PG_DEFAULT = "GREATEST(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, pg_current_xact_id()::text::bigint + 1)"
 
 
 def add_column(apps, schema_editor):

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.test import Client
 
 # The track factories of the consent tests, reused rather than copied.
-from consent.tests.conftest import make_track, make_tracks, purposes  # noqa: F401
+from consent.tests.conftest import make_track, make_tracks  # noqa: F401
 
 _names = itertools.count(1)
 

@@ -207,10 +207,10 @@ def test_manifest_cites_the_granting_event_is_canonical_and_verifies_offline(
     withheld = make_track(owner=artist)
     set_consent(granted, generative_training=True)
 
+    ids = [str(granted.uuid), str(withheld.uuid)]
     response = api.post(
-        "/manifests",
-        {"purpose": "generative_training", "name": "run 7", "id_type": "uuid", "ids": [str(granted.uuid), str(withheld.uuid)]},
-    )  # fmt: skip
+        "/manifests", {"purpose": "generative_training", "name": "run 7", "id_type": "uuid", "ids": ids}
+    )
 
     assert response.status_code == 201, response.content
     manifest = response.json()
@@ -272,10 +272,8 @@ def test_usage_is_recorded_for_allowed_tracks_and_refused_per_id_otherwise(artis
     assert all_ok.status_code == 201, all_ok.content
     assert all_ok.json()["accepted"] == [{"id": str(allowed.uuid), "track": str(allowed.uuid)}]
 
-    mixed = api.post(
-        "/usage",
-        {"purpose": "recommendation", "id_type": "uuid", "ids": [str(allowed.uuid), str(refused.uuid)], "description": "x"},
-    )  # fmt: skip
+    ids = [str(allowed.uuid), str(refused.uuid)]
+    mixed = api.post("/usage", {"purpose": "recommendation", "id_type": "uuid", "ids": ids, "description": "x"})
     body = problem(mixed, 409)
     assert body["refused"] == [{"id": str(refused.uuid), "reason": "not_granted"}]
     assert body["accepted"] == [{"id": str(allowed.uuid), "track": str(allowed.uuid)}]
@@ -384,11 +382,10 @@ def test_with_the_cache_down_the_api_still_answers(make_api_client, caller, sett
 def test_tokens_never_reach_the_logs(make_api_client, caller, caplog, artist, make_track, monkeypatch):
     import logging
 
-    from downstream import selectors
+    from downstream import selectors, services
 
-    client, token = make_api_client()
+    _, token = make_api_client()
     revoked, revoked_token = make_api_client()
-    from downstream import services
 
     services.revoke_client(client=revoked)
     caplog.set_level(logging.DEBUG)

@@ -111,7 +111,7 @@ def test_writers_committing_in_reverse_order_never_make_the_feed_skip_a_change(
     _postgresql_only, make_user, make_track, api
 ):
     tracks = [make_track(owner=make_user()) for _ in range(3)]
-    baseline, cursor = read_all(api, "recommendation")
+    _, cursor = read_all(api, "recommendation")
     writers = [HeldWriter(lambda t=t: _grant(t.pk, recommendation=True)) for t in tracks]
     # Insert in order 0, 1, 2 (ids ascending), each transaction held open ...
     for writer in writers:
@@ -144,7 +144,10 @@ def test_writers_committing_in_reverse_order_never_make_the_feed_skip_a_change(
 def test_a_change_that_waited_for_another_follows_it_even_with_an_older_transaction_id(
     _postgresql_only, artist, make_track, api
 ):
-    """T2 takes its transaction id first, then waits on the artist's chain for T1: its withdrawal must come after T1's grant."""
+    """T2 takes its transaction id first, then waits for T1's lock on the artist's chain.
+
+    Its withdrawal must come after T1's grant in the feed, or a consumer ends up believing the grant.
+    """
     track = make_track(owner=artist)
     go = threading.Event()
     second = HeldWriter(lambda: _grant(track.pk, recommendation=False), before_work=go)
