@@ -106,10 +106,10 @@ def test_the_track_read_without_a_purpose_shows_exactly_the_clients_purposes(rea
         assert set(body["purposes"]) == set(slugs[:size])
 
 
-def test_an_unknown_purpose_is_invalid_input_not_a_scope_question(ready, api):
+def test_an_unknown_purpose_is_outside_every_scope(ready, api):
     response = api.post("/consent/check", {"purpose": "no_such_purpose", "id_type": "uuid", "ids": [str(uuid.uuid4())]})
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "purpose"
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("forbidden-purpose")
 
 
 def test_every_endpoint_but_the_keys_and_schema_needs_a_token(ready, caller):
