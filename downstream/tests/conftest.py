@@ -9,7 +9,7 @@ from django.db import transaction
 from django.test import Client
 
 # The track factories of the consent tests, reused rather than copied.
-from consent.tests.conftest import make_track, make_tracks  # noqa: F401
+from consent.tests.conftest import make_track, make_tracks, purposes  # noqa: F401
 
 _names = itertools.count(1)
 
@@ -38,7 +38,7 @@ def make_api_client(db):
     """Register a client through the service; returns (client row, token)."""
     from downstream import services
 
-    def make(*, purposes=("recommendation",), manifests=False, usage=False, name=None, **fields):
+    def make(*, purposes=("recommendation",), manifests=False, usage=False, name=None, **fields):  # noqa: F811 -- a keyword named like the fixture
         issued = services.create_client(
             name=name or f"System {next(_names)}",
             contact="team@example.test",
@@ -65,7 +65,8 @@ def api(make_api_client):
     """A client scoped to every purpose, allowed to write manifests and usage."""
     from consent.models import Purpose
 
-    _, token = make_api_client(purposes=Purpose.objects.values_list("slug", flat=True), manifests=True, usage=True)
+    every = Purpose.objects.values_list("slug", flat=True)
+    _, token = make_api_client(purposes=every, manifests=True, usage=True)
     return ApiCaller(token)
 
 
