@@ -276,6 +276,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["artist", "created_at"], name="consent_audit_artist_time_idx"),
             models.Index(fields=["xid_horizon", "id"], name="consent_audit_commit_order_idx"),
+            # A track's history newest first (the API's per-track reads and as_of).
+            models.Index(fields=["track_uuid", "-seq"], name="consent_audit_track_seq_idx"),
         ]
 
     def __str__(self) -> str:

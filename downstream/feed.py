@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThanOrEqual
 
 from consent.models import AuditEvent
 
@@ -79,16 +80,17 @@ def settled(events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
     return events
 
 
+def _key() -> Tuple:
+    return Tuple(F("xid_horizon"), F("id"))
+
+
+# Row comparisons, (xid_horizon, id) > (h, e): one range of the (xid_horizon, id) index.
 def after(events: QuerySet[AuditEvent], position: Position) -> QuerySet[AuditEvent]:
-    return events.filter(
-        Q(xid_horizon__gt=position.horizon) | Q(xid_horizon=position.horizon, id__gt=position.event_id)
-    )
+    return events.filter(TupleGreaterThan(_key(), (position.horizon, position.event_id)))
 
 
 def up_to(events: QuerySet[AuditEvent], position: Position) -> QuerySet[AuditEvent]:
-    return events.filter(
-        Q(xid_horizon__lt=position.horizon) | Q(xid_horizon=position.horizon, id__lte=position.event_id)
-    )
+    return events.filter(TupleLessThanOrEqual(_key(), (position.horizon, position.event_id)))
 
 
 def in_order(events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:

@@ -29,6 +29,7 @@ GRANTED = "granted"
 
 ID_TYPES = ("uuid", "isrc", "sha256")
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -94,6 +95,10 @@ def normalise_id(id_type: str, raw: str) -> str | None:
     """The form an id is stored in, or None if it cannot be one."""
     value = raw.strip()
     if id_type == "uuid":
+        # The canonical form needs no parsing (10,000 ids per request); anything else is parsed once.
+        lowered = value.lower()
+        if _CANONICAL_UUID.match(lowered):
+            return lowered
         try:
             return str(uuid.UUID(value))
         except ValueError:
@@ -106,15 +111,20 @@ def normalise_id(id_type: str, raw: str) -> str | None:
 
 
 def _values_in(values: Sequence[str], *, as_uuid: bool) -> RawSQL:
-    """One bound parameter for any number of values (the query text does not grow with the list)."""
+    """One bound parameter for any number of values (the query text does not grow with the list).
+
+    The values are normalised ids (hex digits, letters, hyphens: see normalise_id), so they are sent as one
+    array literal, which costs the driver one string instead of 10,000 adapted values.
+    """
     if connection.vendor == "postgresql":
         cast = "uuid" if as_uuid else "text"
-        return RawSQL(f"SELECT unnest(%s::{cast}[])", (list(values),))  # noqa: S611 -- values are a bound parameter
+        literal = "{" + ",".join(values) + "}"
+        return RawSQL(f"SELECT unnest(%s::{cast}[])", (literal,))  # noqa: S611 -- values are a bound parameter
     stored = [uuid.UUID(v).hex for v in values] if as_uuid else list(values)
     return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(stored),))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdResult:
     id: str
     allowed: bool
@@ -124,7 +134,7 @@ class IdResult:
     artist_id: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Found:
     track_id: int
     uuid: uuid.UUID
@@ -143,6 +153,7 @@ def _lookup(id_type: str, keys: Sequence[str], purpose: Purpose) -> dict[str, li
     column = {"uuid": "uuid", "isrc": "isrc", "sha256": "sha256"}[id_type]
     rows = (
         Track.objects.filter(**{f"{column}__in": _values_in(keys, as_uuid=id_type == "uuid")})
+        .order_by()
         .annotate(granted=_granted(purpose))
         .values_list(column, "pk", "uuid", "owner_id", "status", "granted")
     )
@@ -158,9 +169,9 @@ def _deleted_uuids(keys: Iterable[str]) -> set[str]:
         return set()
     return {
         str(u)
-        for u in AuditEvent.objects.filter(
-            kind=Kind.TRACK_DELETED, track_uuid__in=_values_in(keys, as_uuid=True)
-        ).values_list("track_uuid", flat=True)
+        for u in AuditEvent.objects.filter(kind=Kind.TRACK_DELETED, track_uuid__in=_values_in(keys, as_uuid=True))
+        .order_by()
+        .values_list("track_uuid", flat=True)
     }
 
 
@@ -231,8 +242,8 @@ def track_consent(*, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of=N
         annotations[f"g{i}"] = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=purpose, granted=True))
         annotations[f"h{i}"] = _latest_change(purpose, "hash")
         annotations[f"t{i}"] = _latest_change(purpose, "created_at")
-    row = Track.objects.filter(uuid=track_uuid).annotate(**annotations).values("isrc", "sha256", "status", *annotations)
-    found = row.first()
+    rows = Track.objects.filter(uuid=track_uuid).order_by().annotate(**annotations)
+    found = next(iter(rows.values("isrc", "sha256", "status", *annotations)[:1]), None)
     if found is None:
         # A deleted track is known to the log: answer from it.
         return _track_consent_as_of(track_uuid, purposes, timezone.now())
@@ -251,7 +262,7 @@ def track_consent(*, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of=N
 
 
 def _track_consent_as_of(track_uuid, purposes: Sequence[Purpose], as_of) -> TrackConsent | None:
-    track = Track.objects.filter(uuid=track_uuid).values("isrc", "sha256", "status").first()
+    track = next(iter(Track.objects.filter(uuid=track_uuid).order_by().values("isrc", "sha256", "status")[:1]), None)
     events = AuditEvent.objects.filter(track_uuid=track_uuid)
     if track is None and not events.exists():
         return None

@@ -43,4 +43,8 @@ class Migration(migrations.Migration):
             model_name="auditevent",
             index=models.Index(fields=["xid_horizon", "id"], name="consent_audit_commit_order_idx"),
         ),
+        migrations.AddIndex(
+            model_name="auditevent",
+            index=models.Index(fields=["track_uuid", "-seq"], name="consent_audit_track_seq_idx"),
+        ),
     ]
