@@ -117,6 +117,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "creatorportal.middleware.RequestIdMiddleware",
+    "downstream.middleware.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "creatorportal.urls"

@@ -25,11 +25,12 @@ from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
 from ninja.renderers import JSONRenderer
+from ninja.responses import Status
 from ninja.responses import NinjaJSONEncoder
 from ninja.security.http import HttpBearer
 
 from downstream import feed, schemas, selectors, services
-from downstream.models import IdempotencyRecord, Manifest, SigningKey, hash_token
+from downstream.models import ApiClient, IdempotencyRecord, Manifest, SigningKey, hash_token
 from downstream.selectors import AuthenticatedClient
 
 logger = logging.getLogger(__name__)
@@ -564,6 +565,28 @@ def report_usage(request, payload: schemas.UsageIn):
         )
 
     return _idempotent(request, produce)
+
+
+@api.get(
+    "/webhook", response={200: schemas.WebhookOut, **READ_ERRORS}, tags=["webhooks"], summary="This client's webhook"
+)
+def get_webhook(request):
+    url = ApiClient.objects.filter(pk=_client(request).id).values_list("webhook_url", flat=True).first()
+    return {"url": url or None, "secret": None}
+
+
+@api.put("/webhook", response={200: schemas.WebhookOut, **ERRORS}, tags=["webhooks"], summary="Register a webhook")
+def put_webhook(request, payload: schemas.WebhookIn):
+    """Changes from now on are POSTed to this HTTPS endpoint, signed per Standard Webhooks (see the description)."""
+    client = ApiClient.objects.get(pk=_client(request).id)
+    secret = services.set_webhook(client=client, url=payload.url)
+    return {"url": client.webhook_url, "secret": secret or None}
+
+
+@api.delete("/webhook", response={204: None, **READ_ERRORS}, tags=["webhooks"], summary="Remove the webhook")
+def delete_webhook(request):
+    services.set_webhook(client=ApiClient.objects.get(pk=_client(request).id), url="")
+    return Status(204, None)
 
 
 @api.get("/keys", response=schemas.Jwks, auth=None, tags=["manifests"], summary="Manifest signing keys (JWKS)")

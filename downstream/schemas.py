@@ -198,6 +198,19 @@ class ClientOut(Schema):
     can_write_usage: bool
 
 
+class WebhookIn(Schema):
+    url: Annotated[str, StringConstraints(pattern=r"^https://[^\s\x00-\x1f\x7f]+$", max_length=500)] = Field(
+        description="An https:// URL: each change of this client's purposes is POSTed there."
+    )
+
+
+class WebhookOut(Schema):
+    url: str | None
+    secret: str | None = Field(
+        description="The Standard Webhooks signing secret: returned only when issued (the first registration); keep it."
+    )
+
+
 class Jwk(Schema):
     kty: str
     crv: str

@@ -126,6 +126,9 @@ def set_webhook(*, client: ApiClient, url: str) -> str:
         if url and url != locked.webhook_url:
             head = selectors.head_position(list(locked.purposes.all()))
             locked.webhook_after_horizon, locked.webhook_after_event = head.horizon, head.event_id
+        if not url:
+            # A later registration gets a new secret.
+            locked.webhook_secret = ""
         locked.webhook_url = url
         locked.save(update_fields=["webhook_url", "webhook_secret", "webhook_after_horizon", "webhook_after_event"])
     client.webhook_url, client.webhook_secret = locked.webhook_url, locked.webhook_secret

@@ -411,3 +411,25 @@ def test_tokens_never_reach_the_logs(make_api_client, caller, caplog, artist, ma
     assert "boom" in logged  # the error itself is logged...
     for secret in (token, revoked_token, token[8:]):
         assert secret not in logged  # ...but never a token
+
+
+def test_a_client_registers_and_removes_its_own_https_webhook(api):
+    assert api.get("/webhook").json() == {"url": None, "secret": None}
+    refused = api.http.put("/api/v1/webhook", {"url": "http://example.test/hook"}, content_type="application/json")
+    assert problem(refused, 422)["errors"][0]["field"] == "url"
+
+    put = api.http.put("/api/v1/webhook", {"url": "https://example.test/hook"}, content_type="application/json")
+    assert put.status_code == 200, put.content
+    assert put.json()["secret"].startswith("whsec_")
+    again = api.http.put("/api/v1/webhook", {"url": "https://example.test/other"}, content_type="application/json")
+    assert again.json() == {"url": "https://example.test/other", "secret": None}  # the secret is shown once
+
+    assert api.http.delete("/api/v1/webhook").status_code == 204
+    assert api.get("/webhook").json()["url"] is None
+
+
+def test_every_error_under_the_api_is_a_problem_document(api):
+    not_allowed = api.http.delete("/api/v1/consent/check")
+    assert problem(not_allowed, 405)
+    assert "POST" in not_allowed["Allow"]
+    assert problem(api.http.get("/api/v1/no/such/thing"), 404)
