@@ -25,8 +25,7 @@ from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
 from ninja.renderers import JSONRenderer
-from ninja.responses import Status
-from ninja.responses import NinjaJSONEncoder
+from ninja.responses import NinjaJSONEncoder, Status
 from ninja.security.http import HttpBearer
 
 from downstream import feed, schemas, selectors, services
