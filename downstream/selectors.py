@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from consent.bulk import pk_in
 from consent.models import AuditChainHead, AuditEvent, Consent, Purpose
 from downstream import feed
 from downstream.models import AckState, ApiClient, Manifest, ManifestTrack, UsageRecord, WithdrawalAck
@@ -572,7 +573,8 @@ def current_grants(*, purpose: Purpose, track_ids: Sequence[int]) -> dict[int, G
     ).order_by("-seq")
     head = AuditChainHead.objects.filter(artist_id=OuterRef("owner_id"))
     rows = (
-        Track.objects.filter(pk__in=track_ids, status=Track.Status.READY)
+        Track.objects.filter(pk__in=pk_in(track_ids), status=Track.Status.READY)
+        .order_by()
         .annotate(
             granted=_granted(purpose),
             event_id=Subquery(latest.values("id")[:1]),

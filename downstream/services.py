@@ -329,7 +329,7 @@ def record_usage(
     in_manifest: set[int] | None = None
     if manifest is not None:
         in_manifest = set(
-            ManifestTrack.objects.filter(manifest=manifest, track_id__in=[r.track_id for r in chosen]).values_list(
+            ManifestTrack.objects.filter(manifest=manifest, track_id__in=pk_in(r.track_id for r in chosen)).values_list(
                 "track_id", flat=True
             )
         )
