@@ -244,15 +244,14 @@ def _client(request) -> AuthenticatedClient:
 
 def _purpose(request, slug: str):
     """The purpose, if this client may read it; any other slug, known or not, is outside its scope (403)."""
-    client = _client(request)
-    found = selectors.purposes_by_slug([slug]).get(slug) if slug in client.purposes else None
+    found = _client(request).purpose(slug)
     if found is None:
         raise ApiProblem(403, "forbidden-purpose", "Purpose outside scope", f"This client may not read {slug!r}.")
     return found
 
 
 def _client_purposes(client: AuthenticatedClient):
-    return sorted(selectors.purposes_by_slug(client.purposes).values(), key=lambda p: (p.ordering, p.pk))
+    return list(client.scope)
 
 
 ERRORS = dict.fromkeys((401, 403, 404, 413, 422, 429), schemas.Problem)

@@ -56,29 +56,50 @@ class Reason:
 class AuthenticatedClient:
     id: int
     name: str
-    purposes: frozenset[str]
+    scope: tuple[Purpose, ...]
     can_write_manifests: bool
     can_write_usage: bool
     rate_limit: int | None
 
+    @property
+    def purposes(self) -> frozenset[str]:
+        return frozenset(p.slug for p in self.scope)
+
+    def purpose(self, slug: str) -> Purpose | None:
+        return next((p for p in self.scope if p.slug == slug), None)
+
 
 def client_for_token_hash(token_hash: str) -> AuthenticatedClient | None:
     """The active client holding this token, with its purposes, in one query (revocation counts at once)."""
-    from django.db.models import StringAgg, Value
+    from django.db.models import CharField, StringAgg, Value
+    from django.db.models.functions import Cast, Concat
 
+    scope = Concat(
+        Cast("purposes__id", CharField()),
+        Value(":"),
+        Cast("purposes__ordering", CharField()),
+        Value(":"),
+        "purposes__slug",
+        output_field=CharField(),
+    )
     row = (
         ApiClient.objects.active()
         .filter(token_hash=token_hash)
-        .annotate(slugs=StringAgg("purposes__slug", delimiter=Value(" "), default=Value("")))
-        .values_list("id", "name", "slugs", "can_write_manifests", "can_write_usage", "rate_limit")
+        .annotate(scope=StringAgg(scope, delimiter=Value(" "), filter=Q(purposes__isnull=False), default=Value("")))
+        .values_list("id", "name", "scope", "can_write_manifests", "can_write_usage", "rate_limit")
         .first()
     )
     if row is None:
         return None
+    purposes = []
+    for item in row[2].split():
+        # Slugs are [a-z0-9_-]: the separators cannot occur in them.
+        pk, ordering, slug = item.split(":", 2)
+        purposes.append(Purpose(pk=int(pk), ordering=int(ordering), slug=slug))
     return AuthenticatedClient(
         id=row[0],
         name=row[1],
-        purposes=frozenset(row[2].split()),
+        scope=tuple(sorted(purposes, key=lambda p: (p.ordering, p.pk))),
         can_write_manifests=row[3],
         can_write_usage=row[4],
         rate_limit=row[5],
