@@ -248,6 +248,26 @@ def measure_check_in_process(data: dict) -> tuple[list[float], list[float], list
     return walls[2:], cpus[2:], dbs[2:], queries
 
 
+def measure_read_cost_in_process(data: dict, rounds: int = 200) -> dict[str, float]:
+    """CPU (this process) and database time per request, one-track read vs the bare view, whole Django stack."""
+    from django.test import override_settings
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {data['token']}", HTTP_HOST="127.0.0.1")
+    costs = {}
+    with override_settings(ROOT_URLCONF="benchmarks.bench_api_urls"):
+        for name, path in (("bare", "/bench/constant"), ("read", f"/api/v1/tracks/{data['one']}/consent")):
+            for _ in range(20):
+                client.get(path)
+            with CaptureQueriesContext(connection) as captured:
+                cpu = time.process_time()
+                for _ in range(rounds):
+                    assert client.get(path).status_code == 200
+                costs[f"{name}_cpu_ms"] = (time.process_time() - cpu) / rounds * 1000
+            costs[f"{name}_db_ms"] = sum(float(q["time"]) for q in captured.captured_queries) / rounds * 1000
+            costs[f"{name}_queries"] = len(captured) / rounds
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
@@ -265,6 +285,14 @@ def main() -> None:
         f"consent/check, 10,000 ids, in process (whole Django stack): wall median {statistics.median(walls):.1f} ms "
         f"(min {min(walls):.1f}); CPU of the server process median {statistics.median(cpus):.1f} ms "
         f"(min {min(cpus):.1f}); database time median {statistics.median(dbs):.1f} ms; {check_queries} queries",
+        flush=True,
+    )
+    cost = measure_read_cost_in_process(data)
+    print(
+        "per request, in process: one-track read {read_cpu_ms:.2f} ms CPU + {read_db_ms:.2f} ms database "
+        "({read_queries:.0f} queries); bare view {bare_cpu_ms:.2f} ms CPU + {bare_db_ms:.2f} ms database".format(
+            **cost
+        ),
         flush=True,
     )
     connection.close()

@@ -175,6 +175,32 @@ def _on_error(request, exc):
 
 
 _last_cache_warning = 0.0
+_redis_clients: dict[str, Any] = {}
+
+
+def _redis_for_cache():
+    """The Redis client behind the default cache, when it is Redis (one pool per location), else None."""
+    config = settings.CACHES["default"]
+    if not config["BACKEND"].endswith("RedisCache"):
+        return None
+    location = config["LOCATION"]
+    if location not in _redis_clients:
+        import redis
+
+        _redis_clients[location] = redis.Redis.from_url(location, socket_connect_timeout=0.5, socket_timeout=0.5)
+    return _redis_clients[location]
+
+
+def _count(key: str, window: int) -> int:
+    client = _redis_for_cache()
+    if client is None:
+        cache.add(key, 0, timeout=window + 1)
+        return cache.incr(key)
+    # One round trip: the key is per window, so refreshing its expiry on every request is harmless.
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(cache.make_and_validate_key(key))
+    pipe.expire(cache.make_and_validate_key(key), window + 1)
+    return int(pipe.execute()[0])
 
 
 def _rate_limit(client: AuthenticatedClient) -> None:
@@ -184,13 +210,8 @@ def _rate_limit(client: AuthenticatedClient) -> None:
     limit = client.rate_limit or settings.API_RATE_LIMIT_REQUESTS
     now = time.time()
     bucket = int(now // window)
-    key = f"api-rate:{client.id}:{bucket}"
     try:
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.add(key, 0, timeout=window + 1)
-            count = cache.incr(key)
+        count = _count(f"api-rate:{client.id}:{bucket}", window)
     except Exception:
         if now - _last_cache_warning > 60:
             _last_cache_warning = now
