@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Sub
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from consent.bulk import pk_in
 from consent.models import AuditChainHead, AuditEvent, Consent, Purpose
@@ -69,40 +70,34 @@ class AuthenticatedClient:
         return next((p for p in self.scope if p.slug == slug), None)
 
 
+def _client_sql() -> str:
+    client = ApiClient._meta.db_table
+    link = ApiClient.purposes.through._meta.db_table
+    purpose = Purpose._meta.db_table
+    # Table names from _meta, values bound: the hot path of every request, so written once, not compiled each time.
+    return (
+        f"SELECT c.id, c.name, c.can_write_manifests, c.can_write_usage, c.rate_limit, p.id, p.ordering, p.slug "  # noqa: S608
+        f"FROM {client} c LEFT JOIN {link} l ON l.apiclient_id = c.id LEFT JOIN {purpose} p ON p.id = l.purpose_id "
+        f"WHERE c.token_hash = %s AND c.revoked_at IS NULL"
+    )
+
+
 def client_for_token_hash(token_hash: str) -> AuthenticatedClient | None:
     """The active client holding this token, with its purposes, in one query (revocation counts at once)."""
-    from django.db.models import CharField, StringAgg, Value
-    from django.db.models.functions import Cast, Concat
-
-    scope = Concat(
-        Cast("purposes__id", CharField()),
-        Value(":"),
-        Cast("purposes__ordering", CharField()),
-        Value(":"),
-        "purposes__slug",
-        output_field=CharField(),
-    )
-    row = (
-        ApiClient.objects.active()
-        .filter(token_hash=token_hash)
-        .annotate(scope=StringAgg(scope, delimiter=Value(" "), filter=Q(purposes__isnull=False), default=Value("")))
-        .values_list("id", "name", "scope", "can_write_manifests", "can_write_usage", "rate_limit")
-        .first()
-    )
-    if row is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_client_sql(), [token_hash])
+        rows = cursor.fetchall()
+    if not rows:
         return None
-    purposes = []
-    for item in row[2].split():
-        # Slugs are [a-z0-9_-]: the separators cannot occur in them.
-        pk, ordering, slug = item.split(":", 2)
-        purposes.append(Purpose(pk=int(pk), ordering=int(ordering), slug=slug))
+    first = rows[0]
+    purposes = [Purpose(pk=r[5], ordering=r[6], slug=r[7]) for r in rows if r[5] is not None]
     return AuthenticatedClient(
-        id=row[0],
-        name=row[1],
+        id=first[0],
+        name=first[1],
         scope=tuple(sorted(purposes, key=lambda p: (p.ordering, p.pk))),
-        can_write_manifests=row[3],
-        can_write_usage=row[4],
-        rate_limit=row[5],
+        can_write_manifests=bool(first[2]),
+        can_write_usage=bool(first[3]),
+        rate_limit=first[4],
     )
 
 
@@ -247,39 +242,54 @@ class TrackConsent:
     purposes: dict[str, PurposeState] = field(default_factory=dict)
 
 
-def _latest_change(purpose: Purpose, field_name: str) -> Subquery:
-    return Subquery(
-        AuditEvent.objects.filter(track_uuid=OuterRef("uuid"), kind=Kind.CONSENT_CHANGED, purpose_id=purpose.pk)
-        .order_by("-seq")
-        .values(field_name)[:1]
+def _track_read_sql(purpose_count: int) -> str:
+    track, consent, event = Track._meta.db_table, Consent._meta.db_table, AuditEvent._meta.db_table
+    placeholders = ", ".join(["%s"] * purpose_count)
+    latest = (
+        f"FROM {event} e WHERE e.track_uuid = t.uuid AND e.purpose_id = p.id AND e.kind = %s "
+        "ORDER BY e.seq DESC LIMIT 1"
     )
+    # One statement per read, written out rather than compiled by the ORM on every request.
+    return (
+        f"SELECT t.isrc, t.sha256, t.status, p.id, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {consent} c WHERE c.track_id = t.id AND c.purpose_id = p.id AND c.granted), "
+        f"(SELECT e.hash {latest}), (SELECT e.created_at {latest}) "
+        f"FROM {track} t, {Purpose._meta.db_table} p WHERE t.uuid = %s AND p.id IN ({placeholders})"
+    )
+
+
+def _as_datetime(value) -> datetime.datetime | None:
+    # PostgreSQL returns aware datetimes; SQLite naive UTC ones (or their text).
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime.datetime) else parse_datetime(value)
+    return parsed if parsed is None or timezone.is_aware(parsed) else timezone.make_aware(parsed, datetime.UTC)
 
 
 def track_consent(*, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of=None) -> TrackConsent | None:
     """Consent of one track for these purposes, now (one query) or as of an instant (from the audit log)."""
     if as_of is not None:
         return _track_consent_as_of(track_uuid, purposes, as_of)
-    annotations = {}
-    for i, purpose in enumerate(purposes):
-        annotations[f"g{i}"] = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=purpose, granted=True))
-        annotations[f"h{i}"] = _latest_change(purpose, "hash")
-        annotations[f"t{i}"] = _latest_change(purpose, "created_at")
-    rows = Track.objects.filter(uuid=track_uuid).order_by().annotate(**annotations)
-    found = next(iter(rows.values("isrc", "sha256", "status", *annotations)[:1]), None)
-    if found is None:
+    if not purposes:
+        track = Track.objects.filter(uuid=track_uuid).order_by().values("isrc", "sha256", "status")[:1]
+        rows = [(r["isrc"], r["sha256"], r["status"], None, False, None, None) for r in track]
+    else:
+        uuid_param = Track._meta.get_field("uuid").get_db_prep_value(track_uuid, connection)
+        kind = str(Kind.CONSENT_CHANGED)
+        with connection.cursor() as cursor:
+            cursor.execute(_track_read_sql(len(purposes)), [kind, kind, uuid_param, *(p.pk for p in purposes)])
+            rows = cursor.fetchall()
+    if not rows:
         # A deleted track is known to the log: answer from it.
         return _track_consent_as_of(track_uuid, purposes, timezone.now())
-    states = {
-        purpose.slug: PurposeState(bool(found[f"g{i}"]), found[f"t{i}"], found[f"h{i}"])
-        for i, purpose in enumerate(purposes)
-    }
+    by_purpose = {row[3]: row for row in rows}
+    states = {}
+    for purpose in purposes:
+        row = by_purpose[purpose.pk]
+        states[purpose.slug] = PurposeState(bool(row[4]), _as_datetime(row[6]), row[5])
+    isrc, sha256, status = rows[0][:3]
     return TrackConsent(
-        track=track_uuid,
-        isrc=found["isrc"] or None,
-        sha256=found["sha256"] or None,
-        status=found["status"],
-        as_of=timezone.now(),
-        purposes=states,
+        track=track_uuid, isrc=isrc or None, sha256=sha256 or None, status=status, as_of=timezone.now(), purposes=states
     )
 
 
