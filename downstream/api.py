@@ -376,14 +376,20 @@ def track_consent(
     state = selectors.track_consent(track_uuid=uuid, purposes=chosen, as_of=_as_of(as_of))
     if state is None:
         raise ApiProblem(404, "unknown-track", "Unknown track", f"No track {uuid}.")
-    return {
-        "track": state.track,
-        "isrc": state.isrc,
-        "sha256": state.sha256,
-        "status": state.status,
-        "as_of": state.as_of,
-        "purposes": {slug: s.__dict__ for slug, s in state.purposes.items()},
-    }
+    # Built directly (the hottest endpoint): the same body ninja would produce from TrackConsentOut.
+    return _json(
+        {
+            "track": str(state.track),
+            "isrc": state.isrc,
+            "sha256": state.sha256,
+            "status": state.status,
+            "as_of": state.as_of.isoformat(),
+            "purposes": {
+                slug: {"allowed": s.allowed, "since": s.since.isoformat() if s.since else None, "event": s.event}
+                for slug, s in state.purposes.items()
+            },
+        }
+    )
 
 
 @api.post("/consent/check", response={200: schemas.CheckOut, **ERRORS}, tags=["consent"], summary="Check many tracks")
