@@ -18,7 +18,7 @@ from creatorportal.celery import app as celery_app
 
 # The audit log's append-only triggers must be lifted for the flush that follows
 # every transactional test, in every app; consent.testing does exactly that.
-pytest_plugins = ["consent.testing"]
+pytest_plugins = ["consent.testing", "downstream.testing"]
 
 REQUIRE_SERVICES = os.environ.get("PORTAL_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 

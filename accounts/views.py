@@ -44,7 +44,7 @@ def _dashboard_panels(request) -> list[str]:
 
     Kept as a list here so that the dashboard does not import every app.
     """
-    return ["tracks/_dashboard_panel.html"]
+    return ["tracks/_dashboard_panel.html", "downstream/_dashboard_usage.html"]
 
 
 @login_required

@@ -141,6 +141,33 @@ class AuditChainHead(models.Model):
         return f"Chain of {self.artist_id} at {self.seq}"
 
 
+class TransactionHorizon(models.Func):
+    """The database default of `AuditEvent.xid_horizon`.
+
+    On PostgreSQL: the larger of the inserting statement's snapshot xmax and the
+    writing transaction's own id + 1. Every transaction still running when a
+    reader takes its snapshot has an id at or above that snapshot's xmin, so an
+    event whose horizon is at or below the reader's xmin can only come from a
+    transaction that has already finished; and an event written after another
+    committed gets a horizon no lower than that one's. Ordering by
+    (xid_horizon, id) is therefore a commit-consistent order that never lets a
+    late commit slip in behind a position already handed out (downstream's
+    change feed depends on it). On SQLite writers are serialised, so id order
+    is commit order and the horizon is 0.
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return (
+            "GREATEST(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, pg_current_xact_id()::text::bigint + 1)",
+            [],
+        )
+
+
 class AuditLogImmutable(Exception):
     """Raised by any attempt to change or remove an audit event through the ORM."""
 
@@ -245,6 +272,9 @@ class AuditEvent(models.Model):
     subject_data_digest = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Set by the database on insert (see TransactionHorizon); not hashed, so it
+    # changes nothing in the chain. Events from before the column exist have 0.
+    xid_horizon = models.BigIntegerField(db_default=TransactionHorizon(), editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -253,7 +283,12 @@ class AuditEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["artist", "seq"], name="consent_auditevent_artist_seq_unique"),
         ]
-        indexes = [models.Index(fields=["artist", "created_at"], name="consent_audit_artist_time_idx")]
+        indexes = [
+            models.Index(fields=["artist", "created_at"], name="consent_audit_artist_time_idx"),
+            models.Index(fields=["xid_horizon", "id"], name="consent_audit_commit_order_idx"),
+            # A track's history newest first (the API's per-track reads and as_of).
+            models.Index(fields=["track_uuid", "-seq"], name="consent_audit_track_seq_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.get_kind_display()} for {self.artist_id}"

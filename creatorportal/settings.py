@@ -105,6 +105,8 @@ INSTALLED_APPS = [
     "notifications",
     "labels",
     "public",
+    "ninja",
+    "downstream",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +121,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "creatorportal.middleware.RequestIdMiddleware",
+    "downstream.middleware.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "creatorportal.urls"
@@ -551,3 +554,42 @@ LABELS_BULK_MAX_LOST = env_int("LABELS_BULK_MAX_LOST", 3, minimum=1)
 # The sweep leaves a fresh queued change to its on-commit task for this long.
 LABELS_BULK_SWEEP_GRACE_SECONDS = env_int("LABELS_BULK_SWEEP_GRACE_SECONDS", 60, minimum=0)
 CELERY_BEAT_SCHEDULE["labels-bulk-sweep"] = {"task": "labels.sweep_bulk_changes", "schedule": 60.0}
+
+# --- Downstream systems: the /api/v1 consent API ------------------------------------------
+# Requests per client per window (a client row may set its own limit); over it: 429.
+API_RATE_LIMIT_REQUESTS = env_int("API_RATE_LIMIT_REQUESTS", 6000, minimum=1)
+API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
+# Request bodies above this are refused (413) before anything parses them;
+# 10,000 SHA-256 ids in one check take about 700 kB.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+API_MAX_IDS = 10_000
+# A client that has not acknowledged a withdrawal this long after it happened
+# raises a notice to staff.
+API_ACK_DEADLINE_HOURS = env_int("API_ACK_DEADLINE_HOURS", 24, minimum=1)
+API_ACK_CHECK_INTERVAL_SECONDS = env_int("API_ACK_CHECK_INTERVAL_SECONDS", 900, minimum=1)
+# Idempotency-Key records are kept this long.
+API_IDEMPOTENCY_TTL_HOURS = env_int("API_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+# Manifests are signed with this Ed25519 key (a private JWK, created on first
+# use if missing; every public key ever used stays published at /api/v1/keys).
+API_SIGNING_KEY_FILE = Path(env_str("API_SIGNING_KEY_FILE", str(VAR_DIR / "keys" / "manifest-signing-key.jwk")))
+# Webhooks: changes are fanned out to delivery rows every poll, delivered over
+# HTTPS only, retried with backoff like email (every countdown below the
+# broker's visibility timeout).
+API_WEBHOOK_POLL_SECONDS = env_int("API_WEBHOOK_POLL_SECONDS", 10, minimum=1)
+API_WEBHOOK_TIMEOUT_SECONDS = env_int("API_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+API_WEBHOOK_MAX_ATTEMPTS = env_int("API_WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)
+API_WEBHOOK_RETRY_BASE_SECONDS = float(env_int("API_WEBHOOK_RETRY_BASE_MS", 30_000, minimum=1)) / 1000
+API_WEBHOOK_RETRY_MAX_SECONDS = 1800
+API_WEBHOOK_CLAIM_LEASE_SECONDS = env_int("API_WEBHOOK_CLAIM_LEASE_SECONDS", 300, minimum=1)
+API_WEBHOOK_BATCH_SIZE = 50
+# A CA bundle to trust for webhook endpoints instead of the system's (tests,
+# private endpoints); empty: the system's trust store.
+API_WEBHOOK_CA_BUNDLE = env_str("API_WEBHOOK_CA_BUNDLE", "")
+CELERY_BEAT_SCHEDULE["downstream-webhooks"] = {
+    "task": "downstream.tasks.sweep_webhooks",
+    "schedule": float(API_WEBHOOK_POLL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["downstream-ack-deadlines"] = {
+    "task": "downstream.tasks.check_ack_deadlines",
+    "schedule": float(API_ACK_CHECK_INTERVAL_SECONDS),
+}

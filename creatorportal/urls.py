@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from accounts import views as account_views
 from creatorportal.health import healthz
+from downstream.api import api
+from downstream.views import api_not_found
 
 urlpatterns = [
     path("", account_views.landing, name="landing"),
@@ -16,6 +18,9 @@ urlpatterns = [
     path("labels/", include("labels.urls")),
     path("admin/", admin.site.urls),
     path("", include("public.urls")),
+    path("api/v1/", api.urls),
+    re_path(r"^api/v1/", api_not_found),
+    path("", include("downstream.urls")),
 ]
 
 handler400 = "accounts.views.bad_request"

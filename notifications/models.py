@@ -32,6 +32,7 @@ class Notification(models.Model):
         DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
         LABEL_INVITATION = "label_invitation", "Label invitation"
         CONSENT_PROPOSAL = "consent_proposal", "Consent proposal from a label"
+        API_ACK_OVERDUE = "api_ack_overdue", "Downstream system late to apply a withdrawal (staff)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

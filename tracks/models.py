@@ -63,6 +63,8 @@ class Track(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="tracks_owner_created_idx"),
             models.Index(fields=["owner", "status"], name="tracks_owner_status_idx"),
+            # Downstream systems holding only an audio file ask by its hash.
+            models.Index(fields=["sha256"], name="tracks_sha256_idx"),
         ]
 
     def __str__(self) -> str:

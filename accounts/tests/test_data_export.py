@@ -31,6 +31,7 @@ SECTIONS = {
     "consent/receipts.json",
     "labels/delegations.json",
     "notices.json",
+    "downstream/usage_ledger.json",
     "manifest.json",
     "README.txt",
 }

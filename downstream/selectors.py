@@ -1,0 +1,663 @@
+"""Reads for the consent API and for the artist's view of downstream systems.
+
+Consent is read from consent.models only; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from consent.bulk import pk_in
+from consent.models import AuditChainHead, AuditEvent, Consent, Purpose
+from downstream import feed
+from downstream.models import AckState, ApiClient, Manifest, ManifestTrack, UsageRecord, WithdrawalAck
+from tracks.models import Track
+
+Kind = AuditEvent.Kind
+GRANTED = "granted"
+
+ID_TYPES = ("uuid", "isrc", "sha256")
+_ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Reason:
+    """Why an id is not allowed. Anything the portal cannot vouch for is denied."""
+
+    NOT_GRANTED = "not_granted"
+    NOT_FOUND = "not_found"
+    DELETED = "deleted"
+    NOT_PROCESSED = "not_processed"
+    AMBIGUOUS = "ambiguous"
+    INVALID_ID = "invalid_id"
+    NOT_IN_MANIFEST = "not_in_manifest"
+    DUPLICATE = "duplicate"
+
+    ALL = (NOT_GRANTED, NOT_FOUND, DELETED, NOT_PROCESSED, AMBIGUOUS, INVALID_ID, NOT_IN_MANIFEST, DUPLICATE)
+
+
+# --- Clients ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    id: int
+    name: str
+    scope: tuple[Purpose, ...]
+    can_write_manifests: bool
+    can_write_usage: bool
+    rate_limit: int | None
+
+    @property
+    def purposes(self) -> frozenset[str]:
+        return frozenset(p.slug for p in self.scope)
+
+    def purpose(self, slug: str) -> Purpose | None:
+        return next((p for p in self.scope if p.slug == slug), None)
+
+
+def _client_sql() -> str:
+    client = ApiClient._meta.db_table
+    link = ApiClient.purposes.through._meta.db_table
+    purpose = Purpose._meta.db_table
+    # Table names from _meta, values bound: the hot path of every request, so written once, not compiled each time.
+    return (
+        f"SELECT c.id, c.name, c.can_write_manifests, c.can_write_usage, c.rate_limit, p.id, p.ordering, p.slug "  # noqa: S608
+        f"FROM {client} c LEFT JOIN {link} l ON l.apiclient_id = c.id LEFT JOIN {purpose} p ON p.id = l.purpose_id "
+        f"WHERE c.token_hash = %s AND c.revoked_at IS NULL"
+    )
+
+
+def client_for_token_hash(token_hash: str) -> AuthenticatedClient | None:
+    """The active client holding this token, with its purposes, in one query (revocation counts at once)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_client_sql(), [token_hash])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    purposes = [Purpose(pk=r[5], ordering=r[6], slug=r[7]) for r in rows if r[5] is not None]
+    return AuthenticatedClient(
+        id=first[0],
+        name=first[1],
+        scope=tuple(sorted(purposes, key=lambda p: (p.ordering, p.pk))),
+        can_write_manifests=bool(first[2]),
+        can_write_usage=bool(first[3]),
+        rate_limit=first[4],
+    )
+
+
+def purposes_by_slug(slugs: Iterable[str]) -> dict[str, Purpose]:
+    return {p.slug: p for p in Purpose.objects.filter(slug__in=list(slugs))}
+
+
+# --- Identifiers --------------------------------------------------------------------------
+
+
+def normalise_id(id_type: str, raw: str) -> str | None:
+    """The form an id is stored in, or None if it cannot be one."""
+    value = raw.strip()
+    if id_type == "uuid":
+        # The canonical form needs no parsing (10,000 ids per request); anything else is parsed once.
+        lowered = value.lower()
+        if _CANONICAL_UUID.match(lowered):
+            return lowered
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            return None
+    if id_type == "isrc":
+        value = value.replace("-", "").upper()
+        return value if _ISRC.match(value) else None
+    value = value.lower()
+    return value if _SHA256.match(value) else None
+
+
+def _values_in(values: Sequence[str], *, as_uuid: bool) -> RawSQL:
+    """One bound parameter for any number of values (the query text does not grow with the list).
+
+    The values are normalised ids (hex digits, letters, hyphens: see normalise_id), so they are sent as one
+    array literal, which costs the driver one string instead of 10,000 adapted values.
+    """
+    if connection.vendor == "postgresql":
+        cast = "uuid" if as_uuid else "text"
+        literal = "{" + ",".join(values) + "}"
+        return RawSQL(f"SELECT unnest(%s::{cast}[])", (literal,))  # noqa: S611 -- values are a bound parameter
+    stored = [uuid.UUID(v).hex for v in values] if as_uuid else list(values)
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(stored),))
+
+
+@dataclass(frozen=True, slots=True)
+class IdResult:
+    id: str
+    allowed: bool
+    track: uuid.UUID | None
+    reason: str | None
+    track_id: int | None = None
+    artist_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    track_id: int
+    uuid: uuid.UUID
+    owner_id: int
+    status: str
+    granted: bool
+
+
+def _granted(purpose: Purpose) -> Exists:
+    return Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=purpose, granted=True))
+
+
+def _lookup(id_type: str, keys: Sequence[str], purpose: Purpose) -> dict[str, list[_Found]]:
+    if not keys:
+        return {}
+    column = {"uuid": "uuid", "isrc": "isrc", "sha256": "sha256"}[id_type]
+    rows = (
+        Track.objects.filter(**{f"{column}__in": _values_in(keys, as_uuid=id_type == "uuid")})
+        .order_by()
+        .annotate(granted=_granted(purpose))
+        .values_list(column, "pk", "uuid", "owner_id", "status", "granted")
+    )
+    found: dict[str, list[_Found]] = defaultdict(list)
+    for key, pk, track_uuid, owner_id, status, granted in rows:
+        found[str(key)].append(_Found(pk, track_uuid, owner_id, status, granted))
+    return found
+
+
+def _deleted_uuids(keys: Iterable[str]) -> set[str]:
+    keys = list(keys)
+    if not keys:
+        return set()
+    return {
+        str(u)
+        for u in AuditEvent.objects.filter(kind=Kind.TRACK_DELETED, track_uuid__in=_values_in(keys, as_uuid=True))
+        .order_by()
+        .values_list("track_uuid", flat=True)
+    }
+
+
+def check_ids(*, purpose: Purpose, id_type: str, ids: Sequence[str]) -> list[IdResult]:
+    """Answer each id in the order asked; default deny. A constant number of queries."""
+    normalised = [normalise_id(id_type, raw) for raw in ids]
+    keys = sorted({n for n in normalised if n is not None})
+    found = _lookup(id_type, keys, purpose)
+    deleted = _deleted_uuids(k for k in keys if k not in found) if id_type == "uuid" else set()
+    results = []
+    for raw, key in zip(ids, normalised, strict=True):
+        results.append(_judge(raw, key, found, deleted))
+    return results
+
+
+def _judge(raw: str, key: str | None, found: dict[str, list[_Found]], deleted: set[str]) -> IdResult:
+    if key is None:
+        return IdResult(raw, False, None, Reason.INVALID_ID)
+    matches = found.get(key)
+    if not matches:
+        return IdResult(raw, False, None, Reason.DELETED if key in deleted else Reason.NOT_FOUND)
+    if len(matches) > 1:
+        return IdResult(raw, False, None, Reason.AMBIGUOUS)
+    match = matches[0]
+    if match.status != Track.Status.READY:
+        reason: str | None = Reason.NOT_PROCESSED
+    elif not match.granted:
+        reason = Reason.NOT_GRANTED
+    else:
+        reason = None
+    return IdResult(raw, reason is None, match.uuid, reason, match.track_id, match.owner_id)
+
+
+# --- One track's consent ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurposeState:
+    allowed: bool
+    since: datetime.datetime | None
+    event: str | None
+
+
+@dataclass(frozen=True)
+class TrackConsent:
+    track: uuid.UUID
+    isrc: str | None
+    sha256: str | None
+    status: str
+    as_of: datetime.datetime
+    purposes: dict[str, PurposeState] = field(default_factory=dict)
+
+
+def _track_read_sql(purpose_count: int) -> str:
+    track, consent, event = Track._meta.db_table, Consent._meta.db_table, AuditEvent._meta.db_table
+    placeholders = ", ".join(["%s"] * purpose_count)
+    latest = (
+        f"FROM {event} e WHERE e.track_uuid = t.uuid AND e.purpose_id = p.id AND e.kind = %s "
+        "ORDER BY e.seq DESC LIMIT 1"
+    )
+    # One statement per read, written out rather than compiled by the ORM on every request.
+    return (
+        f"SELECT t.isrc, t.sha256, t.status, p.id, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {consent} c WHERE c.track_id = t.id AND c.purpose_id = p.id AND c.granted), "
+        f"(SELECT e.hash {latest}), (SELECT e.created_at {latest}) "
+        f"FROM {track} t, {Purpose._meta.db_table} p WHERE t.uuid = %s AND p.id IN ({placeholders})"
+    )
+
+
+def _as_datetime(value) -> datetime.datetime | None:
+    # PostgreSQL returns aware datetimes; SQLite naive UTC ones (or their text).
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime.datetime) else parse_datetime(value)
+    return parsed if parsed is None or timezone.is_aware(parsed) else timezone.make_aware(parsed, datetime.UTC)
+
+
+def track_consent(*, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of=None) -> TrackConsent | None:
+    """Consent of one track for these purposes, now (one query) or as of an instant (from the audit log)."""
+    if as_of is not None:
+        return _track_consent_as_of(track_uuid, purposes, as_of)
+    if not purposes:
+        track = Track.objects.filter(uuid=track_uuid).order_by().values("isrc", "sha256", "status")[:1]
+        rows = [(r["isrc"], r["sha256"], r["status"], None, False, None, None) for r in track]
+    else:
+        uuid_param = Track._meta.get_field("uuid").get_db_prep_value(track_uuid, connection)
+        kind = str(Kind.CONSENT_CHANGED)
+        with connection.cursor() as cursor:
+            cursor.execute(_track_read_sql(len(purposes)), [kind, kind, uuid_param, *(p.pk for p in purposes)])
+            rows = cursor.fetchall()
+    if not rows:
+        # A deleted track is known to the log: answer from it.
+        return _track_consent_as_of(track_uuid, purposes, timezone.now())
+    by_purpose = {row[3]: row for row in rows}
+    states = {}
+    for purpose in purposes:
+        row = by_purpose[purpose.pk]
+        states[purpose.slug] = PurposeState(bool(row[4]), _as_datetime(row[6]), row[5])
+    isrc, sha256, status = rows[0][:3]
+    return TrackConsent(
+        track=track_uuid, isrc=isrc or None, sha256=sha256 or None, status=status, as_of=timezone.now(), purposes=states
+    )
+
+
+def _track_consent_as_of(track_uuid, purposes: Sequence[Purpose], as_of) -> TrackConsent | None:
+    track = next(iter(Track.objects.filter(uuid=track_uuid).order_by().values("isrc", "sha256", "status")[:1]), None)
+    events = AuditEvent.objects.filter(track_uuid=track_uuid)
+    if track is None and not events.exists():
+        return None
+    relevant = events.filter(created_at__lte=as_of).filter(
+        Q(kind=Kind.CONSENT_CHANGED, purpose__in=list(purposes)) | Q(kind=Kind.TRACK_DELETED)
+    )
+    latest_seqs = [row["last"] for row in relevant.order_by().values("kind", "purpose_id").annotate(last=Max("seq"))]
+    latest = list(events.filter(seq__in=latest_seqs).values("kind", "purpose_id", "new_value", "created_at", "hash"))
+    deletion = next((e for e in latest if e["kind"] == Kind.TRACK_DELETED), None)
+    by_purpose = {e["purpose_id"]: e for e in latest if e["kind"] == Kind.CONSENT_CHANGED}
+    states = {}
+    for purpose in purposes:
+        event = deletion or by_purpose.get(purpose.pk)
+        if event is None:
+            states[purpose.slug] = PurposeState(False, None, None)
+        else:
+            allowed = event is not deletion and event["new_value"] == GRANTED
+            states[purpose.slug] = PurposeState(allowed, event["created_at"], event["hash"])
+    return TrackConsent(
+        track=track_uuid,
+        isrc=(track or {}).get("isrc") or None,
+        sha256=(track or {}).get("sha256") or None,
+        status=track["status"] if track else "deleted",
+        as_of=as_of,
+        purposes=states,
+    )
+
+
+# --- The change feed ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    cursor: str
+    track: uuid.UUID
+    purpose: str
+    allowed: bool
+    at: datetime.datetime
+    event: str
+    change: str
+    event_id: int
+
+
+def feed_events(purpose: Purpose) -> QuerySet[AuditEvent]:
+    """Every event that changes whether a track may be used for `purpose`: grants, withdrawals, deletions."""
+    return AuditEvent.objects.filter(Q(kind=Kind.CONSENT_CHANGED, purpose_id=purpose.pk) | Q(kind=Kind.TRACK_DELETED))
+
+
+def withdrawal_events(purpose: Purpose) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(
+        Q(kind=Kind.CONSENT_CHANGED, purpose_id=purpose.pk) & ~Q(new_value=GRANTED) | Q(kind=Kind.TRACK_DELETED)
+    )
+
+
+def _as_change(row: dict, purpose_slug: str) -> Change:
+    if row["kind"] == Kind.TRACK_DELETED:
+        allowed, change = False, "deleted"
+    else:
+        allowed = row["new_value"] == GRANTED
+        change = "granted" if allowed else "withdrawn"
+    return Change(
+        cursor=str(feed.Position(row["xid_horizon"], row["id"])),
+        track=row["track_uuid"],
+        purpose=purpose_slug,
+        allowed=allowed,
+        at=row["created_at"],
+        event=row["hash"],
+        change=change,
+        event_id=row["id"],
+    )
+
+
+_CHANGE_FIELDS = ("id", "xid_horizon", "kind", "track_uuid", "new_value", "created_at", "hash")
+
+
+def changes(*, purpose: Purpose, after: feed.Position, limit: int) -> list[Change]:
+    events = feed.in_order(feed.after(feed.settled(feed_events(purpose)), after))
+    return [_as_change(row, purpose.slug) for row in events.values(*_CHANGE_FIELDS)[:limit]]
+
+
+def changes_by_ids(rows: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Change]:
+    """(event id, purpose slug) -> Change, for webhook payloads."""
+    rows = list(rows)
+    events = {e["id"]: e for e in AuditEvent.objects.filter(id__in=[r[0] for r in rows]).values(*_CHANGE_FIELDS)}
+    return {(event_id, slug): _as_change(events[event_id], slug) for event_id, slug in rows if event_id in events}
+
+
+def head_position(purposes: Sequence[Purpose]) -> feed.Position:
+    """The last position the feed would hand out now over these purposes (START if none)."""
+    query = AuditEvent.objects.none()
+    for purpose in purposes:
+        query = query | feed_events(purpose)
+    last = feed.settled(query).order_by("-xid_horizon", "-id").values_list("xid_horizon", "id").first()
+    return feed.Position(*last) if last else feed.START
+
+
+# --- Acknowledgements, lag ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lag:
+    client: str
+    purpose: str
+    acknowledged_to: str | None
+    acknowledged_at: datetime.datetime | None
+    changes_behind: int
+    oldest_unacknowledged_withdrawal: datetime.datetime | None
+
+
+LAG_COUNT_CAP = 10_000
+
+
+def client_lag(client: ApiClient) -> list[Lag]:
+    """Per purpose in the client's scope: how far behind the feed its acknowledgements are."""
+    states = {s.purpose_id: s for s in AckState.objects.filter(client=client)}
+    lags = []
+    for purpose in client.purposes.all():
+        state = states.get(purpose.pk)
+        position = feed.Position(state.after_horizon, state.after_event) if state else feed.START
+        behind = feed.after(feed.settled(feed_events(purpose)), position)
+        count = behind.order_by().values("id")[:LAG_COUNT_CAP].count()
+        oldest = (
+            feed.after(withdrawal_events(purpose), position)
+            .filter(created_at__gte=client.created_at)
+            .aggregate(oldest=Min("created_at"))["oldest"]
+        )
+        lags.append(
+            Lag(
+                client=client.name,
+                purpose=purpose.slug,
+                acknowledged_to=str(position) if state else None,
+                acknowledged_at=state.acknowledged_at if state else None,
+                changes_behind=count,
+                oldest_unacknowledged_withdrawal=oldest,
+            )
+        )
+    return lags
+
+
+# --- What the artist sees --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SystemAck:
+    system: str
+    acknowledged_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    purpose: str
+    purpose_name: str
+    at: datetime.datetime
+    source: str
+    systems: list[SystemAck]
+
+
+def withdrawals_for_track(track: Track) -> list[Withdrawal]:
+    """Each withdrawal of the track, with every system in that purpose's scope and whether it has applied it."""
+    events = list(
+        AuditEvent.objects.filter(track_uuid=track.uuid, kind=Kind.CONSENT_CHANGED)
+        .exclude(new_value=GRANTED)
+        .select_related("purpose")
+        .order_by("-seq")
+    )
+    if not events:
+        return []
+    purpose_ids = {e.purpose_id for e in events}
+    scopes: dict[int, list[ApiClient]] = defaultdict(list)
+    for client in ApiClient.objects.active().filter(purposes__in=purpose_ids).prefetch_related("purposes").distinct():
+        for purpose in client.purposes.all():
+            scopes[purpose.pk].append(client)
+    acks = {
+        (a.client_id, a.event_id): a.acknowledged_at
+        for a in WithdrawalAck.objects.filter(event_id__in=[e.pk for e in events])
+    }
+    return [
+        Withdrawal(
+            purpose=event.purpose_slug,
+            purpose_name=event.purpose.name if event.purpose else event.purpose_slug,
+            at=event.created_at,
+            source=event.get_source_display(),
+            systems=[
+                SystemAck(client.name, acks.get((client.pk, event.pk)))
+                for client in sorted(scopes[event.purpose_id], key=lambda c: c.name)
+            ],
+        )
+        for event in events
+    ]
+
+
+@dataclass(frozen=True)
+class ManifestCitation:
+    id: str
+    name: str
+    system: str
+    purpose: str
+    created_at: datetime.datetime
+
+
+def manifests_citing(track: Track) -> list[ManifestCitation]:
+    rows = (
+        ManifestTrack.objects.filter(track_uuid=track.uuid)
+        .select_related("manifest", "manifest__client", "manifest__purpose")
+        .order_by("-manifest__created_at")
+    )
+    return [
+        ManifestCitation(
+            id=row.manifest_id,
+            name=row.manifest.name,
+            system=row.manifest.client.name,
+            purpose=row.manifest.purpose.name,
+            created_at=row.manifest.created_at,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    purpose: str
+    system: str
+    date: datetime.date
+    times: int
+
+
+def usage_for_track(track: Track) -> list[UsageLine]:
+    """'Used for <purpose> by <system>, <date>, N times', newest first."""
+    rows = (
+        UsageRecord.objects.filter(track_uuid=track.uuid)
+        .annotate(day=TruncDate("recorded_at"))
+        .values("purpose__name", "client__name", "day")
+        .annotate(times=Count("id"))
+        .order_by("-day", "purpose__name", "client__name")
+    )
+    return [UsageLine(r["purpose__name"], r["client__name"], r["day"], r["times"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    purpose: str
+    system: str
+    times: int
+    tracks: int
+    last_used: datetime.datetime
+
+
+def usage_totals_for_artist(artist_id: int) -> list[UsageTotal]:
+    """The dashboard's totals: per purpose and system, how often and on how many tracks."""
+    rows = (
+        UsageRecord.objects.filter(artist_id=artist_id)
+        .values("purpose__name", "client__name")
+        .annotate(times=Count("id"), tracks=Count("track_uuid", distinct=True), last=Max("recorded_at"))
+        .order_by("purpose__name", "client__name")
+    )
+    return [UsageTotal(r["purpose__name"], r["client__name"], r["times"], r["tracks"], r["last"]) for r in rows]
+
+
+def usage_ledger_for_artist(artist_id: int) -> list[dict]:
+    """Every use of the artist's tracks, oldest first, as JSON-ready rows (for the data export)."""
+    rows = (
+        UsageRecord.objects.filter(artist_id=artist_id)
+        .order_by("recorded_at", "id")
+        .values(
+            "track_uuid",
+            "purpose__slug",
+            "client__name",
+            "manifest_id",
+            "description",
+            "recorded_at",
+            "consent_event__hash",
+        )
+    )
+    return [
+        {
+            "track": str(r["track_uuid"]),
+            "purpose": r["purpose__slug"],
+            "system": r["client__name"],
+            "manifest": r["manifest_id"],
+            "description": r["description"],
+            "used_at": r["recorded_at"].isoformat(),
+            "consent_event": r["consent_event__hash"],
+        }
+        for r in rows
+    ]
+
+
+# --- Manifests ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grant:
+    track_id: int
+    track_uuid: uuid.UUID
+    sha256: str
+    artist_id: int
+    event_id: int
+    event_hash: str
+    chain_head: str
+    chain_seq: int
+
+
+def current_grants(*, purpose: Purpose, track_ids: Sequence[int]) -> dict[int, Grant]:
+    """For tracks granted now: the event that granted it and the artist's chain head, read in one statement."""
+    latest = AuditEvent.objects.filter(
+        track_uuid=OuterRef("uuid"), kind=Kind.CONSENT_CHANGED, purpose_id=purpose.pk
+    ).order_by("-seq")
+    head = AuditChainHead.objects.filter(artist_id=OuterRef("owner_id"))
+    rows = (
+        Track.objects.filter(pk__in=pk_in(track_ids), status=Track.Status.READY)
+        .order_by()
+        .annotate(
+            granted=_granted(purpose),
+            event_id=Subquery(latest.values("id")[:1]),
+            event_hash=Subquery(latest.values("hash")[:1]),
+            event_value=Subquery(latest.values("new_value")[:1]),
+            head_hash=Subquery(head.values("hash")[:1]),
+            head_seq=Subquery(head.values("seq")[:1]),
+        )
+        .filter(granted=True, event_value=GRANTED)
+        .values_list("pk", "uuid", "sha256", "owner_id", "event_id", "event_hash", "head_hash", "head_seq")
+    )
+    return {row[0]: Grant(*row) for row in rows}
+
+
+@dataclass(frozen=True)
+class ManifestWithdrawal:
+    track: uuid.UUID
+    sha256: str | None
+    change: str
+    at: datetime.datetime
+    event: str
+    allowed_now: bool
+
+
+def manifest_withdrawals(manifest: Manifest) -> list[ManifestWithdrawal]:
+    """The manifest's tracks withdrawn (or deleted) since it was made, in log order."""
+    cited_before = ManifestTrack.objects.filter(
+        manifest=manifest, track_uuid=OuterRef("track_uuid"), chain_seq__lt=OuterRef("seq")
+    )
+    events = list(
+        withdrawal_events(manifest.purpose)
+        .filter(Exists(cited_before))
+        .order_by("created_at", "id")
+        .values("track_uuid", "kind", "created_at", "hash")
+    )
+    uuids = {e["track_uuid"] for e in events}
+    granted_now = set(
+        Consent.objects.filter(track__uuid__in=uuids, purpose_id=manifest.purpose_id, granted=True).values_list(
+            "track__uuid", flat=True
+        )
+    )
+    sha = dict(
+        ManifestTrack.objects.filter(manifest=manifest, track_uuid__in=uuids).values_list("track_uuid", "sha256")
+    )
+    return [
+        ManifestWithdrawal(
+            track=e["track_uuid"],
+            sha256=sha.get(e["track_uuid"]),
+            change="deleted" if e["kind"] == Kind.TRACK_DELETED else "withdrawn",
+            at=e["created_at"],
+            event=e["hash"],
+            allowed_now=e["track_uuid"] in granted_now,
+        )
+        for e in events
+    ]
