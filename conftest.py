@@ -465,7 +465,7 @@ def start_web_server(transactional_db, settings, tmp_path):
 
     servers: list[WebServer] = []
 
-    def start(*, workers: int = 1, threads: int = 4, wait: bool = True, **extra_env: str) -> WebServer:
+    def start(*, workers: int = 2, threads: int = 1, wait: bool = True, **extra_env: str) -> WebServer:
         env = _portal_subprocess_env(settings, tmp_path / "var", **extra_env)
         server = WebServer(env=env, log_path=tmp_path / f"web-{len(servers) + 1}.log", workers=workers, threads=threads)
         servers.append(server)

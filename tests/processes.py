@@ -98,7 +98,13 @@ def http_status(url: str, timeout: float = 5) -> int | None:
 
 
 class WebServer(Subprocess):
-    """gunicorn serving the portal on a port of its own."""
+    """gunicorn serving the portal on a port of its own.
+
+    Sync workers (threads=1) close each connection after its response; with
+    threads, idle keep-alive connections are closed by the server after
+    --keep-alive seconds, and a client that reuses one at that moment gets a
+    reset, so clients of a threaded server send `Connection: close` or retry.
+    """
 
     name = "gunicorn"
     # Quick shutdown: a test or benchmark ends when its requests have ended.

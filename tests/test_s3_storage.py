@@ -189,20 +189,23 @@ def test_signed_urls_expire_after_the_configured_time_and_unsigned_access_is_ref
     env = {
         **os.environ,
         **s3_media.env,
-        "STORAGE_S3_URL_EXPIRE_SECONDS": "2",
+        "STORAGE_S3_URL_EXPIRE_SECONDS": "3",
         "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
     }
     script = (
         "import django; django.setup()\n"
         "from django.core.files.storage import default_storage\n"
-        "print(default_storage.url('audio/signed.mp3'))"
+        "print(default_storage.url('audio/signed.mp3'), flush=True)"
     )
-    url = subprocess.run(
-        [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+    # Read the URL as soon as it is printed: the interpreter's shutdown is no part of its lifetime.
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        url = child.stdout.readline().strip()
+        fresh = requests.get(url, timeout=5)
+    finally:
+        child.communicate(timeout=60)
 
-    assert "X-Amz-Expires=2&" in url
-    fresh = requests.get(url, timeout=5)
+    assert "X-Amz-Expires=3&" in url
     assert (fresh.status_code, fresh.content) == (200, b"private bytes"), fresh.content
     unsigned = requests.get(f"{s3_media.server.endpoint_url}/{s3_media.bucket}/audio/signed.mp3", timeout=5)
     assert unsigned.status_code == 403
