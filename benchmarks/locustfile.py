@@ -40,8 +40,12 @@ PURPOSES = ("recommendation", "fraud_detection")
 TRACK_URL = re.compile(r"/tracks/([0-9a-f-]{36})/")
 
 
+# Seconds an artist spends on a page before the next action.
+THINK_MIN, THINK_MAX = (float(x) for x in os.environ.get("PORTAL_LOAD_THINK", "2,6").split(","))
+
+
 class Artist(HttpUser):
-    wait_time = between(2, 6)
+    wait_time = between(THINK_MIN, THINK_MAX)
     host = HOSTS[0] if HOSTS else None
 
     def on_start(self):

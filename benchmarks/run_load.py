@@ -7,7 +7,7 @@ Starts, all on this machine and all as separate processes: SeaweedFS (S3), an
 SMTP sink (aiosmtpd), two gunicorn web processes (DJANGO_DEBUG=0, sync
 workers) on two ports, two Celery workers and one beat, on a fresh PostgreSQL
 database created next to the one DATABASE_URL names (dropped afterwards) and
-the Redis DATABASE REDIS_URL names (its own queue). Seeds one artist per
+the Redis database REDIS_URL names (its own queue). Seeds one artist per
 simulated user (a session and two processed tracks each), runs
 benchmarks/locustfile.py for the run time, then waits for the workers to
 process every upload and send every notice, runs verify_audit_log, and prints
@@ -95,6 +95,26 @@ def seed(*, artists: int, tracks: int, out: Path) -> None:
 
 
 # --- the run ----------------------------------------------------------------------------------
+
+
+def roles(webs, workers, store) -> dict[str, list[int]]:
+    return {"web": [w.pid for w in webs], "workers": [w.pid for w in workers], "SeaweedFS": [store.pid]}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their children (gunicorn's workers)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            parent = psutil.Process(pid)
+            for process in [parent, *parent.children(recursive=True)]:
+                times = process.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def outcome(env: dict[str, str]) -> dict:
@@ -195,8 +215,13 @@ def run(args) -> int:
             process.wait_ready()
         beat.wait_ready()
 
+        cpu_before = {role: cpu_seconds(group) for role, group in roles(webs, workers, store).items()}
         load_before = os.getloadavg()
-        print(f"running Locust: {args.users} artists for {args.run_time} s against {[w.url for w in webs]}", flush=True)
+        print(
+            f"running Locust: {args.users} artists (think time {args.think} s) for {args.run_time} s "
+            f"against {[w.url for w in webs]}",
+            flush=True,
+        )
         started = time.monotonic()
         command = [
             sys.executable, "-m", "locust", "-f", str(ROOT / "benchmarks" / "locustfile.py"), "--headless",
@@ -207,13 +232,19 @@ def run(args) -> int:
         locust = subprocess.run(
             command,
             cwd=ROOT,
-            env={**env, "PORTAL_LOAD_HOSTS": hosts, "PORTAL_LOAD_SEED": str(seed_file)},
+            env={
+                **env,
+                "PORTAL_LOAD_HOSTS": hosts,
+                "PORTAL_LOAD_SEED": str(seed_file),
+                "PORTAL_LOAD_THINK": args.think,
+            },
             capture_output=True,
             text=True,
         )
         elapsed = time.monotonic() - started
         (workdir / "locust.out").write_text(locust.stdout + locust.stderr)
         load_after = os.getloadavg()
+        cpu_used = {role: cpu_seconds(group) - cpu_before[role] for role, group in roles(webs, workers, store).items()}
 
         wait_for(
             lambda: (o := outcome(env))["unsettled"] == 0 and o["unsent"] == 0,
@@ -235,6 +266,16 @@ def run(args) -> int:
         print(
             f"After the run: {result['tracks']} tracks, {result['failed']} failed processing, "
             f"{result['notices']} notices all sent; verify_audit_log: {(verify.stdout or verify.stderr).strip()}"
+        )
+        requests_served = sum(
+            int(row["Request Count"])
+            for row in csv.DictReader((workdir / "locust_stats.csv").open())
+            if row["Name"] == "Aggregated"
+        )
+        print(
+            "CPU used during the run: "
+            + ", ".join(f"{role} {seconds:.1f} s" for role, seconds in cpu_used.items())
+            + f"; web CPU per request {1000 * cpu_used['web'] / max(requests_served, 1):.0f} ms."
         )
         print(f"logs: {workdir}")
         return 0 if locust.returncode == 0 and verify.returncode == 0 else 1
@@ -259,6 +300,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200, help="simulated artists (default 200)")
     parser.add_argument("--spawn-rate", type=float, default=20, help="artists started per second (default 20)")
     parser.add_argument("--run-time", type=int, default=120, help="seconds of load (default 120)")
+    parser.add_argument("--think", default="2,6", help="seconds an artist waits between actions, min,max (default 2,6)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers per web process (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and Locust's CSV files")
     args = parser.parse_args()

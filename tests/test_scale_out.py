@@ -10,6 +10,7 @@ one worker is SIGKILLed midway.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections import Counter
@@ -20,8 +21,10 @@ from io import StringIO
 import pytest
 import requests
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 
+from conftest import service_missing
 from consent.models import Consent
 from notifications.models import Notification
 from notifications.tests.test_faults import assert_each_received_once
@@ -116,6 +119,10 @@ def processed_ready_count(*logs: str) -> int:
 def test_two_web_processes_and_two_workers_lose_nothing_and_repeat_nothing_when_a_worker_is_killed(
     make_user, seaweedfs, smtp_server, start_web_server, start_celery_worker, start_celery_beat
 ):
+    if connection.vendor != "postgresql":
+        service_missing("DATABASE_URL is not PostgreSQL; this test is about several processes on one PostgreSQL")
+    if not os.environ.get("REDIS_URL"):
+        service_missing("REDIS_URL is not set; this test is about several processes on one Redis")
     bucket = f"scale-{uuid.uuid4().hex[:12]}"
     seaweedfs.create_bucket(bucket)
     env = {**CLUSTER_ENV, **seaweedfs.env(bucket), "EMAIL_URL": smtp_server.url}
