@@ -211,9 +211,9 @@ def run(args) -> int:
         ]
         beat = CeleryBeat(env=env, log_path=workdir / "beat.log", schedule_dir=workdir / "var")
         processes.extend([*webs, *workers, beat])
-        for process in (*webs, *workers):
-            process.wait_ready()
-        beat.wait_ready()
+        # Booting six Django processes at once on a busy 2-core machine takes a while.
+        for process in (*webs, *workers, beat):
+            process.wait_ready(timeout=300)
 
         cpu_before = {role: cpu_seconds(group) for role, group in roles(webs, workers, store).items()}
         load_before = os.getloadavg()

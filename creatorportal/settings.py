@@ -289,7 +289,8 @@ def s3_media_storage(
             f"STORAGE_S3_ADDRESSING_STYLE={addressing_style!r} is not one of: auto, path, virtual."
         )
     # Uploads go up in 8 MB parts, two at a time and never more than two parts
-    # in memory: a 200 MB upload costs a web process about 16 MB, not 200 MB.
+    # in memory (the library's default keeps up to ten): whatever the file's
+    # size, a web process holds about two parts of it, not the whole file.
     transfer = TransferConfig(
         multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
     )

@@ -218,10 +218,17 @@ def test_signed_urls_expire_after_the_configured_time_and_unsigned_access_is_ref
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("STORAGE_S3_ADDRESSING_STYLE", "sideways"), ("STORAGE_S3_URL_EXPIRE_SECONDS", "soon")]
+    ("variable", "value"),
+    [
+        ("STORAGE_S3_ADDRESSING_STYLE", "sideways"),
+        ("STORAGE_S3_URL_EXPIRE_SECONDS", "soon"),
+        # Shorter than the hard time limit (360 s): a live worker's track could be taken from it.
+        ("TRACKS_CLAIM_TIMEOUT_SECONDS", "100"),
+    ],
 )
-def test_a_bad_storage_variable_stops_startup_naming_it(variable, value):
+def test_a_bad_storage_or_sweep_variable_stops_startup_naming_it(variable, value):
     env = {**os.environ, "STORAGE_BACKEND": "s3", "STORAGE_S3_BUCKET": "media", variable: value}
+    env.pop("CELERY_TASK_TIME_LIMIT", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
     )
