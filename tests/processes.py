@@ -116,6 +116,8 @@ class WebServer(Subprocess):
             sys.executable, "-m", "gunicorn", "creatorportal.wsgi",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads),
             "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5",
+            # Every gunicorn would otherwise share one control socket under $HOME.
+            "--no-control-socket",
         ]  # fmt: skip
         super().__init__(command, env=env, log_path=log_path)
 
