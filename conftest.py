@@ -549,3 +549,141 @@ def redis_cache(throwaway_redis, settings):
         service_missing("REDIS_URL is not set: the cache is not Redis")
     settings.CACHES = {"default": {**configured, "LOCATION": throwaway_redis.url}}
     yield throwaway_redis
+
+
+# --- A real S3-compatible object store (SeaweedFS) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """One SeaweedFS server (master, volume, filer, S3 gateway) for the test session."""
+    from tests.processes import SeaweedS3, ServiceMissing
+
+    try:
+        server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    except ServiceMissing as missing:
+        service_missing(str(missing))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+class S3Media:
+    """A fresh bucket on the test SeaweedFS, set as the portal's media storage."""
+
+    def __init__(self, server, bucket: str):
+        self.server = server
+        self.bucket = bucket
+        self.client = server.client()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.server.env(self.bucket)
+
+    def keys(self) -> list[str]:
+        """Every object in the bucket, sorted."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        return sorted(
+            item["Key"] for page in paginator.paginate(Bucket=self.bucket) for item in page.get("Contents", [])
+        )
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def empty(self) -> None:
+        for key in self.keys():
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+@pytest.fixture
+def s3_media(seaweedfs, settings):
+    """Media on S3 (SeaweedFS) for this test, configured the way settings.py does for STORAGE_BACKEND=s3."""
+    import uuid
+
+    from creatorportal.settings import s3_media_storage
+
+    bucket = f"media-{uuid.uuid4().hex[:16]}"
+    media = S3Media(seaweedfs, bucket)
+    media.client.create_bucket(Bucket=bucket)
+    env = seaweedfs.env(bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": s3_media_storage(
+            bucket=bucket,
+            endpoint_url=env["STORAGE_S3_ENDPOINT_URL"],
+            region=env["STORAGE_S3_REGION"],
+            access_key=env["STORAGE_S3_ACCESS_KEY_ID"],
+            secret_key=env["STORAGE_S3_SECRET_ACCESS_KEY"],
+            url_expire_seconds=300,
+            addressing_style=env["STORAGE_S3_ADDRESSING_STYLE"],
+        ),
+    }
+    yield media
+    media.empty()
+    media.client.delete_bucket(Bucket=bucket)
+
+
+# --- The portal as several processes (web, beat) -----------------------------------------------
+
+
+def _portal_subprocess_env(settings, var_dir, **extra_env: str) -> dict[str, str]:
+    """Environment for a portal process on this test's database, broker queue and media."""
+    var_dir.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
+        "CELERY_QUEUE": TEST_QUEUE,
+        "PORTAL_VAR_DIR": str(var_dir),
+        **{key: str(value) for key, value in extra_env.items()},
+    }
+
+
+@pytest.fixture
+def start_web_server(transactional_db, settings, tmp_path):
+    """Factory: gunicorn processes serving the portal on the test database; stopped by pid after the test.
+
+    Keyword arguments become environment variables of the server. Tasks the
+    server enqueues go to this session's test queue. With wait=False the caller
+    calls wait_ready() itself, so that several processes can boot at once.
+    """
+    from tests.processes import WebServer
+
+    servers: list[WebServer] = []
+
+    def start(*, workers: int = 2, threads: int = 1, wait: bool = True, **extra_env: str) -> WebServer:
+        env = _portal_subprocess_env(settings, tmp_path / "var", **extra_env)
+        server = WebServer(env=env, log_path=tmp_path / f"web-{len(servers) + 1}.log", workers=workers, threads=threads)
+        servers.append(server)
+        if wait:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def start_celery_beat(transactional_db, settings, tmp_path):
+    """Factory: the one celery beat, sending to this session's test queue; stopped by pid after the test."""
+    from tests.processes import CeleryBeat
+
+    beats: list[CeleryBeat] = []
+
+    def start(*, wait: bool = True, **extra_env: str) -> CeleryBeat:
+        env = _portal_subprocess_env(settings, tmp_path / "var", **extra_env)
+        beat = CeleryBeat(env=env, log_path=tmp_path / "beat.log", schedule_dir=tmp_path / "var")
+        beats.append(beat)
+        if wait:
+            beat.wait_ready()
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()

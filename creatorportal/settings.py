@@ -289,6 +289,62 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # that check who is asking. MEDIA_URL exists only because Django wants one.
 MEDIA_URL = "/media-not-public/"
 
+
+def s3_media_storage(
+    *,
+    bucket: str,
+    endpoint_url: str | None,
+    region: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    url_expire_seconds: int,
+    addressing_style: str,
+) -> dict:
+    """The STORAGES entry for media on an S3-compatible store (also used by the tests' SeaweedFS fixture)."""
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    if not bucket:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs STORAGE_S3_BUCKET.")
+    if addressing_style not in {"auto", "path", "virtual"}:
+        raise ImproperlyConfigured(
+            f"STORAGE_S3_ADDRESSING_STYLE={addressing_style!r} is not one of: auto, path, virtual."
+        )
+    # Uploads go up in 8 MB parts, two at a time and never more than two parts
+    # in memory (the library's default keeps up to ten): whatever the file's
+    # size, a web process holds about two parts of it, not the whole file.
+    transfer = TransferConfig(
+        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
+    )
+    transfer.max_in_memory_upload_chunks = 2
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            # A signed URL is a bearer token: it lives minutes, not the library's default hour.
+            "querystring_expire": url_expire_seconds,
+            "file_overwrite": False,
+            "transfer_config": transfer,
+            "client_config": Config(
+                signature_version="s3v4",
+                s3={"addressing_style": addressing_style},
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+            # A file opened for reading is spooled to disk past this size, never
+            # held whole in memory (the library's default, 0, means no limit).
+            "max_memory_size": 2 * 1024 * 1024,
+        },
+    }
+
+
 _media_backend = env_str("STORAGE_BACKEND", "local")
 if _media_backend == "local":
     _media_storage = {
@@ -296,21 +352,15 @@ if _media_backend == "local":
         "OPTIONS": {"location": str(MEDIA_ROOT)},
     }
 elif _media_backend == "s3":
-    _media_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env_str("STORAGE_S3_BUCKET", ""),
-            "endpoint_url": env_str("STORAGE_S3_ENDPOINT_URL", "") or None,
-            "region_name": env_str("STORAGE_S3_REGION", "") or None,
-            "access_key": env_str("STORAGE_S3_ACCESS_KEY_ID", "") or None,
-            "secret_key": env_str("STORAGE_S3_SECRET_ACCESS_KEY", "") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-            "file_overwrite": False,
-        },
-    }
-    if not _media_storage["OPTIONS"]["bucket_name"]:
-        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs STORAGE_S3_BUCKET.")
+    _media_storage = s3_media_storage(
+        bucket=env_str("STORAGE_S3_BUCKET", ""),
+        endpoint_url=env_str("STORAGE_S3_ENDPOINT_URL", ""),
+        region=env_str("STORAGE_S3_REGION", ""),
+        access_key=env_str("STORAGE_S3_ACCESS_KEY_ID", ""),
+        secret_key=env_str("STORAGE_S3_SECRET_ACCESS_KEY", ""),
+        url_expire_seconds=env_int("STORAGE_S3_URL_EXPIRE_SECONDS", 300, minimum=1),
+        addressing_style=env_str("STORAGE_S3_ADDRESSING_STYLE", "auto"),
+    )
 else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND={_media_backend!r} is not one of: local, s3.")
 
@@ -419,8 +469,16 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 # Tracks still "processing" this long after upload, and not held by a live
 # worker, are queued again by a sweep: their task may never have reached the
 # broker, or its worker died.
-TRACKS_SWEEP_GRACE_SECONDS = 300
-TRACKS_SWEEP_INTERVAL_SECONDS = 300
+TRACKS_SWEEP_GRACE_SECONDS = env_int("TRACKS_SWEEP_GRACE_SECONDS", 300, minimum=0)
+TRACKS_SWEEP_INTERVAL_SECONDS = env_int("TRACKS_SWEEP_INTERVAL_SECONDS", 300, minimum=1)
+# A processing claim older than this belonged to a worker that died (a live one
+# is stopped by the hard time limit first), so the sweep may hand the track on.
+TRACKS_CLAIM_TIMEOUT_SECONDS = env_int("TRACKS_CLAIM_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+if TRACKS_CLAIM_TIMEOUT_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"TRACKS_CLAIM_TIMEOUT_SECONDS={TRACKS_CLAIM_TIMEOUT_SECONDS} must be longer than "
+        f"CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT}, or a live worker's track could be taken from it."
+    )
 CELERY_BEAT_SCHEDULE["tracks-sweep"] = {
     "task": "tracks.requeue_stalled_tracks",
     "schedule": float(TRACKS_SWEEP_INTERVAL_SECONDS),

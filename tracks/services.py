@@ -303,7 +303,7 @@ def _enqueue_processing(track_id: int) -> None:
 
 
 def claim_expired_before():
-    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    return timezone.now() - timedelta(seconds=settings.TRACKS_CLAIM_TIMEOUT_SECONDS)
 
 
 def claim_for_processing(*, track_id: int) -> Track | None:

@@ -1,8 +1,20 @@
-"""Serving stored files to the one person allowed to have them, with HTTP Range support."""
+"""Serving stored files to the one person allowed to have them, with HTTP Range support.
+
+On object storage (django-storages' S3Storage) a range is fetched as a ranged
+GetObject, so a player seeking into a long recording costs the bytes it asks
+for, not the whole object (the library's file object downloads everything on
+first read). The bytes still pass through this view rather than through a
+redirect to a presigned URL: every request is authorised here, the page's
+Content-Security-Policy stays same-origin, the object store need not be
+reachable from browsers, and no URL exists that would let anyone else fetch
+the file while it is valid. docs/DEPLOY.md says what that costs.
+"""
 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -42,7 +54,30 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _read_span(name: str, start: int, length: int):
+def _s3_storage_class():
+    # Only loaded where S3 storage is configured; local storage never imports boto3.
+    module = sys.modules.get("storages.backends.s3")
+    return module.S3Storage if module else None
+
+
+def _read_s3_span(storage, name: str, start: int, length: int) -> Iterator[bytes]:
+    from storages.utils import clean_name, safe_join
+
+    key = safe_join(storage.location, clean_name(name))
+    body = storage.bucket.Object(key).get(Range=f"bytes={start}-{start + length - 1}")["Body"]
+    try:
+        yield from body.iter_chunks(_CHUNK)
+    finally:
+        body.close()
+
+
+def _read_span(name: str, start: int, length: int) -> Iterator[bytes]:
+    if length <= 0:
+        return
+    s3_storage = _s3_storage_class()
+    if s3_storage is not None and isinstance(default_storage, s3_storage):
+        yield from _read_s3_span(default_storage, name, start, length)
+        return
     with default_storage.open(name, "rb") as stored:
         stored.seek(start)
         remaining = length
