@@ -469,4 +469,3 @@ def receipt_schema(request: HttpRequest) -> HttpResponse:
     response["Content-Type"] = "application/schema+json"
     response["Cache-Control"] = "public, max-age=3600"
     return response
-

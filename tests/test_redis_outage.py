@@ -99,7 +99,9 @@ def test_with_redis_down_every_page_answers_nothing_is_lost_and_the_notices_foll
     assert Consent.objects.get(track=tracks[0], purpose__slug="fraud_detection").granted
 
     assert client.get(reverse("consent:audit_log")).status_code == 200
-    acknowledged = client.post(reverse("policy:acknowledge", args=[material_version.version]), {"next": reverse("dashboard")})
+    acknowledged = client.post(
+        reverse("policy:acknowledge", args=[material_version.version]), {"next": reverse("dashboard")}
+    )
     assert acknowledged.status_code == 302
     assert "Our terms have changed" not in client.get(reverse("dashboard")).content.decode()
 
