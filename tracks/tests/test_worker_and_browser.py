@@ -1,9 +1,8 @@
 """End-to-end: a real Celery worker process, and a real browser.
 
 Both need committed data (another process, another thread), hence transactional
-tests; serialized_rollback puts back the rows that data migrations seeded (the
-consent purposes), which the flush after a transactional test would otherwise
-remove for every test that runs later.
+tests; consent.testing puts back the rows that data migrations seeded (the
+consent purposes, the policy versions) after the flush that follows each one.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from tracks.tests.conftest import FIXTURES, as_upload, stored_files
 
 
 @pytest.mark.real_worker
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_upload_becomes_ready_through_a_real_worker(celery_worker_process, artist, client, media):
     client.force_login(artist)
 
@@ -45,7 +44,7 @@ def test_an_upload_becomes_ready_through_a_real_worker(celery_worker_process, ar
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(browser_page, live_server, artist, client):
     client.force_login(artist)
     page = browser_page
@@ -90,7 +89,7 @@ def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(browse
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_track_page_refreshes_itself_when_processing_finishes(browser_page, live_server, artist, client):
     from tracks import services
     from tracks.tasks import process_track
@@ -116,7 +115,7 @@ def test_track_page_refreshes_itself_when_processing_finishes(browser_page, live
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, client, media):
     client.force_login(artist)
     context = _chromium.new_context(base_url=live_server.url, java_script_enabled=False)
@@ -139,7 +138,7 @@ def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, c
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_files_dropped_on_the_form_upload_with_their_own_answers(browser_page, live_server, artist, client):
     import base64
 
