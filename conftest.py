@@ -514,7 +514,7 @@ def _pings(client) -> bool:
 
 @pytest.fixture
 def throwaway_redis(tmp_path):
-    from creatorportal.outage import forget_outages
+    from platformkit.outage import forget_outages
 
     server = ThrowawayRedis(tmp_path)
     server.start()

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import DataExport, User
+from platformkit.queueing import task_named
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -132,10 +133,8 @@ def request_data_export(*, user: User) -> tuple[DataExport, bool]:
 
 def enqueue_export_build(export_id: int) -> None:
     """Hand the build to Celery; if the broker is down, the sweep enqueues it later."""
-    from accounts.tasks import build_data_export
-
     try:
-        build_data_export.delay(export_id)
+        task_named("accounts.build_data_export").delay(export_id)
     except Exception:
         logger.warning("could not enqueue data export %s; the sweep will", export_id, exc_info=True)
 

@@ -39,9 +39,10 @@ from accounts import services as account_services  # noqa: E402
 from accounts.export import build_archive  # noqa: E402
 from accounts.models import User  # noqa: E402
 from consent import selectors, services  # noqa: E402
+from platformkit.request_meta import RequestMeta  # noqa: E402
 from tracks.models import Track  # noqa: E402
 
-META = services.RequestMeta(ip="203.0.113.7", user_agent="Mozilla/5.0 (X11; Linux x86_64) Bench/1.0", request_id="b")
+META = RequestMeta(ip="203.0.113.7", user_agent="Mozilla/5.0 (X11; Linux x86_64) Bench/1.0", request_id="b")
 
 
 class Counter:

@@ -18,13 +18,14 @@ from consent import services
 from consent.chain import BODY_COLUMNS, HASHED_FIELDS_BY_VERSION, OPTIONAL_HASHED_FIELDS
 from consent.models import AuditChainHead, AuditEvent, Consent, Purpose, UploadDefault
 from consent.receipts import build_receipt
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 EXPORT_CHUNK = 2000
 
 
-def _request_meta(deletion: AccountDeletion) -> services.RequestMeta | None:
-    return services.RequestMeta.from_request(deletion.request) if deletion.request is not None else None
+def _request_meta(deletion: AccountDeletion) -> RequestMeta | None:
+    return RequestMeta.from_request(deletion.request) if deletion.request is not None else None
 
 
 def _purpose_names() -> dict[str, str]:

@@ -8,7 +8,8 @@ from django.db.models import OuterRef, Subquery
 
 from consent import policy, services
 from consent.models import AuditErasure, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
-from consent.services import ConsentError, RequestMeta
+from consent.services import ConsentError
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import AuditEvent, Consent, PolicyVersion
-from creatorportal.queueing import enqueue
+from platformkit.queueing import enqueue
 from tracks.models import Track
 
 FAN_OUT_BATCH = 5_000

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent import policy, services
 from consent.models import PolicyVersion
+from platformkit.request_meta import RequestMeta
 
 
 @require_GET
@@ -74,7 +75,7 @@ def policy_history(request: HttpRequest) -> HttpResponse:
 def acknowledge(request: HttpRequest, version: int) -> HttpResponse:
     policy_version = get_object_or_404(PolicyVersion.objects.published(), version=version)
     services.acknowledge_policy(
-        actor=request.user, version=policy_version, request_meta=services.RequestMeta.from_request(request)
+        actor=request.user, version=policy_version, request_meta=RequestMeta.from_request(request)
     )
     policy.remember_acknowledgement(request.user, policy_version)
     messages.success(request, f"Thank you: you have read version {policy_version.version} of the terms.")
@@ -98,7 +99,7 @@ def reconfirm(request: HttpRequest, version: int) -> HttpResponse:
             actor=request.user,
             version=policy_version,
             tracks=tracks,
-            request_meta=services.RequestMeta.from_request(request),
+            request_meta=RequestMeta.from_request(request),
         )
         if result.changed:
             messages.success(

@@ -27,7 +27,8 @@ from consent.forms import AuditFilterForm, ConfirmForm
 from consent.models import AuditEvent, Purpose
 from consent.receipts import receipt_for
 from consent.receipts import receipt_schema as published_receipt_schema
-from consent.services import ConsentError, RequestMeta
+from consent.services import ConsentError
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 MATRIX_PAGE_SIZE = 25

@@ -120,7 +120,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "creatorportal.middleware.RequestIdMiddleware",
+    "platformkit.middleware.RequestIdMiddleware",
     "downstream.middleware.ApiProblemMiddleware",
 ]
 
@@ -188,7 +188,7 @@ if REDIS_URL:
     # that finds it so.
     CACHES = {
         "default": {
-            "BACKEND": "creatorportal.cache.FailOpenRedisCache",
+            "BACKEND": "platformkit.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -385,7 +385,7 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
-ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_ADAPTER = "notifications.account_adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(SITE_URL).scheme
 # No prefix: allauth's subjects read like the portal's own (the sender already
 # names the portal).

@@ -20,10 +20,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from consent.bulk import pk_in
 from consent.models import AuditChainHead, AuditEvent, Consent, Purpose
 from downstream import feed
 from downstream.models import AckState, ApiClient, Manifest, ManifestTrack, UsageRecord, WithdrawalAck
+from platformkit.sql import pk_in
 from tracks.models import Track
 
 Kind = AuditEvent.Kind

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from consent.bulk import insert_rows, pk_in
 from consent.models import Consent, Purpose
 from downstream import feed, selectors, signing
 from downstream.models import (
@@ -33,6 +32,7 @@ from downstream.models import (
     hash_token,
 )
 from downstream.selectors import AuthenticatedClient, IdResult, Reason
+from platformkit.sql import insert_rows, pk_in
 
 
 class DownstreamError(Exception):

@@ -22,10 +22,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from consent.bulk import insert_rows
 from consent.models import AuditEvent
 from downstream import feed, selectors
 from downstream.models import ApiClient, WebhookDelivery
+from platformkit.sql import insert_rows
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 from accounts.hooks import AccountDeletion, ErasureStep, ExportSection, erasure_steps, export_sections
 from accounts.models import Delegation, LabelInvitation, LabelMembership
 from consent.models import ConsentProposal
-from consent.services import RequestMeta
-from labels.services import _transition
+from labels.services.delegations import transition
+from platformkit.request_meta import RequestMeta
 
 
 def end_delegations(deletion: AccountDeletion) -> None:
@@ -22,7 +22,7 @@ def end_delegations(deletion: AccountDeletion) -> None:
     meta = RequestMeta.from_request(deletion.request) if deletion.request is not None else None
     ended = []
     for delegation in Delegation.objects.open().filter(artist=user).select_related("label", "artist"):
-        _transition(
+        transition(
             actor=deletion.actor,
             delegation=delegation,
             status=Delegation.Status.ENDED,

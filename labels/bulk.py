@@ -34,11 +34,12 @@ from django.utils import timezone
 
 from accounts.models import Delegation, Label, User
 from consent import services as consent_services
-from consent.bulk import insert_rows, pk_in
 from consent.models import AuditEvent, BulkChange, BulkChangeItem, Consent, Purpose
-from consent.services import ConsentError, ConsentPermissionDenied, RequestMeta, can_change_consent, delegated_scopes
-from labels.selectors import catalogue_tracks
-from labels.services import LabelError, roster_tracks
+from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
+from labels.selectors import catalogue_tracks, roster_tracks
+from labels.services import LabelError
+from platformkit.request_meta import RequestMeta
+from platformkit.sql import insert_rows, pk_in
 from tracks.models import Track
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from consent.models import BulkChange, Consent, Purpose
 from consent.services import can_change_consent, delegated_scopes
 from labels.bulk import ImportCell
 from labels.bulk import draft_import as _draft
-from labels.services import LabelError, roster_tracks
+from labels.selectors import roster_tracks
+from labels.services import LabelError
 from tracks.models import Track
 from tracks.validators import isrc_key
 

@@ -11,7 +11,6 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Delegation, Label, User
 from consent.models import Consent, Purpose
-from labels.services import roster_tracks
 from tracks.models import Track
 
 PAGE_SIZES = (50, 500)
@@ -28,6 +27,11 @@ SORTS = {
 STATE_CHOICES = ("granted", "not_granted")
 # The query parameters that make up a filter; everything else (page, sort) is view state.
 FILTER_KEYS = ("artist", "q", "status", "from", "to")
+
+
+def roster_tracks(label: Label) -> QuerySet[Track]:
+    """Every track of every artist with an active delegation to `label`."""
+    return Track.objects.filter(owner_id__in=Delegation.objects.active().filter(label=label).values("artist_id"))
 
 
 @dataclass

@@ -20,12 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
 from consent.models import BulkChange, ConsentProposal, Purpose
-from consent.services import ConsentError, RequestMeta
+from consent.services import ConsentError
 from labels import bulk as bulk_changes
 from labels import csvio, selectors, services
 from labels.forms import EmailForm, ImportForm, JoinForm, LabelForm, ScopesForm
 from labels.models import ArtistInvitation
 from labels.services import LabelError
+from platformkit.request_meta import RequestMeta
 
 CHART_WIDTH = 320
 
@@ -376,7 +377,7 @@ def catalogue(request: HttpRequest, slug: str) -> HttpResponse:
     flt = selectors.parse_filter(request.GET, purposes)
     for problem in flt.errors or []:
         messages.warning(request, problem)
-    tracks = selectors.apply_filter(services.roster_tracks(label), flt, purposes)
+    tracks = selectors.apply_filter(selectors.roster_tracks(label), flt, purposes)
     sort = request.GET.get("sort") or "-uploaded"
     if sort not in selectors.SORTS:
         sort = "-uploaded"

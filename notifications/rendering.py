@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -10,54 +11,27 @@ from django.template.loader import render_to_string
 
 from notifications.models import Notification
 
-# How many changed lines of the terms a policy email quotes before it links to the rest.
-EMAIL_DIFF_LINES = 30
+# kind -> function(notification) -> extra template context, read when the email is built.
+# Apps above the outbox register theirs in AppConfig.ready(): the mailbox knows no consent.
+SendTimeContext = Callable[[Notification], dict]
+_send_time_context: dict[str, SendTimeContext] = {}
 
 
-def _context_at_send_time(notification: Notification) -> dict:
-    """What is read from the database when the email is built, not when it is queued.
+def register_send_time_context(kind: str, provider: SendTimeContext) -> None:
+    """Let the app that owns a notice kind add what must be read at send time, not when it was queued.
 
     A receipt is rebuilt from the append-only audit log (so the attachment says
     exactly what the log says); a policy notice written for thousands at once
     gets each recipient's own changes and affected tracks.
     """
-    if notification.recipient_id is None:
+    _send_time_context[kind] = provider
+
+
+def _context_at_send_time(notification: Notification) -> dict:
+    provider = _send_time_context.get(notification.kind)
+    if notification.recipient_id is None or provider is None:
         return {}
-    if notification.kind in (Notification.Kind.CONSENT_RECEIPT, Notification.Kind.CHANGED_ON_BEHALF):
-        from consent.receipts import receipt_for
-
-        receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
-        return {"receipt": receipt} if receipt else {}
-    if notification.kind == Notification.Kind.POLICY_CHANGE:
-        return _policy_context(notification)
-    return {}
-
-
-def _policy_context(notification: Notification) -> dict:
-    """The difference between the terms this recipient last accepted and the new ones, and their affected tracks."""
-    from consent.models import PolicyVersion
-    from consent.policy import affected_tracks, changes_between, changes_path, last_accepted_version
-
-    version = PolicyVersion.objects.filter(version=notification.context.get("version")).first()
-    if version is None:
-        return {}
-    since = last_accepted_version(notification.recipient, before=version)
-    context: dict = {"changes_path": changes_path(version, since)}
-    if since is not None:
-        changes = changes_between(since, version)
-        changed = changes.changed_lines
-        context.update(
-            since_version=since.version,
-            versions_since=[{"version": v.version, "summary": v.summary} for v in changes.versions],
-            changed_lines=changed[:EMAIL_DIFF_LINES],
-            changed_more=max(0, len(changed) - EMAIL_DIFF_LINES),
-        )
-    if notification.context.get("purposes_changed"):
-        titles = list(
-            affected_tracks(notification.recipient, version).order_by("title").values_list("title", flat=True)[:21]
-        )
-        context.update(affected_titles=titles[:20], affected_more=len(titles) > 20)
-    return context
+    return provider(notification)
 
 
 def build_message(notification: Notification) -> EmailMultiAlternatives:

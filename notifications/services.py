@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
-from creatorportal.queueing import enqueue
 from notifications.models import Notification
+from platformkit.queueing import enqueue, task_named
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,10 @@ def enqueue_delivery(notification_ids: Iterable[int], *, always_try: bool = Fals
     periodic sweep finds the rows and sends them later. The sweep itself
     passes `always_try`, so the first sweep after an outage sends them.
     """
-    from notifications.tasks import deliver_notifications
-
     ids = list(notification_ids)
     if not ids:
         return True
-    if enqueue(deliver_notifications, ids, always_try=always_try):
+    if enqueue(task_named("notifications.tasks.deliver_notifications"), ids, always_try=always_try):
         return True
     logger.debug("delivery of notifications %s left to the sweep", ids)
     return False

@@ -20,9 +20,9 @@ from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from creatorportal.queueing import enqueue
 from notifications.models import Notification
 from notifications.rendering import build_message
+from platformkit.queueing import enqueue
 
 logger = logging.getLogger(__name__)
 

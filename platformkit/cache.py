@@ -20,7 +20,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
-from creatorportal.outage import outage_for
+from platformkit.outage import outage_for
 
 # Seconds during which a cache that just failed is not asked again.
 DEFAULT_RETRY_AFTER = 5.0

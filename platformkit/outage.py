@@ -12,7 +12,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-logger = logging.getLogger("creatorportal.outage")
+logger = logging.getLogger("platformkit.outage")
 
 
 class Outage:

@@ -12,11 +12,25 @@ from __future__ import annotations
 
 import logging
 
-from creatorportal.outage import outage_for
+from platformkit.outage import outage_for
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 5.0
+
+
+def task_named(name: str):
+    """The registered Celery task called `name`.
+
+    An app's services enqueue its tasks by name: the tasks module calls the
+    services, so importing it back would make an import cycle inside the app.
+    """
+    from celery import current_app
+
+    if name not in current_app.tasks:
+        # A worker imports every app's tasks module when it starts; a web process does it here, once.
+        current_app.loader.import_default_modules()
+    return current_app.tasks[name]
 
 
 def enqueue(task, *args, always_try: bool = False) -> bool:

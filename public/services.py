@@ -25,8 +25,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from consent.bulk import pk_in
 from consent.hooks import ConsentCellChange
+from platformkit.sql import pk_in
 from public import copies
 from public.answers import PURPOSE_SLUG, answer_for, granted_consents, signals_for
 from public.models import ArtistPage, DistributionCopy, PublicTrack

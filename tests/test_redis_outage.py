@@ -64,7 +64,7 @@ def outage_warnings(caplog, role: str) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "creatorportal.outage" and r.getMessage().startswith(f"{role} ") and "unreachable" in r.message
+        if r.name == "platformkit.outage" and r.getMessage().startswith(f"{role} ") and "unreachable" in r.message
     ]
 
 
@@ -75,7 +75,7 @@ def test_with_redis_down_every_page_answers_nothing_is_lost_and_the_notices_foll
 
     label = create_label(owner=manager, name="Northern Records")
     services.set_upload_defaults(actor=artist, artist=artist, choices={"recommendation": True})
-    caplog.set_level(logging.WARNING, logger="creatorportal.outage")
+    caplog.set_level(logging.WARNING, logger="platformkit.outage")
 
     outage.stop()
 
@@ -152,7 +152,7 @@ def test_a_hung_redis_holds_no_page_for_long(outage, artist, manager, material_v
     from tracks import services as track_services
 
     track = track_services.create_track(owner=artist, upload=as_upload("good.mp3"))
-    caplog.set_level(logging.WARNING, logger="creatorportal.outage")
+    caplog.set_level(logging.WARNING, logger="platformkit.outage")
     outage.hang()  # the connection stays open, nothing answers
 
     client = Client()

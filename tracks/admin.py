@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from consent.services import RequestMeta
+from platformkit.request_meta import RequestMeta
 from tracks import services
 from tracks.models import Track
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from consent.models import Purpose
-from tracks import artwork
+from tracks import artwork, hooks
 from tracks.metadata import FORMATS
 from tracks.models import Track
 from tracks.selectors import DEFAULT_SORT
@@ -39,8 +38,7 @@ class UploadForm(forms.Form):
         widget=MultipleFileInput(attrs={"accept": AUDIO_ACCEPT}),
     )
 
-    # Consent (issue 4): opt-in per upload, every box unticked. Purposes that
-    # need their own confirmation (generative training) are not offered here.
+    # Opt-in per upload, every box unticked; the choices come from consent (tracks.hooks).
     consent = forms.MultipleChoiceField(
         label="Allow from the start (optional)",
         required=False,
@@ -50,7 +48,7 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["consent"].choices = [(p.slug, p.name) for p in Purpose.objects.filter(requires_confirmation=False)]
+        self.fields["consent"].choices = hooks.upload_choices()
         max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
         max_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
         self.fields[

@@ -27,11 +27,9 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from consent import services as consent_services
-from consent.models import AuditEvent
-from consent.services import RequestMeta
-from creatorportal.queueing import enqueue
-from tracks import metadata, selectors
+from platformkit.queueing import enqueue, task_named
+from platformkit.request_meta import RequestMeta
+from tracks import hooks, metadata, selectors
 from tracks.artwork import Rendition, human_size
 from tracks.models import Track
 from tracks.validators import plausible_year
@@ -207,11 +205,10 @@ def create_tracks(
         with transaction.atomic(durable=True):
             created = _record_tracks(owner=owner, stored=stored, outcomes=outcomes, request_meta=request_meta)
             if created:
-                consent_services.apply_upload_consent(
-                    actor=owner,
-                    tracks=Track.objects.filter(pk__in=[track.pk for track in created]),
-                    choices=consent_choices,
-                    request_meta=request_meta,
+                hooks.tracks_uploaded(
+                    hooks.TracksUploaded(
+                        owner=owner, tracks=created, consent_choices=consent_choices, request_meta=request_meta
+                    )
                 )
             for track in created:
                 # robust: a broker that is down must not turn a committed upload
@@ -278,7 +275,6 @@ def _record_tracks(
             _delete_stored(item.stored_name)
             outcomes[item.index].rejection = _duplicate(existing)
             continue
-        consent_services.record_track_uploaded(actor=owner, track=track, request_meta=request_meta)
         outcomes[item.index].track = track
         created.append(track)
     return created
@@ -293,10 +289,8 @@ def _duplicate(existing: Track) -> UploadRejected:
 
 
 def _enqueue_processing(track_id: int) -> None:
-    from tracks.tasks import process_track
-
     # A broker that is down is logged once; the stalled-tracks sweep queues it later.
-    enqueue(process_track, track_id)
+    enqueue(task_named("tracks.process_track"), track_id)
 
 
 # --- processing ----------------------------------------------------------------------------
@@ -459,13 +453,8 @@ def delete_track(
 ) -> None:
     """Delete a track; its stored files go once the deletion commits (see signals)."""
     with transaction.atomic():
-        # Consent (issue 4): the audit entry is written first, in this
-        # transaction; consent rows go with the track (FK cascade), audit
-        # events stay.
-        consent_services.record_track_deleted(
-            actor=actor,
-            track=track,
-            request_meta=request_meta,
-            source=AuditEvent.Source.ADMIN if from_admin else AuditEvent.Source.WEB,
+        # Consent withdraws and logs the track's grants first (tracks.hooks), in this transaction.
+        hooks.track_deleting(
+            hooks.TrackDeleting(track=track, actor=actor, request_meta=request_meta, from_admin=from_admin)
         )
         track.delete()

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from consent.services import RequestMeta
+from platformkit.request_meta import RequestMeta
 from tracks import selectors, services
 from tracks.forms import TrackEditForm, TrackFilterForm, UploadForm
 from tracks.models import Track

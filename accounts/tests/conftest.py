@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from platformkit.request_meta import RequestMeta
+
 ARTIST_REQUEST = {"ip": "203.0.113.7", "user_agent": "ArtistBrowser/1.0", "request_id": "req-artist"}
 MANAGER_REQUEST = {"ip": "198.51.100.9", "user_agent": "ManagerBrowser/2.0", "request_id": "req-manager"}
 
@@ -47,7 +49,7 @@ def artist_with_history(artist, make_user):
     from labels import services as labels
     from tracks.models import Track
 
-    artist_meta = consent.RequestMeta(**ARTIST_REQUEST)
+    artist_meta = RequestMeta(**ARTIST_REQUEST)
     tracks, files = [], []
     for n in range(2):
         audio = default_storage.save(f"audio/{uuid.uuid4().hex}.flac", ContentFile(b"fLaC audio"))
@@ -79,13 +81,13 @@ def artist_with_history(artist, make_user):
     delegation = labels.request_to_join(
         artist=artist, label=label, scopes={"recommendation": "grant_withdraw"}, request_meta=artist_meta
     )
-    labels.approve_request(actor=manager, delegation=delegation, request_meta=consent.RequestMeta(**MANAGER_REQUEST))
+    labels.approve_request(actor=manager, delegation=delegation, request_meta=RequestMeta(**MANAGER_REQUEST))
     # The manager withdraws one grant for the artist: their request data lands in the artist's chain.
     consent.change_consent(
         actor=manager,
         tracks=Track.objects.filter(pk=tracks[0].pk),
         changes={"recommendation": False},
         source="web",
-        request_meta=consent.RequestMeta(**MANAGER_REQUEST),
+        request_meta=RequestMeta(**MANAGER_REQUEST),
     )
     return History(artist=artist, manager=manager, label=label, tracks=tracks, files=files)

@@ -20,11 +20,13 @@ from consent import services
 from consent.chain import canonical_json, event_hash
 from consent.models import AuditActorData, AuditEvent, AuditSubjectData
 from consent.selectors import verify_chains
+from consent.services.audit import policy_in_force
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 pytestmark = pytest.mark.django_db
 
-META = services.RequestMeta(ip="203.0.113.7", user_agent="ArtistBrowser/1.0", request_id="req-1")
+META = RequestMeta(ip="203.0.113.7", user_agent="ArtistBrowser/1.0", request_id="req-1")
 
 
 @pytest.fixture
@@ -172,7 +174,7 @@ def test_events_chained_before_the_split_still_verify_after_the_migration(artist
     raw("UPDATE consent_auditsubjectdata SET track_title = 'Old song two' WHERE event_id = %s", [second["hash"]])
 
     # New events chain on in version 2 after the old ones.
-    services.acknowledge_policy(actor=artist, version=services._policy_in_force(), request_meta=META)
+    services.acknowledge_policy(actor=artist, version=policy_in_force(), request_meta=META)
     assert list(AuditEvent.objects.order_by("seq").values_list("chain_version", flat=True)) == [1, 1, 2]
 
     # Erased, the version-1 events can only be checked by their links; the chain still holds.

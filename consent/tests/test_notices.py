@@ -189,7 +189,9 @@ def test_an_upload_that_fails_to_save_keeps_no_track_and_sends_no_receipt(
     def no_policy(**kwargs):
         raise services.NoPolicyInForce("No policy version is in force.")
 
-    monkeypatch.setattr(services, "_policy_in_force", lambda: no_policy())
+    from consent.services import writes
+
+    monkeypatch.setattr(writes, "policy_in_force", lambda: no_policy())
     with django_capture_on_commit_callbacks(execute=True):
         response = artist_client.post(
             reverse("tracks:upload"), {"files": [as_upload("good.mp3"), as_upload("good.flac")]}

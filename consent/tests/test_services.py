@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from consent import selectors, services
 from consent.models import AuditChainHead, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
-from consent.services import RequestMeta
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 pytestmark = pytest.mark.django_db

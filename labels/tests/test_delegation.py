@@ -6,6 +6,7 @@ from accounts.models import Delegation
 from consent.models import AuditEvent, Consent
 from consent.selectors import verify_chains
 from labels import services
+from labels.selectors import roster_tracks
 from labels.services import LabelError
 from labels.tests.conftest import granted
 from notifications.models import Notification
@@ -115,7 +116,7 @@ def test_ending_a_delegation_is_one_step_and_changes_no_consent(
     delegation.refresh_from_db()
     assert delegation.status == Delegation.Status.ENDED and delegation.ended_at is not None
     assert list(Consent.objects.order_by("pk").values_list("pk", "granted", "changed_at")) == before
-    assert services.roster_tracks(label).count() == 0
+    assert roster_tracks(label).count() == 0
     ended = AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.DELEGATION_CHANGED, new_value="ended")
     assert ended.count() == 1
     assert verify_chains().ok
@@ -127,7 +128,7 @@ def test_artist_request_to_join_becomes_active_when_the_label_approves(all_none,
         artist=artist, label=label, scopes={**all_none, "fraud_detection": "withdraw"}
     )
     assert delegation.status == Delegation.Status.REQUESTED
-    assert services.roster_tracks(label).count() == 0
+    assert roster_tracks(label).count() == 0
     client.force_login(manager)
     client.post(f"/labels/{label.slug}/roster/{delegation.pk}/approve/")
     delegation.refresh_from_db()

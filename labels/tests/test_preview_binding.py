@@ -14,6 +14,7 @@ from consent.models import AuditEvent, BulkChange
 from consent.selectors import verify_chains
 from labels import bulk as bulk_changes
 from labels import services
+from labels.selectors import roster_tracks
 from labels.tests.conftest import granted
 from tracks import services as track_services
 from tracks.models import Track
@@ -156,7 +157,7 @@ def test_the_confirm_check_takes_the_same_number_of_queries_for_any_size(
         bulk = bulk_changes.preview_bulk_edit(
             actor=manager,
             label=label,
-            tracks=services.roster_tracks(label),
+            tracks=roster_tracks(label),
             changes={"recommendation": True, "fraud_detection": False},
             filter_params={},
             selection=None,
@@ -180,7 +181,7 @@ def test_the_preview_is_a_constant_number_of_statements(label_setup, make_user, 
             bulk = bulk_changes.preview_bulk_edit(
                 actor=manager,
                 label=label,
-                tracks=services.roster_tracks(label),
+                tracks=roster_tracks(label),
                 changes={"recommendation": True},
                 filter_params={},
                 selection=None,

@@ -21,7 +21,7 @@ def cache(redis_cache, settings):
 
 
 def test_a_cache_that_went_away_answers_as_an_empty_one_and_comes_back(cache, redis_cache, caplog):
-    caplog.set_level(logging.WARNING, logger="creatorportal.outage")
+    caplog.set_level(logging.WARNING, logger="platformkit.outage")
     cache.set("kept", "value")
     assert cache.get("kept") == "value"
 
@@ -41,6 +41,6 @@ def test_a_cache_that_went_away_answers_as_an_empty_one_and_comes_back(cache, re
     redis_cache.start()
     wait_until(lambda: cache.add("back", 1) and cache.get("back") == 1, message="the cache to be used again")
 
-    messages = [r.getMessage() for r in caplog.records if r.name == "creatorportal.outage"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "platformkit.outage"]
     assert len([m for m in messages if "unreachable" in m]) == 1
     assert len([m for m in messages if "answers again after" in m]) == 1

@@ -1,0 +1,86 @@
+"""Label delegations as events in the artist's audit chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from consent.models import (
+    AuditEvent,
+    PolicyVersion,
+)
+from consent.services.audit import (
+    append_events,
+    event_row,
+    lock_chain_heads,
+    purposes_by_slug,
+)
+from consent.services.errors import (
+    ChangeResult,
+)
+from platformkit.request_meta import RequestMeta
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+Source = AuditEvent.Source
+Kind = AuditEvent.Kind
+
+
+def record_delegation_events(
+    *,
+    actor: User | None,
+    artist_id: int,
+    label_id: int,
+    changes: Iterable[tuple[str | None, str, str]],
+    request_meta: RequestMeta | None = None,
+    apply=None,
+) -> ChangeResult:
+    """Append delegation events to the artist's chain: (purpose slug or None for the status, old, new).
+
+    `apply`, if given, runs after the chain head is locked and before the
+    events are written, so the delegation row changes under the same lock the
+    consent writers take: a bulk change in flight either finished before the
+    delegation ended or sees it ended.
+    """
+    changes = [(slug, old, new) for slug, old, new in changes if old != new]
+    with transaction.atomic():
+        heads = lock_chain_heads([artist_id])
+        if apply is not None:
+            apply()
+        if not changes:
+            return ChangeResult()
+        purposes = purposes_by_slug({slug for slug, _, _ in changes if slug})
+        now = timezone.now()
+        receipt_id = uuid.uuid4()
+        policy = PolicyVersion.objects.in_force()
+        append_events(
+            heads,
+            [
+                event_row(
+                    artist_id=artist_id,
+                    actor=actor,
+                    kind=Kind.DELEGATION_CHANGED,
+                    source=Source.WEB,
+                    now=now,
+                    request_meta=request_meta,
+                    policy=policy,
+                    receipt_id=receipt_id,
+                    purpose=purposes.get(slug) if slug else None,
+                    old_value=old[:32],
+                    new_value=new[:32],
+                    label_id=label_id,
+                )
+                for slug, old, new in changes
+            ],
+        )
+        head = heads[artist_id]
+        return ChangeResult(
+            receipt_id=receipt_id,
+            event_count=len(changes),
+            chain_heads={artist_id: {"seq": head.seq, "hash": head.hash}},
+        )

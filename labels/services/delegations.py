@@ -1,0 +1,259 @@
+"""Delegations: what an artist lets a label do with consent, each change audited in the artist's chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Delegation, Label, LabelMembership, User
+from consent import services as consent_services
+from consent.models import Purpose
+from labels.services.errors import LabelError
+from notifications.models import Notification
+from notifications.services import queue_notification
+from platformkit.request_meta import RequestMeta
+
+Scope = Delegation.Scope
+Status = Delegation.Status
+
+
+def clean_scopes(
+    raw: Mapping[str, str], *, confirmed: Collection[str] = (), previous: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every purpose gets a valid scope; letting the label grant a confirmation purpose needs its own confirmation.
+
+    A power the artist already confirmed (in `previous`) is not asked again.
+    """
+    previous = previous or {}
+    purposes = list(Purpose.objects.all())
+    scopes: dict[str, str] = {}
+    for purpose in purposes:
+        value = raw.get(purpose.slug, Scope.NONE) or Scope.NONE
+        if value not in Scope.values:
+            raise LabelError(f"{value!r} is not a choice for {purpose.name}.")
+        if (
+            value == Scope.GRANT_WITHDRAW
+            and purpose.requires_confirmation
+            and purpose.slug not in confirmed
+            and previous.get(purpose.slug) != Scope.GRANT_WITHDRAW
+        ):
+            raise LabelError(f"Letting a label grant {purpose.name} needs its own confirmation.")
+        scopes[purpose.slug] = value
+    unknown = set(raw) - {p.slug for p in purposes}
+    if unknown:
+        raise LabelError(f"Unknown purpose: {', '.join(sorted(unknown))}.")
+    return scopes
+
+
+def _scope_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    slugs = list(Purpose.objects.values_list("slug", flat=True))
+    return [(s, old.get(s, Scope.NONE), new.get(s, Scope.NONE)) for s in slugs]
+
+
+def _notify_delegation(delegation: Delegation, *, headline: str, receipt_id, actor: User | None) -> None:
+    """Both sides hear of every delegation event: the artist and each member of the label."""
+    names = dict(Purpose.objects.values_list("slug", "name"))
+    scope_lines = [
+        {"name": names.get(slug, slug), "scope": Scope(value).label}
+        for slug, value in delegation.scopes.items()
+        if slug in names
+    ]
+    key = receipt_id or uuid.uuid4()
+    context = {
+        "headline": headline,
+        "label_name": delegation.label.name,
+        "artist_name": delegation.artist.display_name or delegation.artist.email,
+        "actor_name": (actor.display_name or actor.email) if actor else "the portal",
+        "status": delegation.get_status_display(),
+        "scopes": scope_lines if delegation.status == Status.ACTIVE else [],
+        "artist_path": reverse("labels:delegations"),
+        "label_path": reverse("labels:roster", args=[delegation.label.slug]),
+    }
+    queue_notification(
+        kind=Notification.Kind.DELEGATION_CHANGED,
+        to_email=delegation.artist.email,
+        dedupe_key=f"delegation:{key}:{delegation.artist_id}",
+        context={**context, "for_artist": True},
+        recipient=delegation.artist,
+    )
+    for member in User.objects.filter(label_memberships__label=delegation.label, is_active=True):
+        queue_notification(
+            kind=Notification.Kind.DELEGATION_CHANGED,
+            to_email=member.email,
+            dedupe_key=f"delegation:{key}:{member.pk}",
+            context={**context, "for_artist": False},
+            recipient=member,
+        )
+
+
+def transition(
+    *,
+    actor: User,
+    delegation: Delegation,
+    status: str,
+    scopes: Mapping[str, str] | None,
+    headline: str,
+    request_meta: RequestMeta | None,
+    end: bool = False,
+    accepted: bool = False,
+    created: bool = False,
+) -> Delegation:
+    """Change a delegation under the artist's chain lock, audit it and tell both sides.
+
+    `created`: the row was just inserted; its first event starts from no status.
+    """
+    old_status, old_scopes = ("" if created else delegation.status), dict(delegation.scopes)
+    new_scopes = dict(scopes) if scopes is not None else old_scopes
+    # Only an active delegation confers power, so the audit shows power moving
+    # when it becomes active and when it stops.
+    power_before = old_scopes if old_status == Status.ACTIVE else {}
+    power_after = {} if end or status != Status.ACTIVE else new_scopes
+    changes = [(None, old_status, status), *_scope_changes(power_before, power_after)]
+
+    def apply() -> None:
+        fresh = Delegation.objects.select_for_update().get(pk=delegation.pk)
+        if not created and (fresh.status != old_status or fresh.ended_at is not None):
+            raise LabelError("This delegation changed in the meantime; reload the page.")
+        delegation.status = status
+        delegation.scopes = new_scopes
+        now = timezone.now()
+        if accepted:
+            delegation.accepted_at = now
+        if end:
+            delegation.ended_at = now
+        delegation.save(update_fields=["status", "scopes", "accepted_at", "ended_at"])
+
+    with transaction.atomic():
+        result = consent_services.record_delegation_events(
+            actor=actor,
+            artist_id=delegation.artist_id,
+            label_id=delegation.label_id,
+            changes=changes,
+            request_meta=request_meta,
+            apply=apply,
+        )
+        _notify_delegation(delegation, headline=headline, receipt_id=result.receipt_id, actor=actor)
+    return delegation
+
+
+def open_delegation_exists(artist: User, label: Label) -> bool:
+    return Delegation.objects.open().filter(artist=artist, label=label).exists()
+
+
+def request_to_join(
+    *,
+    artist: User,
+    label: Label,
+    scopes: Mapping[str, str],
+    confirmed: Collection[str] = (),
+    request_meta: RequestMeta | None = None,
+) -> Delegation:
+    """An artist asks to join a roster, saying up front what the label may do."""
+    clean = clean_scopes(scopes, confirmed=confirmed)
+    if LabelMembership.objects.filter(label=label, user=artist).exists():
+        raise LabelError("Members of the label cannot be on its roster.")
+    if open_delegation_exists(artist, label):
+        raise LabelError("You already have an open delegation, invitation or request with this label.")
+    delegation = Delegation(artist=artist, label=label, status=Status.REQUESTED, scopes=clean, created_by=artist)
+    with transaction.atomic():
+        delegation.save()
+        transition(
+            created=True,
+            actor=artist,
+            delegation=delegation,
+            status=Status.REQUESTED,
+            scopes=clean,
+            headline=f"{artist} asked to join the roster of {label.name}",
+            request_meta=request_meta,
+        )
+    return delegation
+
+
+def accept_invitation(
+    *,
+    artist: User,
+    delegation: Delegation,
+    scopes: Mapping[str, str],
+    confirmed: Collection[str] = (),
+    request_meta: RequestMeta | None = None,
+) -> Delegation:
+    if delegation.artist_id != artist.pk or delegation.status != Status.INVITED:
+        raise LabelError("There is no open invitation to accept.")
+    clean = clean_scopes(scopes, confirmed=confirmed)
+    return transition(
+        actor=artist,
+        delegation=delegation,
+        status=Status.ACTIVE,
+        scopes=clean,
+        headline=f"{artist} joined the roster of {delegation.label.name}",
+        request_meta=request_meta,
+        accepted=True,
+    )
+
+
+def approve_request(*, actor: User, delegation: Delegation, request_meta: RequestMeta | None = None) -> Delegation:
+    if delegation.status != Status.REQUESTED:
+        raise LabelError("There is no open request to approve.")
+    return transition(
+        actor=actor,
+        delegation=delegation,
+        status=Status.ACTIVE,
+        scopes=delegation.scopes,
+        headline=f"{delegation.label.name} approved {delegation.artist}'s request to join its roster",
+        request_meta=request_meta,
+        accepted=True,
+    )
+
+
+def decline(*, actor: User, delegation: Delegation, request_meta: RequestMeta | None = None) -> Delegation:
+    if delegation.status not in (Status.INVITED, Status.REQUESTED):
+        raise LabelError("Only an open invitation or request can be declined.")
+    return transition(
+        actor=actor,
+        delegation=delegation,
+        status=Status.DECLINED,
+        scopes=delegation.scopes,
+        headline=f"The delegation between {delegation.artist} and {delegation.label.name} was declined",
+        request_meta=request_meta,
+        end=True,
+    )
+
+
+def change_scopes(
+    *,
+    artist: User,
+    delegation: Delegation,
+    scopes: Mapping[str, str],
+    confirmed: Collection[str] = (),
+    request_meta: RequestMeta | None = None,
+) -> Delegation:
+    if delegation.artist_id != artist.pk or delegation.status != Status.ACTIVE:
+        raise LabelError("Only an active delegation can be changed.")
+    clean = clean_scopes(scopes, confirmed=confirmed, previous=delegation.scopes)
+    return transition(
+        actor=artist,
+        delegation=delegation,
+        status=Status.ACTIVE,
+        scopes=clean,
+        headline=f"{artist} changed what {delegation.label.name} may do",
+        request_meta=request_meta,
+    )
+
+
+def end_delegation(*, artist: User, delegation: Delegation, request_meta: RequestMeta | None = None) -> Delegation:
+    """One step, at once, and no consent state changes: what was granted stays granted."""
+    if delegation.artist_id != artist.pk or delegation.ended_at is not None:
+        raise LabelError("This delegation is not open.")
+    return transition(
+        actor=artist,
+        delegation=delegation,
+        status=Status.ENDED,
+        scopes=delegation.scopes,
+        headline=f"{artist} ended the delegation to {delegation.label.name}",
+        request_meta=request_meta,
+        end=True,
+    )

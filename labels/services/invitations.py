@@ -1,0 +1,131 @@
+"""A label's invitations to artists, addressed to an email (an account need not exist yet)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Mapping
+
+from allauth.account.models import EmailAddress
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Delegation, Label, LabelMembership, User
+from labels.models import ArtistInvitation
+from labels.services.delegations import clean_scopes, open_delegation_exists, transition
+from labels.services.errors import LabelError
+from notifications.models import Notification
+from notifications.services import queue_notification
+from platformkit.request_meta import RequestMeta
+
+Status = Delegation.Status
+
+
+def invite_artist(
+    *, actor: User, label: Label, email: str, request_meta: RequestMeta | None = None
+) -> ArtistInvitation:
+    """Invite an email address to the roster; nothing is delegated until the artist accepts.
+
+    The answer is the same whether or not the address has an account (and
+    whether or not its owner is already on the roster): a label must not be
+    able to probe who uses the portal. The invitation goes by email; an
+    artist who signs up with that address later finds it waiting.
+    """
+    if not LabelMembership.objects.filter(label=label, user=actor).exists():
+        raise LabelError("Only a member of the label can invite artists.")
+    email = User.objects.normalize_email((email or "").strip())
+    if "@" not in email or len(email) > 254:
+        raise LabelError("Enter a valid email address.")
+    try:
+        with transaction.atomic():
+            invitation = ArtistInvitation.objects.create(
+                label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
+            )
+            queue_notification(
+                kind=Notification.Kind.LABEL_INVITATION,
+                to_email=email,
+                dedupe_key=f"artist-invitation:{invitation.pk}",
+                context={
+                    "for_artist": True,
+                    "label_name": label.name,
+                    "inviter": actor.display_name or actor.email,
+                    "accept_path": reverse("labels:artist_invitation", args=[invitation.token]),
+                },
+            )
+    except IntegrityError:
+        # The one-pending-invitation constraint: the label's own earlier invitation.
+        raise LabelError(f"{email} already has an invitation from this label waiting.") from None
+    return invitation
+
+
+def _verified_emails(user: User) -> QuerySet:
+    return EmailAddress.objects.filter(user=user, verified=True).annotate(address=Lower("email")).values("address")
+
+
+def invitations_for(user: User) -> QuerySet[ArtistInvitation]:
+    """Pending roster invitations addressed to any of the user's verified email addresses."""
+    return (
+        ArtistInvitation.objects.pending()
+        .annotate(address=Lower("email"))
+        .filter(address__in=_verified_emails(user))
+        .select_related("label")
+    )
+
+
+def _answerable(user: User, invitation: ArtistInvitation) -> ArtistInvitation:
+    """Lock the invitation and check that `user` may answer it now."""
+    fresh = ArtistInvitation.objects.select_for_update().select_related("label").filter(pk=invitation.pk).first()
+    if fresh is None or not fresh.pending:
+        raise LabelError("This invitation was already answered.")
+    if not invitations_for(user).filter(pk=fresh.pk).exists():
+        raise LabelError(
+            "This invitation was sent to another email address; sign in with that address "
+            "(or add and verify it in your account settings)."
+        )
+    return fresh
+
+
+def accept_artist_invitation(
+    *,
+    artist: User,
+    invitation: ArtistInvitation,
+    scopes: Mapping[str, str],
+    confirmed: Collection[str] = (),
+    request_meta: RequestMeta | None = None,
+) -> Delegation:
+    """The artist joins the roster on their own terms: the delegation starts now, audited, both sides told."""
+    clean = clean_scopes(scopes, confirmed=confirmed)
+    with transaction.atomic():
+        fresh = _answerable(artist, invitation)
+        label = fresh.label
+        if LabelMembership.objects.filter(label=label, user=artist).exists():
+            raise LabelError("Members of the label cannot be on its roster.")
+        if open_delegation_exists(artist, label):
+            raise LabelError("You already have an open delegation, invitation or request with this label.")
+        # Saved as invited (which confers nothing) and made active by the
+        # transition, under the artist's chain lock like every delegation change.
+        delegation = Delegation(artist=artist, label=label, status=Status.INVITED, created_by=fresh.invited_by)
+        delegation.save()
+        transition(
+            created=True,
+            actor=artist,
+            delegation=delegation,
+            status=Status.ACTIVE,
+            scopes=clean,
+            headline=f"{artist} joined the roster of {label.name}",
+            request_meta=request_meta,
+            accepted=True,
+        )
+        ArtistInvitation.objects.filter(pk=fresh.pk).update(
+            accepted_at=timezone.now(), answered_by=artist, delegation=delegation
+        )
+    return delegation
+
+
+def decline_artist_invitation(*, artist: User, invitation: ArtistInvitation) -> None:
+    """Nothing was delegated, so nothing is audited; the invitation simply closes."""
+    with transaction.atomic():
+        fresh = _answerable(artist, invitation)
+        ArtistInvitation.objects.filter(pk=fresh.pk).update(declined_at=timezone.now(), answered_by=artist)

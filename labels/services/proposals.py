@@ -1,0 +1,99 @@
+"""Proposals: a label asks an artist to grant a purpose; only the artist's answer changes consent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Label, User
+from consent import services as consent_services
+from consent.models import AuditEvent, ConsentProposal, Purpose
+from labels.selectors import roster_tracks
+from labels.services.errors import LabelError
+from notifications.models import Notification
+from notifications.services import queue_notification
+from platformkit.request_meta import RequestMeta
+from tracks.models import Track
+
+
+def propose_grant(
+    *, actor: User, label: Label, tracks: QuerySet[Track], purpose_slug: str, message: str = ""
+) -> list[ConsentProposal]:
+    """One proposal per artist for the tracks not yet granted; the artist decides."""
+    purpose = Purpose.objects.filter(slug=purpose_slug).first()
+    if purpose is None:
+        raise LabelError("Unknown purpose.")
+    scoped = (
+        roster_tracks(label)
+        .filter(pk__in=tracks.values("pk"))
+        .exclude(consents__purpose=purpose, consents__granted=True)
+    )
+    by_owner: dict[int, list[int]] = defaultdict(list)
+    for pk, owner_id in scoped.values_list("pk", "owner_id"):
+        by_owner[owner_id].append(pk)
+    if not by_owner:
+        raise LabelError(f"Every selected track already allows {purpose.name}; there is nothing to propose.")
+    artists = User.objects.in_bulk(list(by_owner))
+    created = []
+    with transaction.atomic():
+        for owner_id, track_ids in by_owner.items():
+            proposal = ConsentProposal.objects.create(
+                label=label, artist_id=owner_id, proposed_by=actor, purpose=purpose, message=message[:2000]
+            )
+            ConsentProposal.tracks.through.objects.bulk_create(
+                [ConsentProposal.tracks.through(consentproposal_id=proposal.pk, track_id=t) for t in track_ids]
+            )
+            artist = artists[owner_id]
+            queue_notification(
+                kind=Notification.Kind.CONSENT_PROPOSAL,
+                to_email=artist.email,
+                dedupe_key=f"proposal:{proposal.pk}",
+                context={
+                    "artist_name": artist.display_name or artist.email,
+                    "label_name": label.name,
+                    "purpose_name": purpose.name,
+                    "track_count": len(track_ids),
+                    "message": message[:2000],
+                    "proposal_path": reverse("labels:proposal", args=[proposal.pk]),
+                },
+                recipient=artist,
+            )
+            created.append(proposal)
+    return created
+
+
+def decide_proposal(
+    *,
+    artist: User,
+    proposal: ConsentProposal,
+    accept: bool,
+    confirmed: bool = False,
+    request_meta: RequestMeta | None = None,
+):
+    """Accepting is the artist's own grant, through the consent service; declining changes nothing."""
+    if proposal.artist_id != artist.pk or proposal.status != ConsentProposal.Status.PENDING:
+        raise LabelError("This proposal is not waiting for an answer.")
+    with transaction.atomic():
+        claimed = ConsentProposal.objects.filter(pk=proposal.pk, status=ConsentProposal.Status.PENDING).update(
+            status=ConsentProposal.Status.ACCEPTED if accept else ConsentProposal.Status.DECLINED,
+            decided_at=timezone.now(),
+        )
+        if not claimed:
+            raise LabelError("This proposal is not waiting for an answer.")
+        result = None
+        if accept:
+            slug = proposal.purpose.slug
+            result = consent_services.change_consent(
+                actor=artist,
+                tracks=Track.objects.filter(owner=artist, pk__in=proposal.tracks.values("pk")),
+                changes={slug: True},
+                source=AuditEvent.Source.WEB,
+                request_meta=request_meta,
+                confirmed_purposes=[slug] if confirmed else [],
+            )
+    proposal.refresh_from_db()
+    return result
