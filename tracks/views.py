@@ -19,11 +19,11 @@ from tracks.streaming import serve_stored_file
 from tracks.uploads import HashingUploadHandler
 
 
-def track_owner_only(view):
-    """For URLs that name one track: anyone but its owner, signed in or not, gets 404.
+def signed_in_or_404(view):
+    """For URLs that name one track: an anonymous visitor gets 404, not a login redirect.
 
-    No login redirect here, so an anonymous visitor cannot even learn that a
-    track exists; the owner follows links from pages they are signed in to.
+    So nobody can learn that a track exists; the view's scoped lookup
+    (`_own_track`) then gives everyone but the owner the same 404.
     """
 
     @wraps(view)
@@ -169,14 +169,14 @@ def _status_sentence(track: Track) -> str:
     return "Processing…"
 
 
-@track_owner_only
+@signed_in_or_404
 @require_GET
 def track_detail(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
     return render(request, "tracks/detail.html", {"track": track})
 
 
-@track_owner_only
+@signed_in_or_404
 @require_GET
 def track_status(request: HttpRequest, uuid) -> JsonResponse:
     track = _own_track(request, uuid)
@@ -195,7 +195,7 @@ def track_status(request: HttpRequest, uuid) -> JsonResponse:
     return response
 
 
-@track_owner_only
+@signed_in_or_404
 @require_http_methods(["GET", "POST"])
 def track_edit(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
@@ -217,7 +217,7 @@ def track_edit(request: HttpRequest, uuid) -> HttpResponse:
     return render(request, "tracks/edit.html", {"track": track, "form": form}, status=status)
 
 
-@track_owner_only
+@signed_in_or_404
 @require_http_methods(["GET", "POST"])
 def track_delete(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
@@ -229,7 +229,7 @@ def track_delete(request: HttpRequest, uuid) -> HttpResponse:
     return render(request, "tracks/confirm_delete.html", {"track": track})
 
 
-@track_owner_only
+@signed_in_or_404
 @require_http_methods(["GET", "HEAD"])
 def track_audio(request: HttpRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
@@ -243,7 +243,7 @@ def track_audio(request: HttpRequest, uuid) -> HttpResponse:
     )
 
 
-@track_owner_only
+@signed_in_or_404
 @require_http_methods(["GET", "HEAD"])
 def track_artwork(request: HttpRequest, uuid, size: str) -> HttpResponse:
     track = _own_track(request, uuid)

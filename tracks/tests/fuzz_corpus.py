@@ -1,4 +1,4 @@
-"""Seeded hostile variants of the test media, for the upload fuzz test (issue 10, point 8).
+"""Seeded hostile variants of the test media, for the upload fuzz test.
 
 Every case is derived from the small real files in fixtures/ by one mutation:
 truncation, bit flips, overwritten runs, swapped headers, absurd size fields,

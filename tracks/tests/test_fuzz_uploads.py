@@ -1,4 +1,4 @@
-"""Bad input at scale: 1,000 hostile files through the real upload view and processing task (issue 10, point 8).
+"""Bad input at scale: 1,000 hostile files through the real upload view and processing task.
 
 The corpus is seeded (tracks/tests/fuzz_corpus.py): FUZZ_SEED and FUZZ_FILES
 pick another one, FUZZ_REPORT names a file to write the outcome counts to
