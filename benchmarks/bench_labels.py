@@ -70,10 +70,11 @@ def main() -> None:
     from django.test import Client
 
     import notifications.services
-    from accounts.models import Delegation, Label, LabelMembership, User
-    from consent.models import AuditEvent, BulkChange
+    from accounts.models import User
+    from consent.models import AuditEvent
     from labels import bulk as bulk_changes
     from labels import csvio, services
+    from labels.models import BulkChange, Delegation, Label, LabelMembership
     from tracks.models import Track
 
     # Email delivery is not what is measured: the outbox rows are written (in

@@ -8,7 +8,7 @@ copies) register in their AppConfig.ready().
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 
@@ -37,3 +37,21 @@ def notify_consent_changed(changes: Sequence[ConsentCellChange]) -> None:
         return
     for listener in list(_listeners.values()):
         listener(changes)
+
+
+# (actor, owner ids, label id or None) -> owner id -> {purpose slug: scope}.
+DelegatedScopes = Callable[[object, Collection[int], int | None], dict[int, dict[str, str]]]
+
+_delegation_source: list[DelegatedScopes] = []
+
+
+def register_delegation_source(source: DelegatedScopes) -> None:
+    """labels tells consent what each label manager may do for each artist; registering again replaces it."""
+    _delegation_source[:] = [source]
+
+
+def delegations_of(actor, owner_ids: Collection[int], label_id: int | None) -> dict[int, dict[str, str]]:
+    """What `actor` holds through active delegations; nothing when no app delegates (only artists and staff act)."""
+    if not _delegation_source:
+        return {}
+    return _delegation_source[0](actor, owner_ids, label_id)

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from consent import vocabulary
+
 GENESIS_HASH = "0" * 64
 
 
@@ -192,24 +194,8 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """One fact in an artist's history. Append-only; hash-chained per artist."""
 
-    class ActorKind(models.TextChoices):
-        ARTIST = "artist", "Artist"
-        STAFF = "staff", "Staff"
-        LABEL = "label", "Label"
-        SYSTEM = "system", "System"
-
-    class Source(models.TextChoices):
-        WEB = "web", "Web"
-        UPLOAD = "upload", "Upload form"
-        ACCOUNT_DEFAULT = "account_default", "Account default"
-        ADMIN = "admin", "Admin"
-        BULK = "bulk", "Bulk edit"
-        CSV = "csv", "CSV import"
-        API = "api", "API"
-        POLICY_LAPSE = "policy_lapse", "Policy lapse"
-        POLICY_ACK = "policy_ack", "Policy acknowledgement"
-        ACCOUNT_DELETION = "account_deletion", "Account deletion"
-        SYSTEM = "system", "System"
+    ActorKind = vocabulary.ActorKind
+    Source = vocabulary.Source
 
     class Kind(models.TextChoices):
         CONSENT_CHANGED = "consent_changed", "Consent changed"
@@ -253,10 +239,10 @@ class AuditEvent(models.Model):
     # The label a delegation event concerns, and the bulk change that wrote a
     # consent event; both hashed when set (see consent.chain).
     label = models.ForeignKey(
-        "accounts.Label", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "labels.Label", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     bulk_change = models.ForeignKey(
-        "consent.BulkChange",
+        "labels.BulkChange",
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
@@ -318,7 +304,7 @@ class AuditEvent(models.Model):
     @property
     def delegation_words(self) -> tuple[str, str]:
         """A delegation event's old and new value in words (a scope, or the delegation's status)."""
-        words = {"": "—", "none": "nothing", "withdraw": "withdraw only", "grant_withdraw": "grant and withdraw"}
+        words = {"": "—", **{scope.value: scope.label.lower() for scope in vocabulary.Scope}}
         return words.get(self.old_value, self.old_value), words.get(self.new_value, self.new_value)
 
     @property
@@ -399,141 +385,3 @@ class AuditErasure(models.Model):
 
     def __str__(self) -> str:
         return f"Erasure ({self.scope}) for user {self.user_id} at {self.erased_at:%Y-%m-%d %H:%M}"
-
-
-class BulkChange(models.Model):
-    """One label action over many tracks: a bulk edit, a CSV import, or the undo of one.
-
-    Created as a draft by the preview, which lists every (track, purpose) cell
-    it showed as a BulkChangeItem; confirmed, exactly those cells are applied
-    through consent.services, and every audit event it writes links back here.
-    A worker applying it holds a lease (claim_token, lease_expires_at) renewed
-    after every committed chunk; a sweep resumes or fails a change whose lease
-    ran out.
-    """
-
-    class Kind(models.TextChoices):
-        EDIT = "edit", "Bulk edit"
-        CSV = "csv", "CSV import"
-        UNDO = "undo", "Undo"
-
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Previewed"
-        STALE = "stale", "Out of date"
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    label = models.ForeignKey("accounts.Label", on_delete=models.PROTECT, related_name="bulk_changes")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    # The catalogue filter (query parameters) or, for CSV, the file name.
-    filter = models.JSONField(default=dict, blank=True)
-    # Explicitly selected track uuids; null means every track the filter matches.
-    selection = models.JSONField(null=True, blank=True)
-    # Bulk edit: purpose slug -> granted. CSV and undo: track uuid -> {slug: granted}.
-    changes = models.JSONField(default=dict, blank=True)
-    confirmed_purposes = models.JSONField(default=list, blank=True)
-    will_change = models.PositiveIntegerField(default=0)
-    already = models.PositiveIntegerField(default=0)
-    refused = models.PositiveIntegerField(default=0)
-    refused_detail = models.JSONField(default=list, blank=True)
-    applied = models.PositiveIntegerField(default=0)
-    artists_notified = models.PositiveIntegerField(default=0)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    undo_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by")
-    # What no longer held when the manager confirmed a stale preview, in words.
-    drift = models.JSONField(default=list, blank=True)
-    # The preview's snapshot time: a cell whose consent changed after it is not
-    # the cell the manager saw, so it is reported (at confirm) or left alone (at apply).
-    previewed_at = models.DateTimeField(null=True, blank=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    # How many times a worker stopped holding this change (killed, out of time).
-    lost_count = models.PositiveSmallIntegerField(default=0)
-    # Chunks are whole artists in id order; every artist up to this id is done.
-    resume_after_artist = models.PositiveBigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            # The sweep's question: which changes lost their worker?
-            models.Index(fields=["status", "lease_expires_at"], name="consent_bulk_status_lease_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk} by {self.label}"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
-
-
-class BulkChangeItem(models.Model):
-    """One (track, purpose) cell of a bulk change, as its preview showed it.
-
-    Written set-based when the preview is made (INSERT ... SELECT, or one
-    INSERT from the CSV report); the apply reads these rows, never the filter
-    again, so it changes exactly what the manager saw. The key leads with the
-    bulk change and the artist because the apply walks whole artists in order.
-    """
-
-    class Action(models.TextChoices):
-        CHANGE = "change", "Will change"
-        ALREADY = "already", "Already so"
-        REFUSED = "refused", "Refused"
-
-    # The key is the only index: every read starts from one bulk change, and
-    # each extra index would slow the 100,000-row INSERT of a large preview.
-    pk = models.CompositePrimaryKey("bulk_change", "artist", "track", "purpose")
-    bulk_change = models.ForeignKey(BulkChange, on_delete=models.CASCADE, related_name="items", db_index=False)
-    # The track's owner when previewed. Tracks and users are referenced without
-    # a constraint: one deleted since the preview is what the confirm reports.
-    artist = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
-    )
-    track = models.ForeignKey(
-        "tracks.Track", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
-    )
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, db_index=False, related_name="+")
-    shown_granted = models.BooleanField()
-    new_granted = models.BooleanField()
-    action = models.CharField(max_length=8, choices=Action.choices)
-    # CSV rows that named the track by ISRC: the ISRC must still name only it.
-    isrc_key = models.CharField(max_length=32, blank=True, default="")
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.purpose_id} on track {self.track_id} in bulk change {self.bulk_change_id}"
-
-
-class ConsentProposal(models.Model):
-    """A label asking an artist to grant a purpose it may not grant itself."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for the artist"
-        ACCEPTED = "accepted", "Accepted"
-        DECLINED = "declined", "Declined"
-
-    label = models.ForeignKey("accounts.Label", on_delete=models.CASCADE, related_name="proposals")
-    artist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_proposals")
-    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
-    tracks = models.ManyToManyField("tracks.Track", related_name="+")
-    message = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    created_at = models.DateTimeField(auto_now_add=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.label} proposes {self.purpose} to {self.artist}"

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.urls import reverse
 from jsonschema import Draft202012Validator
 
-from accounts.models import Label
 from consent import services
 from consent.models import AuditEvent, Purpose
 
@@ -206,8 +205,11 @@ def _policy_url(event: AuditEvent) -> str:
 
 
 def _label_names(events: list[AuditEvent]) -> dict[int | None, str]:
-    ids = {event.label_id for event in events if event.label_id}
-    return dict(Label.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    # Through the events' own label reference: consent does not import the labels app above it.
+    pks = [event.pk for event in events if event.label_id]
+    if not pks:
+        return {}
+    return dict(AuditEvent.objects.filter(pk__in=pks).values_list("label_id", "label__name"))
 
 
 def _purpose_changes(events: list[AuditEvent]) -> list[dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from consent import services
+from consent.confirmation import needs_own_confirmation
 from consent.models import AuditEvent, Purpose
 from tracks.hooks import TrackDeleting, TracksUploaded, register_track_listeners
 from tracks.models import Track
@@ -32,7 +33,7 @@ def track_deleting(event: TrackDeleting) -> None:
 
 def upload_choices() -> list[tuple[str, str]]:
     # Purposes that need their own confirmation (generative training) are not offered on the upload form.
-    return [(p.slug, p.name) for p in Purpose.objects.filter(requires_confirmation=False)]
+    return [(p.slug, p.name) for p in Purpose.objects.all() if not needs_own_confirmation(p)]
 
 
 def register() -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.hooks import AccountDeletion, ErasureStep, ExportSection, erasure_steps, export_sections
-from accounts.models import Delegation, LabelInvitation, LabelMembership
-from consent.models import ConsentProposal
+from labels.models import ConsentProposal, Delegation, LabelInvitation, LabelMembership
 from labels.services.delegations import transition
 from platformkit.request_meta import RequestMeta
 

@@ -12,9 +12,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
-from consent.models import BulkChange, ConsentProposal
-from labels.models import ArtistInvitation
+from labels.models import (
+    ArtistInvitation,
+    BulkChange,
+    ConsentProposal,
+    Delegation,
+    Label,
+    LabelInvitation,
+    LabelMembership,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -10,3 +10,8 @@ class LabelsConfig(AppConfig):
         from labels import account_hooks
 
         account_hooks.register()
+        # What a label manager may do for each artist, for the consent writers' permission check.
+        from consent.hooks import register_delegation_source
+        from labels.selectors import delegated_scopes
+
+        register_delegation_source(delegated_scopes)

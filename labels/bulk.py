@@ -32,10 +32,11 @@ from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, Query
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Delegation, Label, User
+from accounts.models import User
 from consent import services as consent_services
-from consent.models import AuditEvent, BulkChange, BulkChangeItem, Consent, Purpose
+from consent.models import AuditEvent, Consent, Purpose
 from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
+from labels.models import BulkChange, BulkChangeItem, Delegation, Label
 from labels.selectors import catalogue_tracks, roster_tracks
 from labels.services import LabelError
 from platformkit.request_meta import RequestMeta

@@ -18,11 +18,13 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import Label, User
-from consent.models import BulkChange, Consent, Purpose
+from accounts.models import User
+from consent.confirmation import unconfirmed_grants
+from consent.models import Consent, Purpose
 from consent.services import can_change_consent, delegated_scopes
 from labels.bulk import ImportCell
 from labels.bulk import draft_import as _draft
+from labels.models import BulkChange, Label
 from labels.selectors import roster_tracks
 from labels.services import LabelError
 from tracks.models import Track
@@ -234,7 +236,7 @@ def _judge(report: ImportReport, actor, label, resolved: list[_Resolved], purpos
                     f"{purposes[slug].name}: {'granting' if granted else 'withdrawing'} is outside the delegation"
                 )
                 continue
-            if granted and purposes[slug].requires_confirmation and slug not in confirmed:
+            if unconfirmed_grants([purposes[slug]], {slug: granted}, confirmed):
                 refusals.append(f"{purposes[slug].name}: granting needs the confirmation box ticked")
                 continue
             report.will_change += 1

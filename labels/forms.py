@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import Delegation
+from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
+from labels.models import Delegation
 
 
 class ScopesForm(forms.Form):
@@ -21,7 +22,7 @@ class ScopesForm(forms.Form):
                 widget=forms.RadioSelect,
                 help_text=purpose.description,
             )
-            if purpose.requires_confirmation:
+            if needs_own_confirmation(purpose):
                 # Not shown on this form: the confirmation is a page of its own
                 # (see labels.views._confirmation_page), which sets it.
                 self.fields[f"confirm_{purpose.slug}"] = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -38,7 +39,7 @@ class ScopesForm(forms.Form):
         return [
             p
             for p in self.purposes
-            if p.requires_confirmation
+            if needs_own_confirmation(p)
             and self.cleaned_data.get(f"scope_{p.slug}") == Delegation.Scope.GRANT_WITHDRAW
             and previous.get(p.slug) != Delegation.Scope.GRANT_WITHDRAW
             and not self.cleaned_data.get(f"confirm_{p.slug}")

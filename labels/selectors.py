@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from accounts.models import Delegation, Label, User
+from accounts.models import User
 from consent.models import Consent, Purpose
+from consent.vocabulary import Scope
+from labels.models import Delegation, Label
+from platformkit.sql import pk_in
 from tracks.models import Track
+from tracks.validators import isrc_key
 
 PAGE_SIZES = (50, 500)
 SORTS = {
@@ -92,7 +96,7 @@ def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[P
     if flt.artist is not None:
         tracks = tracks.filter(owner_id=flt.artist)
     if flt.q:
-        tracks = tracks.filter(Q(title__icontains=flt.q) | Q(isrc__iexact=flt.q.replace("-", "")))
+        tracks = tracks.filter(Q(title__icontains=flt.q) | Q(isrc=isrc_key(flt.q)))
     if flt.status:
         tracks = tracks.filter(status=flt.status)
     if flt.uploaded_from:
@@ -141,3 +145,21 @@ def coverage(tracks: QuerySet[Track], purposes: list[Purpose], total: int) -> li
 
 def granted_cells(track_ids: list[int]) -> set[tuple[int, int]]:
     return set(Consent.objects.filter(track_id__in=track_ids, granted=True).values_list("track_id", "purpose_id"))
+
+
+def delegated_scopes(actor: User, owner_ids: Collection[int], label_id: int | None) -> dict[int, dict[str, str]]:
+    """owner id -> {purpose slug: strongest scope} that `actor` holds through active delegations, in one query.
+
+    Registered with consent.hooks; consent.services.delegated_scopes has already
+    left out the actor's own tracks, staff and the system.
+    """
+    rows = Delegation.objects.active().filter(artist_id__in=pk_in(owner_ids), label__memberships__user=actor)
+    if label_id is not None:
+        rows = rows.filter(label_id=label_id)
+    merged: dict[int, dict[str, str]] = {}
+    for artist_id, scopes in rows.values_list("artist_id", "scopes"):
+        mine = merged.setdefault(artist_id, {})
+        for slug, scope in (scopes or {}).items():
+            if Scope.rank(scope) > Scope.rank(mine.get(slug, Scope.NONE)):
+                mine[slug] = scope
+    return merged

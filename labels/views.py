@@ -18,13 +18,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
-from consent.models import BulkChange, ConsentProposal, Purpose
+from consent.confirmation import needs_own_confirmation
+from consent.models import Purpose
 from consent.services import ConsentError
 from labels import bulk as bulk_changes
 from labels import csvio, selectors, services
 from labels.forms import EmailForm, ImportForm, JoinForm, LabelForm, ScopesForm
-from labels.models import ArtistInvitation
+from labels.models import (
+    ArtistInvitation,
+    BulkChange,
+    ConsentProposal,
+    Delegation,
+    Label,
+    LabelInvitation,
+    LabelMembership,
+)
 from labels.services import LabelError
 from platformkit.request_meta import RequestMeta
 
@@ -244,7 +252,7 @@ def proposal(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ConsentProposal.objects.select_related("label", "purpose"), pk=pk, artist=request.user)
     if request.method == "POST":
         accept = request.POST.get("decision") == "accept"
-        if accept and item.purpose.requires_confirmation and not request.POST.get("confirm"):
+        if accept and needs_own_confirmation(item.purpose) and not request.POST.get("confirm"):
             messages.error(request, f"Granting {item.purpose.name} needs its own confirmation: tick the box.")
             return redirect("labels:proposal", pk)
         try:
@@ -464,7 +472,7 @@ def bulk_preview(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"{len(made)} artist(s) were asked. Nothing changes until they accept.")
         return redirect(back)
     granted = action == "grant"
-    confirmed = [p.slug for p in chosen if p.requires_confirmation and request.POST.get(f"confirm_{p.slug}")]
+    confirmed = [p.slug for p in chosen if needs_own_confirmation(p) and request.POST.get(f"confirm_{p.slug}")]
     try:
         bulk = bulk_changes.preview_bulk_edit(
             actor=request.user,
@@ -513,8 +521,8 @@ def bulk_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         changes = [(names.get(s, s), "grant" if g else "withdraw") for s, g in bulk.changes.items()]
     needs_undo_confirm = [
         p.name
-        for p in Purpose.objects.filter(requires_confirmation=True)
-        if bulk.kind == BulkChange.Kind.EDIT and bulk.changes.get(p.slug) is False
+        for p in Purpose.objects.all()
+        if needs_own_confirmation(p) and bulk.kind == BulkChange.Kind.EDIT and bulk.changes.get(p.slug) is False
     ]
     return render(
         request,
@@ -577,7 +585,7 @@ def bulk_again(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_POST
 def bulk_undo(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     _, bulk = _bulk_for(request, slug, pk)
-    confirmed = [p.slug for p in Purpose.objects.filter(requires_confirmation=True) if request.POST.get("confirm")]
+    confirmed = [p.slug for p in Purpose.objects.all() if needs_own_confirmation(p) and request.POST.get("confirm")]
     try:
         undo = bulk_changes.undo_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed)
     except (LabelError, ConsentError) as exc:
@@ -628,7 +636,7 @@ def import_csv(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         confirmed = (
-            set(Purpose.objects.filter(requires_confirmation=True).values_list("slug", flat=True))
+            {p.slug for p in Purpose.objects.all() if needs_own_confirmation(p)}
             if form.cleaned_data["confirm_generative"]
             else set()
         )

@@ -18,7 +18,7 @@ from django.db.models import ProtectedError
 from django.urls import reverse
 
 from accounts import hooks
-from accounts.models import Delegation, LabelMembership, User
+from accounts.models import User
 from accounts.tests.conftest import ARTIST_REQUEST, MANAGER_REQUEST
 from consent.models import (
     AuditActorData,
@@ -29,6 +29,7 @@ from consent.models import (
     Consent,
     UploadDefault,
 )
+from labels.models import Delegation, LabelMembership
 from notifications.models import Notification
 from tests.utils import totp
 from tracks.models import Track
@@ -208,7 +209,7 @@ def _cascade_reach(model) -> set[str]:
     return reached
 
 
-@pytest.mark.parametrize("start", ["accounts.User", "tracks.Track", "accounts.Label", "consent.Purpose"])
+@pytest.mark.parametrize("start", ["accounts.User", "tracks.Track", "labels.Label", "consent.Purpose"])
 def test_no_orm_cascade_reaches_consent_tracks_delegations_or_the_log(start):
     from django.apps import apps
 
@@ -224,7 +225,7 @@ def test_no_orm_cascade_reaches_consent_tracks_delegations_or_the_log(start):
     }
     if start == "accounts.User":
         # Ending a delegation is audited and told to both sides: never a cascade.
-        guarded.add("accounts.Delegation")
+        guarded.add("labels.Delegation")
     assert _cascade_reach(apps.get_model(start)) & guarded == set()
 
 

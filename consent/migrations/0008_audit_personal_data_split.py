@@ -11,33 +11,16 @@ PostgreSQL; no audit row is updated or deleted (the triggers stay in force).
 It cannot be reversed once events exist: the values could only go back by rewriting audit rows.
 """
 
+import importlib
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 from django.db.migrations.exceptions import IrreversibleError
 
 
-# The trigger SQL as it was when this migration was written (see 0002_audit_guards):
-# migrations carry their SQL, they do not import live code.
-PG_INSTALL = [
-    "\nCREATE OR REPLACE FUNCTION consent_auditevent_refuse() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    RAISE EXCEPTION 'audit events are append-only: % on consent_auditevent refused', TG_OP\n        USING ERRCODE = 'restrict_violation';\nEND;\n$$;\n",
-    "DROP TRIGGER IF EXISTS consent_auditevent_no_rewrite ON consent_auditevent;",
-    "CREATE TRIGGER consent_auditevent_no_rewrite BEFORE UPDATE OR DELETE ON consent_auditevent\n        FOR EACH ROW EXECUTE FUNCTION consent_auditevent_refuse();",
-    "DROP TRIGGER IF EXISTS consent_auditevent_no_truncate ON consent_auditevent;",
-    "CREATE TRIGGER consent_auditevent_no_truncate BEFORE TRUNCATE ON consent_auditevent\n        FOR EACH STATEMENT EXECUTE FUNCTION consent_auditevent_refuse();",
-]
-SQLITE_INSTALL = [
-    "CREATE TRIGGER IF NOT EXISTS consent_auditevent_no_update BEFORE UPDATE ON consent_auditevent\n        BEGIN SELECT RAISE(ABORT, 'audit events are append-only: UPDATE on consent_auditevent refused'); END;",
-    "CREATE TRIGGER IF NOT EXISTS consent_auditevent_no_delete BEFORE DELETE ON consent_auditevent\n        BEGIN SELECT RAISE(ABORT, 'audit events are append-only: DELETE on consent_auditevent refused'); END;",
-]
-
-
-def _run(schema_editor, statements_by_vendor):
-    vendor = schema_editor.connection.vendor
-    if vendor not in statements_by_vendor:
-        raise NotImplementedError(f"No audit-log guard for database vendor {vendor!r}; add one before using it.")
-    for statement in statements_by_vendor[vendor]:
-        schema_editor.execute(statement, params=None)
+# The triggers as 0002_audit_guards froze them: migrations carry their SQL, they do not import live code.
+_guards = importlib.import_module("consent.migrations.0002_audit_guards")
 
 
 def copy_personal_data(apps, schema_editor):
@@ -70,7 +53,7 @@ def refuse_to_move_back(apps, schema_editor):
 def reinstall_guards(apps, schema_editor):
     # SQLite may rebuild the table to drop columns, and a rebuilt table has no
     # triggers; installing is idempotent on both databases.
-    _run(schema_editor, {"postgresql": PG_INSTALL, "sqlite": SQLITE_INSTALL})
+    _guards.install(apps, schema_editor)
 
 
 class Migration(migrations.Migration):

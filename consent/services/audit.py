@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from consent.chain import seal
+from consent.confirmation import unconfirmed_grants
 from consent.models import (
     GENESIS_HASH,
     AuditActorData,
@@ -51,7 +52,8 @@ def policy_in_force() -> PolicyVersion:
 
 
 def require_confirmation(purposes: Iterable[Purpose], confirmed_purposes: Collection[str]) -> None:
-    missing = [p for p in purposes if p.requires_confirmation and p.slug not in confirmed_purposes]
+    # Called with the purposes being granted.
+    missing = unconfirmed_grants(purposes, {p.slug: True for p in purposes}, confirmed_purposes)
     if missing:
         raise ConfirmationRequired(missing)
 
@@ -94,6 +96,11 @@ def append_events(heads: dict[int, AuditChainHead], events: list[dict[str, Any]]
     insert_rows(AuditActorData, actor_rows)
     insert_rows(AuditSubjectData, subject_rows)
     AuditChainHead.objects.bulk_update(list(touched.values()), ["seq", "hash"])
+
+
+def head_summary(heads: dict[int, AuditChainHead], artist_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """artist id -> {"seq", "hash"} of each chain after a write: what a receipt and ChangeResult carry."""
+    return {a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(artist_ids)}
 
 
 def event_row(

@@ -16,6 +16,7 @@ from consent.models import (
 from consent.services.audit import (
     append_events,
     event_row,
+    head_summary,
     lock_chain_heads,
     purposes_by_slug,
 )
@@ -78,9 +79,8 @@ def record_delegation_events(
                 for slug, old, new in changes
             ],
         )
-        head = heads[artist_id]
         return ChangeResult(
             receipt_id=receipt_id,
             event_count=len(changes),
-            chain_heads={artist_id: {"seq": head.seq, "hash": head.hash}},
+            chain_heads=head_summary(heads, [artist_id]),
         )

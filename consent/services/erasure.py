@@ -20,6 +20,7 @@ from consent.models import (
 from consent.services.audit import (
     append_events,
     event_row,
+    head_summary,
     lock_chain_heads,
 )
 from consent.services.track_events import record_tracks_deleted
@@ -122,8 +123,7 @@ def record_account_deleted(
                 )
             ],
         )
-        head = heads[artist.pk]
-        return {"seq": head.seq, "hash": head.hash}
+        return head_summary(heads, [artist.pk])[artist.pk]
 
 
 def erase_personal_data(*, user_id: int, reason: str) -> list[AuditErasure]:

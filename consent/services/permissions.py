@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
+from consent.hooks import delegations_of
 from consent.models import (
     AuditEvent,
 )
-from platformkit.sql import pk_in
+from consent.vocabulary import Scope
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -23,8 +24,7 @@ def actor_kind_for(actor: User | None, artist_id: int) -> str:
         return ActorKind.ARTIST
     if actor.is_staff:
         return ActorKind.STAFF
-    # Label managers act through delegations (a later issue adds that branch
-    # to can_change_consent); until then nobody else can act for an artist.
+    # Anyone else acting for an artist does so as a label manager, within a delegation (can_change_consent).
     return ActorKind.LABEL
 
 
@@ -59,16 +59,9 @@ def can_change_consent(
     return scope in (SCOPE_WITHDRAW, SCOPE_GRANT_WITHDRAW)
 
 
-SCOPE_NONE = "none"
-
-
-SCOPE_WITHDRAW = "withdraw"
-
-
-SCOPE_GRANT_WITHDRAW = "grant_withdraw"
-
-
-_SCOPE_RANK = {SCOPE_NONE: 0, SCOPE_WITHDRAW: 1, SCOPE_GRANT_WITHDRAW: 2}
+SCOPE_NONE = Scope.NONE
+SCOPE_WITHDRAW = Scope.WITHDRAW
+SCOPE_GRANT_WITHDRAW = Scope.GRANT_WITHDRAW
 
 
 def delegated_scopes(
@@ -77,20 +70,10 @@ def delegated_scopes(
     """owner id -> {purpose slug: scope} that `actor` holds through active delegations, in one query.
 
     With `label_id`, only that label's delegations count: a manager acting for
-    one label never borrows the power another label was given.
+    one label never borrows the power another label was given. The delegations
+    are the labels app's, which registers how to read them (consent.hooks).
     """
-    from accounts.models import Delegation
-
     owner_ids = [o for o in owner_ids if actor is None or o != actor.pk]
     if actor is None or actor.is_staff or not owner_ids:
         return {}
-    rows = Delegation.objects.active().filter(artist_id__in=pk_in(owner_ids), label__memberships__user=actor)
-    if label_id is not None:
-        rows = rows.filter(label_id=label_id)
-    merged: dict[int, dict[str, str]] = {}
-    for artist_id, scopes in rows.values_list("artist_id", "scopes"):
-        mine = merged.setdefault(artist_id, {})
-        for slug, scope in (scopes or {}).items():
-            if _SCOPE_RANK.get(scope, 0) > _SCOPE_RANK.get(mine.get(slug, SCOPE_NONE), 0):
-                mine[slug] = scope
-    return merged
+    return delegations_of(actor, owner_ids, label_id)

@@ -17,6 +17,7 @@ from consent.models import (
 from consent.services.audit import (
     append_events,
     event_row,
+    head_summary,
     lock_chain_heads,
 )
 from consent.services.errors import (
@@ -126,7 +127,7 @@ def reconfirm_consent(
         counts: dict[str, dict[str, int]] = {}
         for row in rows:
             counts.setdefault(row.purpose.slug, {"granted": 0, "withdrawn": 0, "confirmed": 0})["confirmed"] += 1
-        chain_heads = {actor.pk: {"seq": heads[actor.pk].seq, "hash": heads[actor.pk].hash}}
+        chain_heads = head_summary(heads, [actor.pk])
         queue_consent_change_notices(
             actor=actor,
             receipt_id=receipt_id,

@@ -16,6 +16,7 @@ from consent.models import (
 from consent.services.audit import (
     append_events,
     event_row,
+    head_summary,
     lock_chain_heads,
     valid_source,
 )
@@ -141,5 +142,5 @@ def record_tracks_deleted(
         ],
     )
     result.event_count += len(rows)
-    result.chain_heads.update({a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(heads)})
+    result.chain_heads.update(head_summary(heads, heads))
     return result

@@ -19,6 +19,7 @@ from consent.models import (
 from consent.services.audit import (
     append_events,
     event_row,
+    head_summary,
     lock_chain_heads,
     policy_in_force,
     purposes_by_slug,
@@ -166,7 +167,7 @@ def set_upload_defaults(
         counts: dict[str, dict[str, int]] = {}
         for c in changed:
             counts[c.purpose.slug] = {"granted": int(c.granted), "withdrawn": int(not c.granted)}
-        chain_heads = {artist.pk: {"seq": heads[artist.pk].seq, "hash": heads[artist.pk].hash}}
+        chain_heads = head_summary(heads, [artist.pk])
         queue_consent_change_notices(
             actor=actor,
             receipt_id=receipt_id,

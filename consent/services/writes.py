@@ -7,23 +7,18 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent.hooks import ConsentCellChange, notify_consent_changed
-from consent.models import (
-    AuditEvent,
-    BulkChange,
-    Consent,
-    PolicyVersion,
-    Purpose,
-)
+from consent.models import AuditEvent, Consent, PolicyVersion, Purpose
 from consent.services.audit import (
     append_events,
     event_row,
+    head_summary,
     lock_chain_heads,
     policy_in_force,
     purposes_by_slug,
@@ -48,6 +43,14 @@ if TYPE_CHECKING:
 Kind = AuditEvent.Kind
 
 
+class BulkChangeRef(Protocol):
+    """A label's bulk change (labels.models.BulkChange) that a write belongs to; every event links to it."""
+
+    pk: int
+    label_id: int
+    label: Any
+
+
 def change_consent(
     *,
     actor: User | None,
@@ -56,7 +59,7 @@ def change_consent(
     source: str,
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
-    bulk_change: BulkChange | None = None,
+    bulk_change: BulkChangeRef | None = None,
 ) -> ChangeResult:
     """Set the same answer per purpose on every track in `tracks`.
 
@@ -87,7 +90,7 @@ def set_track_consents(
     source: str,
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
-    bulk_change: BulkChange | None = None,
+    bulk_change: BulkChangeRef | None = None,
     unchanged_since: datetime.datetime | None = None,
 ) -> ChangeResult:
     """Set a possibly different answer per track (the matrix page, admin actions, CSV import).
@@ -222,7 +225,7 @@ def write_track_consent(
         append_events(heads, events)
 
         touched = {cell.track.owner_id for cell in changed}
-        chain_heads = {a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in sorted(touched)}
+        chain_heads = head_summary(heads, touched)
         # In this transaction: the emails exist if and only if the change does.
         queue_consent_change_notices(
             actor=actor,
@@ -258,7 +261,7 @@ def _lock_heads_and_tracks(scope: QuerySet[Track], owner_ids: set[int]) -> tuple
     return heads, rows
 
 
-def _check_permission(actor, cells: list[Cell], owner_ids: set[int], bulk_change: BulkChange | None) -> None:
+def _check_permission(actor, cells: list[Cell], owner_ids: set[int], bulk_change: BulkChangeRef | None) -> None:
     # Read after the chain heads are locked: ending a delegation locks the
     # same head, so a delegation ended a moment ago is seen as ended here.
     delegations = delegated_scopes(actor, owner_ids, label_id=bulk_change.label_id if bulk_change else None)

@@ -1,4 +1,4 @@
-"""Receipts an auditor can check: Kantara CR v1.1 / ISO/IEC TS 27560 fields, a published schema (issue 10, point 6)."""
+"""Receipts an auditor can check: Kantara CR v1.1 / ISO/IEC TS 27560 fields, a published schema."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from accounts.models import Label
 from consent import policy, receipts, services
 from consent.models import AuditEvent, PolicyVersion
+from labels.models import Label
 from tracks.models import Track
 
 pytestmark = pytest.mark.django_db

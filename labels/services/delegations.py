@@ -9,9 +9,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Delegation, Label, LabelMembership, User
+from accounts.models import User
 from consent import services as consent_services
+from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
+from labels.models import Delegation, Label, LabelMembership
 from labels.services.errors import LabelError
 from notifications.models import Notification
 from notifications.services import queue_notification
@@ -37,7 +39,7 @@ def clean_scopes(
             raise LabelError(f"{value!r} is not a choice for {purpose.name}.")
         if (
             value == Scope.GRANT_WITHDRAW
-            and purpose.requires_confirmation
+            and needs_own_confirmation(purpose)
             and purpose.slug not in confirmed
             and previous.get(purpose.slug) != Scope.GRANT_WITHDRAW
         ):

@@ -12,8 +12,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Delegation, Label, LabelMembership, User
-from labels.models import ArtistInvitation
+from accounts.models import User
+from labels.models import ArtistInvitation, Delegation, Label, LabelMembership
 from labels.services.delegations import clean_scopes, open_delegation_exists, transition
 from labels.services.errors import LabelError
 from notifications.models import Notification

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Label, LabelInvitation, LabelMembership, User
+from accounts.models import User
+from labels.models import Label, LabelInvitation, LabelMembership
 from labels.services.errors import LabelError
 from notifications.models import Notification
 from notifications.services import queue_notification

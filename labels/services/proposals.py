@@ -9,9 +9,10 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Label, User
+from accounts.models import User
 from consent import services as consent_services
-from consent.models import AuditEvent, ConsentProposal, Purpose
+from consent.models import AuditEvent, Purpose
+from labels.models import ConsentProposal, Label
 from labels.selectors import roster_tracks
 from labels.services.errors import LabelError
 from notifications.models import Notification

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import LabelMembership
-from consent.models import BulkChange
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import BulkChange, LabelMembership
 from tracks.models import Track
 
 SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
@@ -34,19 +33,19 @@ def world(label_setup, make_user, make_tracks):
 
 def test_admin_lists_labels_memberships_delegations_proposals_and_bulk_changes_read_only(admin_client, world):
     label, _, _, delegation, _proposal, bulk = world
-    for model in ("accounts/label", "accounts/labelmembership", "accounts/delegation", "consent/consentproposal"):
+    for model in ("labels/label", "labels/labelmembership", "labels/delegation", "labels/consentproposal"):
         response = admin_client.get(f"/admin/{model}/")
         assert response.status_code == 200, model
-    body = admin_client.get("/admin/consent/bulkchange/").content.decode()
+    body = admin_client.get("/admin/labels/bulkchange/").content.decode()
     assert "Bulk edit" in body and ">3<" in body  # applied count
-    assert admin_client.get(f"/admin/consent/bulkchange/{bulk.pk}/change/").status_code == 200
-    assert admin_client.get(f"/admin/accounts/delegation/{delegation.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/labels/bulkchange/{bulk.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/labels/delegation/{delegation.pk}/change/").status_code == 200
     # read-only: no add, and a POST changes nothing
-    assert admin_client.get("/admin/accounts/delegation/add/").status_code == 403
-    admin_client.post(f"/admin/accounts/delegation/{delegation.pk}/change/", {"status": "ended"})
+    assert admin_client.get("/admin/labels/delegation/add/").status_code == 403
+    admin_client.post(f"/admin/labels/delegation/{delegation.pk}/change/", {"status": "ended"})
     delegation.refresh_from_db()
     assert delegation.status == "active"
-    label_page = admin_client.get("/admin/accounts/label/").content.decode()
+    label_page = admin_client.get("/admin/labels/label/").content.decode()
     assert label.name in label_page
 
 
@@ -117,22 +116,22 @@ def test_staff_cannot_add_or_promote_a_label_member_in_the_admin(admin_client, w
     before = list(LabelMembership.objects.values_list("label_id", "user_id", "role"))
 
     # The membership admin: no add, no change, no delete.
-    assert admin_client.get("/admin/accounts/labelmembership/add/").status_code == 403
-    admin_client.post("/admin/accounts/labelmembership/add/", {"label": label.pk, "user": outsider.pk, "role": "owner"})
+    assert admin_client.get("/admin/labels/labelmembership/add/").status_code == 403
+    admin_client.post("/admin/labels/labelmembership/add/", {"label": label.pk, "user": outsider.pk, "role": "owner"})
     admin_client.post(
-        f"/admin/accounts/labelmembership/{membership.pk}/change/",
+        f"/admin/labels/labelmembership/{membership.pk}/change/",
         {"label": label.pk, "user": outsider.pk, "role": "owner"},
     )
     assert (
-        admin_client.post(f"/admin/accounts/labelmembership/{membership.pk}/delete/", {"post": "yes"}).status_code
+        admin_client.post(f"/admin/labels/labelmembership/{membership.pk}/delete/", {"post": "yes"}).status_code
         == 403
     )
 
     # The label's page: the memberships inline is read-only, so a submitted row adds nobody.
-    page = admin_client.get(f"/admin/accounts/label/{label.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/labels/label/{label.pk}/change/").content.decode()
     assert str(manager) in page and 'name="memberships-0-user"' not in page
     admin_client.post(
-        f"/admin/accounts/label/{label.pk}/change/",
+        f"/admin/labels/label/{label.pk}/change/",
         {
             "name": label.name,
             "slug": label.slug,
@@ -144,7 +143,7 @@ def test_staff_cannot_add_or_promote_a_label_member_in_the_admin(admin_client, w
             "memberships-0-role": "owner",
         },
     )
-    assert admin_client.post(f"/admin/accounts/label/{label.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.post(f"/admin/labels/label/{label.pk}/delete/", {"post": "yes"}).status_code == 403
 
     assert list(LabelMembership.objects.values_list("label_id", "user_id", "role")) == before
     assert not LabelMembership.objects.filter(user=outsider).exists()

@@ -7,10 +7,10 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Delegation
 from consent.models import Consent
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import Delegation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,7 +83,7 @@ def test_progress_bar_follows_a_running_change_and_reloads_when_it_finishes(
 ):
     from django.utils import timezone
 
-    from consent.models import BulkChange
+    from labels.models import BulkChange
     from tracks.models import Track
 
     manager = make_user(display_name="Mia Manager")

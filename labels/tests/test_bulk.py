@@ -5,10 +5,11 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from consent.models import AuditEvent, BulkChange
+from consent.models import AuditEvent
 from consent.selectors import verify_chains
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import BulkChange
 from labels.services import LabelError
 from labels.tests.conftest import granted
 from notifications.models import Notification

@@ -8,9 +8,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from consent.models import AuditEvent, BulkChange
+from consent.models import AuditEvent
 from creatorportal.celery import app as celery_app
 from labels import bulk as bulk_changes
+from labels.models import BulkChange
 from labels.tests.conftest import granted
 from notifications.models import Notification
 from tracks.models import Track

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Delegation
-from consent.models import BulkChange
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import BulkChange, Delegation
 from labels.tests.conftest import granted
 from tracks.models import Track
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from accounts.models import Delegation
 from conftest import service_missing
-from consent.models import AuditEvent, BulkChange
+from consent.models import AuditEvent
 from consent.selectors import verify_chains
 from consent.tests.test_concurrency import run_concurrently
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import BulkChange, Delegation
 from tracks.models import Track
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,9 @@ import uuid
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from consent.models import AuditEvent, BulkChange
+from consent.models import AuditEvent
 from labels import services
+from labels.models import BulkChange
 from labels.tests.conftest import granted
 from tracks.models import Track
 

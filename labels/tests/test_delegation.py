@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Delegation
 from consent.models import AuditEvent, Consent
 from consent.selectors import verify_chains
 from labels import services
+from labels.models import Delegation
 from labels.selectors import roster_tracks
 from labels.services import LabelError
 from labels.tests.conftest import granted

@@ -9,11 +9,10 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Delegation
 from consent.models import AuditEvent
 from consent.selectors import verify_chains
 from labels import services
-from labels.models import ArtistInvitation
+from labels.models import ArtistInvitation, Delegation
 from notifications.models import Notification
 
 LINK = re.compile(r"https?://[^\s]+(/labels/join/[^\s/]+/)")

@@ -1,4 +1,4 @@
-"""One ISRC, however it is written: a tag, the edit form and a label's CSV agree (issue 10, point 7)."""
+"""One ISRC, however it is written: a tag, the edit form and a label's CSV agree."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from consent.models import BulkChange
 from labels import bulk as bulk_changes
 from labels import csvio
+from labels.models import BulkChange
 from labels.tests.conftest import granted
 from tracks.models import Track
 

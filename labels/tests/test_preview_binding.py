@@ -10,10 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent import services as consent_services
-from consent.models import AuditEvent, BulkChange
+from consent.models import AuditEvent
 from consent.selectors import verify_chains
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import BulkChange
 from labels.selectors import roster_tracks
 from labels.tests.conftest import granted
 from tracks import services as track_services

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Delegation
-from consent.models import AuditEvent, BulkChange
+from consent.models import AuditEvent
 from labels import bulk as bulk_changes
 from labels import services
+from labels.models import BulkChange, Delegation
 from notifications.models import Notification
 from tests.utils import wait_until
 from tracks.models import Track
