@@ -123,8 +123,7 @@ def test_staff_cannot_add_or_promote_a_label_member_in_the_admin(admin_client, w
         {"label": label.pk, "user": outsider.pk, "role": "owner"},
     )
     assert (
-        admin_client.post(f"/admin/labels/labelmembership/{membership.pk}/delete/", {"post": "yes"}).status_code
-        == 403
+        admin_client.post(f"/admin/labels/labelmembership/{membership.pk}/delete/", {"post": "yes"}).status_code == 403
     )
 
     # The label's page: the memberships inline is read-only, so a submitted row adds nobody.
