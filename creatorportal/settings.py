@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "public",
     "ninja",
     "downstream",
+    "creatorportal.health",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +235,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "creatorportal.tasks.worker_heartbeat", "schedule": 60.0},
 }
+# /healthz calls the workers stale when the freshest heartbeat (beat sends one a
+# minute, to whichever worker takes it) is older than this.
+HEALTHZ_WORKER_MAX_AGE_SECONDS = env_int("HEALTHZ_WORKER_MAX_AGE_SECONDS", 180, minimum=60)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The queue tasks go to and workers read by default; separate deployments (or
 # test runs) sharing one Redis keep to their own queue.
