@@ -4,12 +4,13 @@
 run:
 	scripts/run.sh
 
-# Set up and run ruff and the whole test suite.
+# Set up and run ruff, mypy and the whole test suite.
 test:
 	scripts/test.sh
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 migrations-check:
 	.venv/bin/python manage.py makemigrations --check --dry-run

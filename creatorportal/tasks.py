@@ -11,7 +11,7 @@ FORGET_WORKERS_AFTER = timedelta(days=7)
 
 
 @shared_task(bind=True, ignore_result=True)
-def worker_heartbeat(self: Task) -> str:
+def worker_heartbeat(self: Task[[], str]) -> str:
     """Prove a worker is consuming: beat schedules it, /healthz reports its age.
 
     The row is in the database so /healthz can read it while Redis is down.

@@ -181,7 +181,7 @@ def _notify_delegation(delegation: Delegation, *, headline: str, receipt_id, act
 
 def _transition(
     *,
-    actor: User,
+    actor: User | None,
     delegation: Delegation,
     status: str,
     scopes: Mapping[str, str] | None,

@@ -71,4 +71,3 @@ def test_an_unusable_email_url_names_the_variable(url, message):
         mailer(url)
 
     assert message in str(raised.value)
-
