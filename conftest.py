@@ -12,9 +12,9 @@ import itertools
 import os
 
 import pytest
-from allauth.account.models import EmailAddress
 
 from creatorportal.celery import app as celery_app
+from tests.processes import free_port
 
 # The audit log's append-only triggers must be lifted for the flush that follows
 # every transactional test, in every app; consent.testing does exactly that.
@@ -108,24 +108,72 @@ def invalid_receipts(settings, monkeypatch):
 
 @pytest.fixture
 def password() -> str:
-    return "correct horse battery staple 42"
+    from tests.factories import TEST_PASSWORD
+
+    return TEST_PASSWORD
 
 
 @pytest.fixture
 def make_user(db, password):
     """Create a user whose email is verified (so allauth lets them sign in)."""
     from accounts.models import User
+    from tests.factories import UserFactory
 
     def make(*, email: str | None = None, display_name: str | None = None, verified: bool = True, **extra) -> User:
-        n = next(_sequence)
-        email = email or f"artist{n}@example.test"
-        user = User.objects.create_user(
-            email=email, password=password, display_name=display_name or f"Artist {n}", **extra
+        given = {"email": email, "display_name": display_name}
+        user: User = UserFactory.create(
+            password=password, verified=verified, **{k: v for k, v in given.items() if v}, **extra
         )
-        EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
         return user
 
     return make
+
+
+@pytest.fixture
+def make_track(db):
+    """Create a Track row directly: tests that are not about uploads skip the pipeline."""
+    from tests.factories import TrackFactory
+
+    return TrackFactory
+
+
+@pytest.fixture
+def make_tracks(db):
+    """Many tracks for one owner in one INSERT."""
+    from tests.factories import TrackFactory
+    from tracks.models import Track
+
+    def make(count: int, *, owner, isrc_prefix: str | None = None, **fields) -> list[Track]:
+        rows = TrackFactory.build_batch(count, owner=owner, **fields)
+        for i, track in enumerate(rows):
+            track.isrc = f"{isrc_prefix}{i:07d}" if isrc_prefix else ""
+        return Track.objects.bulk_create(rows)
+
+    return make
+
+
+@pytest.fixture
+def purposes(db):
+    """Every purpose by slug, read from the database."""
+    from consent.models import Purpose
+
+    return {p.slug: p for p in Purpose.objects.all()}
+
+
+@pytest.fixture
+def all_none(db) -> dict[str, str]:
+    """Every purpose, read from the database so that a new one is covered too, delegated as nothing."""
+    from consent.models import Purpose
+
+    return dict.fromkeys(Purpose.objects.values_list("slug", flat=True), "none")
+
+
+@pytest.fixture
+def purpose_slugs(db) -> list[str]:
+    """Every purpose's slug in the order pages and CSV columns show them."""
+    from consent.models import Purpose
+
+    return list(Purpose.objects.order_by("ordering", "id").values_list("slug", flat=True))
 
 
 @pytest.fixture
@@ -146,6 +194,13 @@ def staff_user(make_user):
 @pytest.fixture
 def artist_client(client, artist):
     client.force_login(artist)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """The test client signed in as staff (the admin)."""
+    client.force_login(staff_user)
     return client
 
 
@@ -342,15 +397,33 @@ def browser_page(request, _chromium, live_server):
     context.close()
 
 
+@pytest.fixture
+def page_errors(browser_page) -> list[str]:
+    """Uncaught JavaScript errors and console errors of browser_page, as they happen."""
+    errors: list[str] = []
+    browser_page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def console(message) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    browser_page.on("console", console)
+    return errors
+
+
+@pytest.fixture
+def sign_in_browser(client, live_server):
+    """Sign a user in to a browser context with the test client's session cookie."""
+
+    def sign_in(page_or_context, user) -> None:
+        client.force_login(user)
+        context = getattr(page_or_context, "context", page_or_context)
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+
+    return sign_in
+
+
 # --- A real SMTP server --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _aiosmtpd_controller():

@@ -30,7 +30,8 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_deleted_objects(self, objs, request):
         """What the confirmation page lists: the service's plan, not Django's cascade."""
-        deleted, protected = [], []
+        deleted: list[str | list[str]] = []
+        protected: list[str] = []
         for user in objs:
             if user.pk == request.user.pk:
                 protected.append(f"{user.email}: delete your own account from its settings page, not here.")

@@ -1,4 +1,5 @@
 import uuid
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
@@ -6,7 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
-class UserQuerySet(models.QuerySet):
+class UserQuerySet(models.QuerySet["User"]):
     def delete(self):
         """Each account through the deletion service, never a bare SQL cascade.
 
@@ -53,9 +54,10 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[
 class User(AbstractUser):
     """A person who signs in by email. Artists, label managers and staff alike."""
 
-    username = None
-    first_name = None
-    last_name = None
+    # Removed columns: django-stubs types them as str on AbstractUser, which cannot express removal.
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(
         max_length=150,
@@ -65,7 +67,7 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = ["display_name"]
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta:
         constraints = [

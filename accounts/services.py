@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -203,7 +203,7 @@ def _send_export_ready(export: DataExport) -> None:
     )
 
 
-def expire_data_exports(*, now=None) -> int:
+def expire_data_exports(*, now: datetime | None = None) -> int:
     """Expire every archive past its date and remove its file once that is committed."""
     now = now or timezone.now()
     expired = 0
@@ -221,7 +221,7 @@ def expire_data_exports(*, now=None) -> int:
     return expired
 
 
-def stalled_exports(*, now=None) -> list[int]:
+def stalled_exports(*, now: datetime | None = None) -> list[int]:
     """Exports the broker may never have delivered, or whose builder died."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.ACCOUNTS_EXPORT_SWEEP_GRACE_SECONDS)

@@ -49,7 +49,7 @@ def build_data_export(export_id: int) -> str:
 
 
 @shared_task(name="accounts.sweep_data_exports", ignore_result=True)
-def sweep_data_exports() -> dict:
+def sweep_data_exports() -> dict[str, int]:
     """Beat: remove expired archives, and queue again builds the broker lost or a dead worker left."""
     expired = services.expire_data_exports()
     stalled = services.stalled_exports()

@@ -27,10 +27,12 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, purposes: list[Purpose], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["purpose"].choices = [("", "Any purpose"), *((p.slug, p.name) for p in purposes)]
+        purpose = self.fields["purpose"]
+        assert isinstance(purpose, forms.ChoiceField)
+        purpose.choices = [("", "Any purpose"), *((p.slug, p.name) for p in purposes)]
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             raise forms.ValidationError("The start date is after the end date.")

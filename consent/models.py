@@ -7,6 +7,8 @@ written only by `consent.services`.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -160,7 +162,7 @@ class TransactionHorizon(models.Func):
 
     output_field = models.BigIntegerField()
 
-    def as_sql(self, compiler, connection, **extra_context):
+    def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context):
         return "0", []
 
     def as_postgresql(self, compiler, connection, **extra_context):
@@ -178,10 +180,11 @@ class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AuditLogImmutable("Audit events are never updated.")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise AuditLogImmutable("Audit events are never deleted.")
 
-    _raw_delete = delete
+    def _raw_delete(self, using: str | None) -> NoReturn:
+        raise AuditLogImmutable("Audit events are never deleted.")
 
     def bulk_update(self, objs, fields, batch_size=None):
         raise AuditLogImmutable("Audit events are never updated.")

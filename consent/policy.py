@@ -11,6 +11,7 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -92,7 +93,7 @@ def insert_policy_notices(version: PolicyVersion, *, after_user_id: int, limit: 
         ON CONFLICT (dedupe_key) DO NOTHING
         RETURNING id
     """  # noqa: S608 -- table names come from model metadata, values are parameters
-    params = [
+    params: list[Any] = [
         Notification.Kind.POLICY_CHANGE,
         context,
         f"{campaign_for(version)}:",

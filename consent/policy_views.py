@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.requests import AuthenticatedRequest
 from consent import policy, services
 from consent.models import PolicyVersion
 from platformkit.request_meta import RequestMeta
@@ -72,7 +73,7 @@ def policy_history(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def acknowledge(request: HttpRequest, version: int) -> HttpResponse:
+def acknowledge(request: AuthenticatedRequest, version: int) -> HttpResponse:
     policy_version = get_object_or_404(PolicyVersion.objects.published(), version=version)
     services.acknowledge_policy(
         actor=request.user, version=policy_version, request_meta=RequestMeta.from_request(request)
@@ -89,7 +90,7 @@ def acknowledge(request: HttpRequest, version: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def reconfirm(request: HttpRequest, version: int) -> HttpResponse:
+def reconfirm(request: AuthenticatedRequest, version: int) -> HttpResponse:
     policy_version = get_object_or_404(
         PolicyVersion.objects.published().prefetch_related("purposes_changed"), version=version
     )

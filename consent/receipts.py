@@ -16,6 +16,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
@@ -69,7 +70,7 @@ PURPOSE_TERMS = {
     ),
 }
 
-COLLECTION_METHODS = {
+COLLECTION_METHODS: dict[str, str] = {
     AuditEvent.Source.WEB: "Web form: the artist's consent pages, signed in",
     AuditEvent.Source.UPLOAD: "Web form: the upload form, signed in",
     AuditEvent.Source.ACCOUNT_DEFAULT: "Upload default the artist set for new tracks",
@@ -234,9 +235,9 @@ def _purpose_changes(events: list[AuditEvent]) -> list[dict]:
     return list(purposes.values())
 
 
-def _purpose_entry(event: AuditEvent) -> dict:
+def _purpose_entry(event: AuditEvent) -> dict[str, Any]:
     on_tracks = event.kind != AuditEvent.Kind.DEFAULTS_CHANGED
-    entry = {
+    entry: dict[str, Any] = {
         "purpose": event.purpose_slug,
         "name": event.purpose.name if event.purpose else event.purpose_slug,
         "description": event.purpose.description if event.purpose else "",

@@ -6,9 +6,11 @@ import datetime
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from accounts.models import User
 from consent.chain import BODY_COLUMNS, digest_matches, event_hash
 from consent.models import (
     GENESIS_HASH,
@@ -40,7 +42,7 @@ def _who(consent: Consent, viewer_id: int | None) -> str:
 
 
 def consent_matrix(
-    tracks: Sequence, purpose_list: Sequence[Purpose], *, viewer_id: int | None
+    tracks: Sequence[Any], purpose_list: Sequence[Purpose], *, viewer_id: int | None
 ) -> dict[int, list[Cell]]:
     """Track id -> one Cell per purpose, in one query whatever the number of tracks."""
     found = {
@@ -64,7 +66,7 @@ def granted_slugs(track_ids: Sequence[int]) -> set[tuple[int, str]]:
     return set(Consent.objects.filter(track_id__in=track_ids, granted=True).values_list("track_id", "purpose__slug"))
 
 
-def upload_defaults(artist) -> dict[str, bool]:
+def upload_defaults(artist: User) -> dict[str, bool]:
     chosen = dict(UploadDefault.objects.filter(artist=artist).values_list("purpose__slug", "granted"))
     return {p.slug: chosen.get(p.slug, False) for p in Purpose.objects.all()}
 
@@ -84,7 +86,7 @@ class AuditFilter:
     date_to: datetime.date | None = None
 
 
-def audit_events(*, artist, filters: AuditFilter | None = None) -> QuerySet[AuditEvent]:
+def audit_events(*, artist: User, filters: AuditFilter | None = None) -> QuerySet[AuditEvent]:
     """The artist's events, newest first (seq order is commit order within a chain)."""
     f = filters or AuditFilter()
     qs = AuditEvent.objects.filter(artist=artist)
@@ -177,7 +179,7 @@ class _Erasures:
             target = self.chain if scope == AuditErasure.Scope.CHAIN else self.actor
             target[user_id] = max(erased_at, target.get(user_id, erased_at))
 
-    def covers(self, part: str, event: dict) -> bool:
+    def covers(self, part: str, event: dict[str, Any]) -> bool:
         created = event["created_at"]
         if created <= self.chain.get(event["artist_id"], _NEVER):
             return True
@@ -187,7 +189,7 @@ class _Erasures:
 _NEVER = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
-def _parts(event: dict, personal: tuple) -> list[_Part]:
+def _parts(event: dict[str, Any], personal: tuple[Any, ...]) -> list[_Part]:
     actor_pk, actor_key, ip, user_agent, subject_pk, subject_key, title = personal
     return [
         _Part(
@@ -207,7 +209,7 @@ def _parts(event: dict, personal: tuple) -> list[_Part]:
     ]
 
 
-def _check_v1(event: dict, parts: list[_Part], erasures: _Erasures) -> tuple[str, str | None]:
+def _check_v1(event: dict[str, Any], parts: list[_Part], erasures: _Erasures) -> tuple[str, str | None]:
     """("hash" | "linkage", problem): a version-1 hash covers the personal values themselves."""
     missing = [part for part in parts if not part.present]
     if not missing:
@@ -219,7 +221,7 @@ def _check_v1(event: dict, parts: list[_Part], erasures: _Erasures) -> tuple[str
     return "linkage", f"{missing[0].name} data of a version-1 event is missing and no recorded erasure covers it"
 
 
-def _check_v2_parts(event: dict, parts: list[_Part], erasures: _Erasures, report: VerifyReport) -> list[str]:
+def _check_v2_parts(event: dict[str, Any], parts: list[_Part], erasures: _Erasures, report: VerifyReport) -> list[str]:
     """Problems with the erasable parts of a version-2 event (its hash is checked without them)."""
     problems = []
     erased = False
@@ -308,8 +310,8 @@ def _close_chain(
 
 
 def _check_event(
-    event: dict,
-    personal: tuple,
+    event: dict[str, Any],
+    personal: tuple[Any, ...],
     prev_hash: str,
     stored_hash: str,
     expected_seq: int,

@@ -15,13 +15,15 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.requests import AuthenticatedRequest
 from consent import selectors, services
 from consent.forms import AuditFilterForm, ConfirmForm
 from consent.models import AuditEvent, Purpose
@@ -116,7 +118,7 @@ def _split_confirmation(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def matrix(request: HttpRequest) -> HttpResponse:
+def matrix(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         return _save_matrix(request)
     purpose_list = selectors.purposes()
@@ -131,7 +133,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _save_matrix(request: HttpRequest) -> HttpResponse:
+def _save_matrix(request: AuthenticatedRequest) -> HttpResponse:
     next_url = _safe_next(request, reverse("consent:matrix"))
     track_uuids = _parse_uuids(request.POST.getlist("tracks"))
     purposes = {p.slug: p for p in selectors.purposes()}
@@ -144,7 +146,7 @@ def _save_matrix(request: HttpRequest) -> HttpResponse:
             damaged = True
             break
         checked.add((parsed[0], slug))
-    if damaged:
+    if damaged or track_uuids is None:
         messages.error(request, "That form could not be read, so nothing was saved. Please try again.")
         return redirect(next_url)
 
@@ -162,7 +164,7 @@ def _save_matrix(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def track_update(request: HttpRequest, track_uuid: uuid.UUID) -> HttpResponse:
+def track_update(request: AuthenticatedRequest, track_uuid: uuid.UUID) -> HttpResponse:
     track = get_object_or_404(Track, uuid=track_uuid, owner=request.user)
     if request.method == "GET":
         return render(request, "consent/track.html", {"track": track})
@@ -202,7 +204,7 @@ def _save_states(request, track_qs, wanted, tracks_by_uuid, purposes, next_url) 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def confirm(request: HttpRequest) -> HttpResponse:
+def confirm(request: AuthenticatedRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     scope = data.get("scope", "tracks")
     fallback = reverse("consent:defaults") if scope == "defaults" else reverse("consent:matrix")
@@ -273,7 +275,7 @@ def _confirmation_sentence(purpose: Purpose, scope: str, count: int) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def defaults(request: HttpRequest) -> HttpResponse:
+def defaults(request: AuthenticatedRequest) -> HttpResponse:
     purpose_list = selectors.purposes()
     current = selectors.upload_defaults(request.user)
     if request.method == "POST":
@@ -318,9 +320,9 @@ def _filter_form(request: HttpRequest) -> AuditFilterForm:
 
 @login_required
 @require_GET
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: AuthenticatedRequest) -> HttpResponse:
     form = _filter_form(request)
-    events = AuditEvent.objects.none()
+    events: QuerySet[AuditEvent] = AuditEvent.objects.none()
     if not form.is_bound or form.is_valid():
         filters = form.to_filter() if form.is_bound else selectors.AuditFilter()
         events = selectors.audit_events(artist=request.user, filters=filters).select_related(
@@ -367,7 +369,7 @@ EXPORT_COLUMNS = [
 ]
 
 
-def _export_rows(request: HttpRequest, filters) -> Iterator[dict]:
+def _export_rows(request: AuthenticatedRequest, filters) -> Iterator[dict]:
     fields = [f for f, _ in EXPORT_COLUMNS]
     events = selectors.audit_events(artist=request.user, filters=filters).values_list(*fields)
     artist_id = request.user.pk
@@ -383,7 +385,7 @@ def _export_rows(request: HttpRequest, filters) -> Iterator[dict]:
         yield record
 
 
-def _who_label(actor_id, actor_kind: str, artist_id: int) -> str:
+def _who_label(actor_id: int | None, actor_kind: str, artist_id: int | None) -> str:
     if actor_kind == AuditEvent.ActorKind.ARTIST and actor_id == artist_id:
         return "you"
     return {"staff": "staff", "label": "label", "system": "system"}.get(actor_kind, actor_kind)
@@ -423,7 +425,7 @@ def _stream_json(rows: Iterator[dict], header: dict) -> Iterator[str]:
 
 @login_required
 @require_GET
-def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: AuthenticatedRequest, fmt: str) -> HttpResponseBase:
     form = _filter_form(request)
     if form.is_bound and not form.is_valid():
         messages.error(
@@ -453,7 +455,7 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def receipt(request: HttpRequest, receipt_id: uuid.UUID) -> HttpResponse:
+def receipt(request: AuthenticatedRequest, receipt_id: uuid.UUID) -> HttpResponse:
     body = receipt_for(request.user, receipt_id)
     if body is None:
         raise Http404("No such receipt.")

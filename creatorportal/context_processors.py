@@ -2,7 +2,7 @@ from django.conf import settings
 
 
 def site(request):
-    context = {"SITE_URL": settings.SITE_URL}
+    context: dict[str, object] = {"SITE_URL": settings.SITE_URL}
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         from consent.policy import pending_acknowledgement

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from creatorportal.mailers import mailer_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -107,6 +109,7 @@ INSTALLED_APPS = [
     "public",
     "ninja",
     "downstream",
+    "creatorportal.health",
 ]
 
 MIDDLEWARE = [
@@ -234,13 +237,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "creatorportal.tasks.worker_heartbeat", "schedule": 60.0},
 }
+# /healthz calls the workers stale when the freshest heartbeat (beat sends one a
+# minute, to whichever worker takes it) is older than this.
+HEALTHZ_WORKER_MAX_AGE_SECONDS = env_int("HEALTHZ_WORKER_MAX_AGE_SECONDS", 180, minimum=60)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The queue tasks go to and workers read by default; separate deployments (or
 # test runs) sharing one Redis keep to their own queue.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 
 # --- Email ----------------------------------------------------------------------
-EMAIL_URL = env_url("EMAIL_URL", "", schemes={"smtp", "smtps", "file", "console"})
+EMAIL_URL = env_str("EMAIL_URL", "")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_SEND_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
@@ -250,35 +256,7 @@ if not EMAIL_URL:
         # quietly write it to files.
         raise ImproperlyConfigured("EMAIL_URL must be set (smtp://host:port) when DJANGO_DEBUG is off.")
     EMAIL_URL = f"file://{VAR_DIR / 'mail'}"
-_email = urlsplit(EMAIL_URL)
-if _email.scheme in {"smtp", "smtps"}:
-    if not _email.hostname:
-        raise ImproperlyConfigured(f"EMAIL_URL={EMAIL_URL!r} has no host name.")
-    try:
-        _email_port = _email.port or (465 if _email.scheme == "smtps" else 25)
-    except ValueError:
-        raise ImproperlyConfigured(f"EMAIL_URL={EMAIL_URL!r} has an invalid port.") from None
-    _email_use_ssl = _email.scheme == "smtps"
-    _mailer = {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "OPTIONS": {
-            "host": _email.hostname,
-            "port": _email_port,
-            "username": unquote(_email.username or ""),
-            "password": unquote(_email.password or ""),
-            "use_ssl": _email_use_ssl,
-            "use_tls": not _email_use_ssl and parse_qs(_email.query).get("tls", ["0"])[0] in {"1", "true", "yes"},
-            "timeout": EMAIL_SEND_TIMEOUT,
-        },
-    }
-elif _email.scheme == "file":
-    _mailer = {
-        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "OPTIONS": {"file_path": _email.path or str(VAR_DIR / "mail")},
-    }
-else:
-    _mailer = {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-MAILERS = {"default": _mailer}
+MAILERS = {"default": mailer_from_url(EMAIL_URL, timeout=EMAIL_SEND_TIMEOUT, default_file_path=str(VAR_DIR / "mail"))}
 
 # --- Static and media -------------------------------------------------------------
 STATIC_URL = "static/"

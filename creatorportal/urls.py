@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from accounts import views as account_views
-from creatorportal.health import healthz
+from creatorportal.health.views import healthz
 from downstream.api import api
 from downstream.views import api_not_found
 

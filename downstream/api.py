@@ -181,9 +181,9 @@ _redis_clients: dict[str, Any] = {}
 def _redis_for_cache():
     """The Redis client behind the default cache, when it is Redis (one pool per location), else None."""
     config = settings.CACHES["default"]
-    if not config["BACKEND"].endswith("RedisCache"):
+    if not str(config["BACKEND"]).endswith("RedisCache"):
         return None
-    location = config["LOCATION"]
+    location = str(config["LOCATION"])
     if location not in _redis_clients:
         import redis
 
@@ -302,7 +302,9 @@ def _idempotent(request: HttpRequest, produce: Callable[[], HttpResponse]) -> Ht
             errors=[{"field": "Idempotency-Key", "message": "1 to 200 printable characters"}],
         )
     client = _client(request)
-    fingerprint = hashlib.sha256(request.method.encode() + request.path.encode() + b"\n" + request.body).hexdigest()
+    fingerprint = hashlib.sha256(
+        (request.method or "").encode() + request.path.encode() + b"\n" + request.body
+    ).hexdigest()
     with transaction.atomic():
         try:
             with transaction.atomic():

@@ -8,6 +8,7 @@ with the artists' answers; none of them ever changes consent.
 from __future__ import annotations
 
 import hashlib
+from typing import NoReturn, Self
 
 from django.conf import settings
 from django.db import models
@@ -21,8 +22,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class ApiClientQuerySet(models.QuerySet):
-    def active(self):
+class ApiClientQuerySet(models.QuerySet["ApiClient"]):
+    def active(self) -> Self:
         return self.filter(revoked_at__isnull=True)
 
 
@@ -171,10 +172,11 @@ class UsageQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise UsageRecordImmutable("The usage ledger is append-only.")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise UsageRecordImmutable("The usage ledger is append-only.")
 
-    _raw_delete = delete
+    def _raw_delete(self, using: str | None) -> NoReturn:
+        raise UsageRecordImmutable("The usage ledger is append-only.")
 
     def bulk_update(self, objs, fields, batch_size=None):
         raise UsageRecordImmutable("The usage ledger is append-only.")

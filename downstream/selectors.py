@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
@@ -258,7 +259,7 @@ def _track_read_sql(purpose_count: int) -> str:
     )
 
 
-def _as_datetime(value) -> datetime.datetime | None:
+def _as_datetime(value: datetime.datetime | str | None) -> datetime.datetime | None:
     # PostgreSQL returns aware datetimes; SQLite naive UTC ones (or their text).
     if value is None:
         return None
@@ -266,10 +267,13 @@ def _as_datetime(value) -> datetime.datetime | None:
     return parsed if parsed is None or timezone.is_aware(parsed) else timezone.make_aware(parsed, datetime.UTC)
 
 
-def track_consent(*, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of=None) -> TrackConsent | None:
+def track_consent(
+    *, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of: datetime.datetime | None = None
+) -> TrackConsent | None:
     """Consent of one track for these purposes, now (one query) or as of an instant (from the audit log)."""
     if as_of is not None:
         return _track_consent_as_of(track_uuid, purposes, as_of)
+    rows: list[tuple[Any, ...]]
     if not purposes:
         track = Track.objects.filter(uuid=track_uuid).order_by().values("isrc", "sha256", "status")[:1]
         rows = [(r["isrc"], r["sha256"], r["status"], None, False, None, None) for r in track]
@@ -293,7 +297,9 @@ def track_consent(*, track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of=N
     )
 
 
-def _track_consent_as_of(track_uuid, purposes: Sequence[Purpose], as_of) -> TrackConsent | None:
+def _track_consent_as_of(
+    track_uuid: uuid.UUID, purposes: Sequence[Purpose], as_of: datetime.datetime
+) -> TrackConsent | None:
     track = next(iter(Track.objects.filter(uuid=track_uuid).order_by().values("isrc", "sha256", "status")[:1]), None)
     events = AuditEvent.objects.filter(track_uuid=track_uuid)
     if track is None and not events.exists():
@@ -315,8 +321,8 @@ def _track_consent_as_of(track_uuid, purposes: Sequence[Purpose], as_of) -> Trac
             states[purpose.slug] = PurposeState(allowed, event["created_at"], event["hash"])
     return TrackConsent(
         track=track_uuid,
-        isrc=(track or {}).get("isrc") or None,
-        sha256=(track or {}).get("sha256") or None,
+        isrc=(track["isrc"] if track else None) or None,
+        sha256=(track["sha256"] if track else None) or None,
         status=track["status"] if track else "deleted",
         as_of=as_of,
         purposes=states,
@@ -349,7 +355,7 @@ def withdrawal_events(purpose: Purpose) -> QuerySet[AuditEvent]:
     )
 
 
-def _as_change(row: dict, purpose_slug: str) -> Change:
+def _as_change(row: dict[str, Any], purpose_slug: str) -> Change:
     if row["kind"] == Kind.TRACK_DELETED:
         allowed, change = False, "deleted"
     else:
@@ -463,7 +469,7 @@ def withdrawals_for_track(track: Track) -> list[Withdrawal]:
     if not events:
         return []
     purpose_ids = {e.purpose_id for e in events}
-    scopes: dict[int, list[ApiClient]] = defaultdict(list)
+    scopes: dict[int | None, list[ApiClient]] = defaultdict(list)
     for client in ApiClient.objects.active().filter(purposes__in=purpose_ids).prefetch_related("purposes").distinct():
         for purpose in client.purposes.all():
             scopes[purpose.pk].append(client)
@@ -553,7 +559,7 @@ def usage_totals_for_artist(artist_id: int) -> list[UsageTotal]:
     return [UsageTotal(r["purpose__name"], r["client__name"], r["times"], r["tracks"], r["last"]) for r in rows]
 
 
-def usage_ledger_for_artist(artist_id: int) -> list[dict]:
+def usage_ledger_for_artist(artist_id: int) -> list[dict[str, Any]]:
     """Every use of the artist's tracks, oldest first, as JSON-ready rows (for the data export)."""
     rows = (
         UsageRecord.objects.filter(artist_id=artist_id)
@@ -641,7 +647,8 @@ def manifest_withdrawals(manifest: Manifest) -> list[ManifestWithdrawal]:
         .order_by("created_at", "id")
         .values("track_uuid", "kind", "created_at", "hash")
     )
-    uuids = {e["track_uuid"] for e in events}
+    # Exists(cited_before) matched each event's track_uuid, so none is NULL.
+    uuids = {track for e in events if (track := e["track_uuid"]) is not None}
     granted_now = set(
         Consent.objects.filter(track__uuid__in=uuids, purpose_id=manifest.purpose_id, granted=True).values_list(
             "track__uuid", flat=True
@@ -652,12 +659,13 @@ def manifest_withdrawals(manifest: Manifest) -> list[ManifestWithdrawal]:
     )
     return [
         ManifestWithdrawal(
-            track=e["track_uuid"],
-            sha256=sha.get(e["track_uuid"]),
+            track=track,
+            sha256=sha.get(track),
             change="deleted" if e["kind"] == Kind.TRACK_DELETED else "withdrawn",
             at=e["created_at"],
             event=e["hash"],
-            allowed_now=e["track_uuid"] in granted_now,
+            allowed_now=track in granted_now,
         )
         for e in events
+        if (track := e["track_uuid"]) is not None
     ]

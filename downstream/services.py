@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent.models import Consent, Purpose
@@ -29,7 +30,9 @@ from downstream.models import (
     SigningKey,
     UsageRecord,
     WithdrawalAck,
-    hash_token,
+)
+from downstream.models import (
+    hash_token as hash_token,
 )
 from downstream.selectors import AuthenticatedClient, IdResult, Reason
 from platformkit.sql import insert_rows, pk_in
@@ -179,7 +182,7 @@ def acknowledge(*, client: AuthenticatedClient, purpose: Purpose, position: feed
     return AckResult(purpose.slug, str(position), now, added)
 
 
-def _insert_withdrawal_acks(client_id: int, purpose_id: int, event_ids, now) -> int:
+def _insert_withdrawal_acks(client_id: int, purpose_id: int, event_ids: QuerySet[Any], now: datetime.datetime) -> int:
     """One INSERT ... SELECT, however many withdrawals the acknowledgement covers."""
     select_sql, select_params = event_ids.query.sql_with_params()
     table = connection.ops.quote_name(WithdrawalAck._meta.db_table)
@@ -191,7 +194,8 @@ def _insert_withdrawal_acks(client_id: int, purpose_id: int, event_ids, now) -> 
     acknowledged_at = WithdrawalAck._meta.get_field("acknowledged_at").get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [client_id, purpose_id, acknowledged_at, *select_params])
-        return max(cursor.rowcount, 0)
+        inserted: int = cursor.rowcount
+        return max(inserted, 0)
 
 
 # --- Manifests --------------------------------------------------------------------------------------
@@ -219,7 +223,7 @@ def _split(results: Sequence[IdResult]) -> tuple[list[IdResult], list[Exclusion]
     return chosen, excluded
 
 
-def _timestamp(moment) -> str:
+def _timestamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -329,15 +333,19 @@ def record_usage(
     in_manifest: set[int] | None = None
     if manifest is not None:
         in_manifest = set(
-            ManifestTrack.objects.filter(manifest=manifest, track_id__in=pk_in(r.track_id for r in chosen)).values_list(
-                "track_id", flat=True
-            )
+            ManifestTrack.objects.filter(
+                manifest=manifest, track_id__in=pk_in(r.track_id for r in chosen if r.track_id is not None)
+            ).values_list("track_id", flat=True)
         )
     with transaction.atomic():
         candidates = [r for r in chosen if in_manifest is None or r.track_id in in_manifest]
         locked = set(
             Consent.objects.select_for_update(no_key=True)
-            .filter(track_id__in=pk_in(r.track_id for r in candidates), purpose=purpose, granted=True)
+            .filter(
+                track_id__in=pk_in(r.track_id for r in candidates if r.track_id is not None),
+                purpose=purpose,
+                granted=True,
+            )
             .values_list("track_id", flat=True)
         )
         grants = selectors.current_grants(purpose=purpose, track_ids=list(locked))
@@ -357,7 +365,14 @@ def record_usage(
     return result
 
 
-def _usage_row(client, purpose, manifest, grant, description, now) -> dict[str, Any]:
+def _usage_row(
+    client: AuthenticatedClient,
+    purpose: Purpose,
+    manifest: Manifest | None,
+    grant: Any,
+    description: str,
+    now: datetime.datetime,
+) -> dict[str, Any]:
     return {
         "client_id": client.id,
         "track_id": grant.track_id,
@@ -390,7 +405,7 @@ class Overdue:
     count: int
 
 
-def overdue_acknowledgements(*, now=None) -> list[Overdue]:
+def overdue_acknowledgements(*, now: datetime.datetime | None = None) -> list[Overdue]:
     """Per client and purpose: withdrawals past the deadline that the client has not acknowledged."""
     now = now or timezone.now()
     deadline = now - datetime.timedelta(hours=settings.API_ACK_DEADLINE_HOURS)
@@ -409,7 +424,7 @@ def overdue_acknowledgements(*, now=None) -> list[Overdue]:
     return found
 
 
-def notify_overdue_acks(*, now=None) -> int:
+def notify_overdue_acks(*, now: datetime.datetime | None = None) -> int:
     """One notice per staff member per overdue backlog (keyed by its oldest withdrawal), through the outbox."""
     from django.contrib.auth import get_user_model
     from django.urls import reverse

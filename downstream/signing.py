@@ -19,7 +19,7 @@ import rfc8785
 from django.conf import settings
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import KeySet, KeySetSerialization, OKPKey
 
 ALGORITHM = "Ed25519"  # RFC 9864's fully specified name for EdDSA over Ed25519
 UNSIGNED_MEMBERS = ("id", "signature")
@@ -77,7 +77,7 @@ def sign(payload: bytes, pair: SigningKeyPair) -> str:
     return jws.detach_content(token)
 
 
-def verify_manifest(document: dict[str, Any], jwks: dict[str, Any]) -> str:
+def verify_manifest(document: dict[str, Any], jwks: KeySetSerialization) -> str:
     """Check a manifest's id and signature against a JWKS; returns the key id, raises ManifestInvalid."""
     if not isinstance(document, dict) or any(name not in document for name in UNSIGNED_MEMBERS):
         raise ManifestInvalid("Not a manifest: it needs an id and a signature.")

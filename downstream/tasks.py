@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -16,17 +17,17 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
-def deliver_webhooks(self, delivery_ids: list[int]) -> dict:
+def deliver_webhooks(self: Task[..., Any], delivery_ids: list[int]) -> dict[str, int]:
     counts, retry_ids, countdown = webhooks.deliver(delivery_ids)
     if retry_ids:
         # One retry for the batch, when its earliest row is due; the sweep
         # picks up any row this retry never reaches.
-        raise self.retry(args=[retry_ids], countdown=countdown)
+        raise self.retry(args=(retry_ids,), countdown=countdown)
     return counts
 
 
 @shared_task(ignore_result=True)
-def sweep_webhooks() -> dict:
+def sweep_webhooks() -> dict[str, int]:
     """Fan new changes out to every webhook, release abandoned claims, hand out what is due."""
     fanned = 0
     for client_id in ApiClient.objects.active().exclude(webhook_url="").values_list("id", flat=True):
@@ -40,7 +41,7 @@ def sweep_webhooks() -> dict:
 
 
 @shared_task(ignore_result=True)
-def check_ack_deadlines() -> dict:
+def check_ack_deadlines() -> dict[str, int]:
     """Tell staff about every client that has left a withdrawal unacknowledged past the deadline."""
     from downstream.services import notify_overdue_acks
 

@@ -14,6 +14,8 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -84,7 +86,7 @@ def fan_out(*, client_id: int, max_batches: int = 20) -> list[int]:
             )
             if not batch:
                 break
-            rows = []
+            rows: list[dict[str, Any]] = []
             for event_id, _horizon, kind, purpose_id in batch:
                 targets = purposes if kind == AuditEvent.Kind.TRACK_DELETED else [purpose_id]
                 rows.extend({"client_id": client.pk, "event_id": event_id, "purpose_id": p} for p in targets)
@@ -105,7 +107,7 @@ def fan_out(*, client_id: int, max_batches: int = 20) -> list[int]:
             )
             last = batch[-1]
             ApiClient.objects.filter(pk=client.pk).update(webhook_after_horizon=last[1], webhook_after_event=last[0])
-            transaction.on_commit(lambda ids=ids: enqueue(ids))
+            transaction.on_commit(partial(enqueue, ids))
             created.extend(ids)
         if len(batch) < FAN_OUT_BATCH:
             break

@@ -37,7 +37,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class MembershipInline(admin.TabularInline):
     model = LabelMembership
     extra = 0
-    fields = ["user", "role", "created_at"]
+    fields = ("user", "role", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

@@ -24,6 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -68,7 +69,7 @@ class _ClaimLost(Exception):
 class _Claim:
     bulk: BulkChange
     token: uuid.UUID
-    actor: User
+    actor: User | None  # None once the manager's account is gone: the apply then refuses
     request_meta: RequestMeta | None
     deadline: float
 
@@ -517,7 +518,12 @@ def _finish(claim: _Claim, status: str, error: str = "") -> None:
 def _release(claim: _Claim, *, lost: bool) -> None:
     """Give the change back as queued (after a time budget, or a time limit) and enqueue the rest."""
     with transaction.atomic():
-        fields = {"status": Status.QUEUED, "claim_token": None, "lease_expires_at": None, "queued_at": timezone.now()}
+        fields: dict[str, Any] = {
+            "status": Status.QUEUED,
+            "claim_token": None,
+            "lease_expires_at": None,
+            "queued_at": timezone.now(),
+        }
         if lost:
             fields["lost_count"] = F("lost_count") + 1
         if _held(claim).update(**fields):
@@ -730,7 +736,7 @@ def _insert_undo_items(undo: BulkChange, original: BulkChange) -> None:
     """  # noqa: S608
     granted = consent_services.GRANTED
     changed = AuditEvent.Kind.CONSENT_CHANGED
-    params = [undo.pk, granted, granted, Action.CHANGE, original.pk, changed, changed]
+    params: list[Any] = [undo.pk, granted, granted, Action.CHANGE, original.pk, changed, changed]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -109,51 +109,91 @@ def _value(raw: str) -> bool | str | None:
     return "bad"
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Where the header put the track's identifiers and each purpose."""
+
+    track_id: int | None
+    isrc: int | None
+    purposes: list[tuple[int, str]]  # (column index, purpose slug)
+
+
+@dataclass(frozen=True)
+class _CsvRow:
+    """One non-blank line of the file, with the identifiers it names."""
+
+    line_no: int
+    track_id: str | None
+    isrc: str | None
+    cells: list[str]
+
+
 def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> ImportReport:
     """Read an uploaded CSV and report every bad row; nothing is written."""
+    reader = csv.reader(io.StringIO(_read_text(upload), newline=""))
+    purposes = {p.slug: p for p in Purpose.objects.all()}
+    columns = _columns(_header(reader), purposes)
+    parsed = _parse_rows(reader, columns)
+
+    report = ImportReport(rows=len(parsed), checked_at=timezone.now())
+    resolved = _resolve(report, roster_tracks(label), parsed, columns.purposes)
+    _judge(report, actor, label, resolved, purposes, confirmed)
+    report.errors.sort()
+    return report
+
+
+def _read_text(upload) -> str:
     limit = settings.LABELS_CSV_MAX_BYTES
     if upload.size > limit:
         raise LabelError(f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes. Split it and try again.")
     text = _decode(upload.read())
     if "\x00" in text:
         raise LabelError("The file contains NUL bytes: it is not a CSV text file.")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    return text
+
+
+def _header(reader) -> list[str]:
     try:
         header = next(reader)
     except StopIteration:
         raise LabelError("The file is empty.") from None
     except csv.Error as exc:
         raise LabelError(f"The file cannot be read as CSV: {exc}.") from None
-    header = [h.strip().lower() for h in header]
-    purposes = {p.slug: p for p in Purpose.objects.all()}
+    return [h.strip().lower() for h in header]
+
+
+def _columns(header: list[str], purposes: dict[str, Purpose]) -> _Columns:
     if "track_id" not in header and "isrc" not in header:
         raise LabelError("The first row must name the columns, with track_id or isrc among them.")
     purpose_columns = [(i, h) for i, h in enumerate(header) if h in purposes]
     if not purpose_columns:
         raise LabelError(f"No purpose column found; use one or more of: {', '.join(purposes)}.")
-    id_col = header.index("track_id") if "track_id" in header else None
-    isrc_col = header.index("isrc") if "isrc" in header else None
+    return _Columns(
+        track_id=header.index("track_id") if "track_id" in header else None,
+        isrc=header.index("isrc") if "isrc" in header else None,
+        purposes=purpose_columns,
+    )
 
+
+def _cell(row: list[str], index: int | None) -> str:
+    return row[index] if index is not None and index < len(row) else ""
+
+
+def _parse_rows(reader, columns: _Columns) -> list[_CsvRow]:
     max_rows = settings.LABELS_CSV_MAX_ROWS
-    parsed: list[tuple[int, str | None, str | None, list[str]]] = []
+    parsed: list[_CsvRow] = []
     try:
         for line_no, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue
             if len(parsed) >= max_rows:
                 raise LabelError(f"The file has more than {max_rows:,} rows; the limit is {max_rows:,}. Split it.")
-            track_id = row[id_col].strip() if id_col is not None and id_col < len(row) else ""
-            isrc = row[isrc_col] if isrc_col is not None and isrc_col < len(row) else ""
-            isrc = isrc_key(isrc)
-            parsed.append((line_no, track_id or None, isrc or None, row))
+            track_id = _cell(row, columns.track_id).strip()
+            isrc = isrc_key(_cell(row, columns.isrc))
+            parsed.append(_CsvRow(line_no, track_id or None, isrc or None, row))
     except csv.Error as exc:
         raise LabelError(f"The file cannot be read as CSV near line {reader.line_num}: {exc}.") from None
-
-    report = ImportReport(rows=len(parsed), checked_at=timezone.now())
-    resolved = _resolve(report, roster_tracks(label), parsed, purpose_columns)
-    _judge(report, actor, label, resolved, purposes, confirmed)
-    report.errors.sort()
-    return report
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -164,32 +204,34 @@ class _Resolved:
     isrc_key: str
 
 
-def _resolve(report: ImportReport, roster: QuerySet[Track], parsed, purpose_columns) -> list[_Resolved]:
+def _resolve(
+    report: ImportReport, roster: QuerySet[Track], parsed: list[_CsvRow], purpose_columns: list[tuple[int, str]]
+) -> list[_Resolved]:
     """Find each row's track in the roster and read its cells; bad rows go to the report."""
     by_uuid, by_isrc = _lookup(roster, parsed)
     resolved: list[_Resolved] = []
     seen: dict[int, int] = {}
-    for line_no, track_id, isrc, row in parsed:
-        track, problem = _find(track_id, isrc, by_uuid, by_isrc)
+    for row in parsed:
+        track, problem = _find(row.track_id, row.isrc, by_uuid, by_isrc)
         if track is None:
-            report.errors.append((line_no, problem))
+            report.errors.append((row.line_no, problem))
             continue
         if track.pk in seen:
-            report.errors.append((line_no, f"Duplicate row: this track is already on line {seen[track.pk]}."))
+            report.errors.append((row.line_no, f"Duplicate row: this track is already on line {seen[track.pk]}."))
             continue
-        seen[track.pk] = line_no
+        seen[track.pk] = row.line_no
         cells: dict[str, bool] = {}
         bad = []
         for i, slug in purpose_columns:
-            value = _value(row[i] if i < len(row) else "")
+            value = _value(_cell(row.cells, i))
             if value == "bad":
-                bad.append(f"{slug} is {row[i]!r}; use granted or not_granted")
+                bad.append(f"{slug} is {row.cells[i]!r}; use granted or not_granted")
             elif isinstance(value, bool):
                 cells[slug] = value
         if bad:
-            report.errors.append((line_no, "Bad value: " + "; ".join(bad) + "."))
+            report.errors.append((row.line_no, "Bad value: " + "; ".join(bad) + "."))
             continue
-        resolved.append(_Resolved(line_no, track, cells, "" if track_id else track.isrc))
+        resolved.append(_Resolved(row.line_no, track, cells, "" if row.track_id else track.isrc))
     return resolved
 
 
@@ -248,14 +290,15 @@ def _judge(report: ImportReport, actor, label, resolved: list[_Resolved], purpos
         report.cells += row_cells
 
 
-def _lookup(roster: QuerySet[Track], parsed) -> tuple[dict[uuid.UUID, Track], dict[str, list[Track]]]:
-    uuids, isrcs = [], set()
-    for _, track_id, isrc, _ in parsed:
-        if track_id:
+def _lookup(roster: QuerySet[Track], parsed: list[_CsvRow]) -> tuple[dict[uuid.UUID, Track], dict[str, list[Track]]]:
+    uuids: list[uuid.UUID] = []
+    isrcs: set[str] = set()
+    for row in parsed:
+        if row.track_id:
             with contextlib.suppress(ValueError):
-                uuids.append(uuid.UUID(track_id))
-        elif isrc:
-            isrcs.add(isrc)
+                uuids.append(uuid.UUID(row.track_id))
+        elif row.isrc:
+            isrcs.add(row.isrc)
     by_uuid: dict[uuid.UUID, Track] = {}
     by_isrc: dict[str, list[Track]] = {}
     only = ("pk", "uuid", "isrc", "owner_id")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
@@ -45,8 +46,8 @@ class CatalogueFilter:
     status: str = ""
     uploaded_from: datetime.date | None = None
     uploaded_to: datetime.date | None = None
-    states: dict[str, str] | None = None
-    errors: list[str] | None = None
+    states: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
 
 def _date(value: str, name: str, errors: list[str]) -> datetime.date | None:
@@ -89,7 +90,7 @@ def parse_filter(params: Mapping[str, str], purposes: list[Purpose]) -> Catalogu
 def filter_params(params: Mapping[str, str], purposes: list[Purpose]) -> dict[str, str]:
     """The filter part of a query string, for links and for saving with a bulk change."""
     keys = [*FILTER_KEYS, *(f"state_{p.slug}" for p in purposes)]
-    return {k: params.get(k) for k in keys if params.get(k)}
+    return {k: value for k in keys if (value := params.get(k))}
 
 
 def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[Purpose]) -> QuerySet[Track]:
@@ -104,18 +105,18 @@ def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[P
     if flt.uploaded_to:
         tracks = tracks.filter(created_at__date__lte=flt.uploaded_to)
     by_slug = {p.slug: p for p in purposes}
-    for slug, state in (flt.states or {}).items():
+    for slug, state in flt.states.items():
         granted = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=by_slug[slug], granted=True))
         tracks = tracks.filter(granted) if state == "granted" else tracks.exclude(granted)
     return tracks
 
 
-def catalogue_tracks(label: Label, params: Mapping[str, str], *, selection: list[str] | None = None):
+def catalogue_tracks(label: Label, params: Mapping[str, str], *, selection: list[str] | None = None) -> QuerySet[Track]:
     """The tracks a filter (and optional explicit selection) picks from the label's roster now."""
     purposes = list(Purpose.objects.all())
     tracks = apply_filter(roster_tracks(label), parse_filter(params, purposes), purposes)
     if selection is not None:
-        uuids = []
+        uuids: list[uuid.UUID] = []
         for value in selection:
             try:
                 uuids.append(uuid.UUID(str(value)))
@@ -126,12 +127,13 @@ def catalogue_tracks(label: Label, params: Mapping[str, str], *, selection: list
 
 
 def roster_artists(label: Label) -> QuerySet[User]:
-    return User.objects.filter(
+    artists: QuerySet[User] = User.objects.filter(
         delegations__label=label, delegations__status=Delegation.Status.ACTIVE, delegations__ended_at__isnull=True
     ).order_by("display_name", "id")
+    return artists
 
 
-def coverage(tracks: QuerySet[Track], purposes: list[Purpose], total: int) -> list[dict]:
+def coverage(tracks: QuerySet[Track], purposes: list[Purpose], total: int) -> list[dict[str, Any]]:
     """Share of `tracks` (`total` of them) opted in per purpose, in one aggregate query."""
     granted = Consent.objects.filter(track_id__in=tracks.order_by().values("pk"), granted=True)
     counts = dict(granted.order_by().values("purpose_id").annotate(n=Count("pk")).values_list("purpose_id", "n"))

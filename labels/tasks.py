@@ -20,7 +20,7 @@ def apply_bulk_change_task(bulk_change_id: int) -> int | None:
 
 
 @shared_task(name="labels.sweep_bulk_changes", ignore_result=True)
-def sweep_bulk_changes_task() -> dict:
+def sweep_bulk_changes_task() -> dict[str, int]:
     """Resume (or fail, visibly) changes whose worker was lost; re-enqueue ones the broker lost."""
     from labels.bulk import sweep_bulk_changes
 

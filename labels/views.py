@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.requests import AuthenticatedRequest
 from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
 from consent.services import ConsentError
@@ -56,7 +57,7 @@ def _error(request: HttpRequest, exc: Exception) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     form = LabelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -75,7 +76,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def delegations(request: HttpRequest) -> HttpResponse:
+def delegations(request: AuthenticatedRequest) -> HttpResponse:
     purposes = _purposes()
     rows = []
     for delegation in Delegation.objects.filter(artist=request.user).select_related("label"):
@@ -105,7 +106,7 @@ def _scope_rows(delegation: Delegation, purposes: list[Purpose]) -> list[dict]:
 
 @login_required
 @require_POST
-def request_join(request: HttpRequest) -> HttpResponse:
+def request_join(request: AuthenticatedRequest) -> HttpResponse:
     purposes = _purposes()
     join = JoinForm(request.POST)
     scopes = ScopesForm(request.POST, purposes=purposes, prefix="join")
@@ -158,7 +159,7 @@ def _confirmation_page(request: HttpRequest, form: ScopesForm, label_name: str, 
 
 @login_required
 @require_POST
-def delegation_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def delegation_action(request: AuthenticatedRequest, pk: int, action: str) -> HttpResponse:
     delegation = get_object_or_404(Delegation.objects.select_related("label"), pk=pk, artist=request.user)
     meta = RequestMeta.from_request(request)
     try:
@@ -200,7 +201,7 @@ def delegation_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
 
 @login_required
 @require_GET
-def artist_invitation(request: HttpRequest, token: str) -> HttpResponse:
+def artist_invitation(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """The page an invitation email links to; the same form is on the delegations page."""
     invitation = services.invitations_for(request.user).filter(token=token).first()
     form = ScopesForm(purposes=_purposes(), prefix=f"i{invitation.pk}") if invitation else None
@@ -209,7 +210,7 @@ def artist_invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def artist_invitation_action(request: HttpRequest, token: str, action: str) -> HttpResponse:
+def artist_invitation_action(request: AuthenticatedRequest, token: str, action: str) -> HttpResponse:
     invitation = services.invitations_for(request.user).filter(token=token).first()
     if invitation is None:
         # Not found, answered, or addressed to someone else: all say the same.
@@ -248,7 +249,7 @@ def artist_invitation_action(request: HttpRequest, token: str, action: str) -> H
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def proposal(request: HttpRequest, pk: int) -> HttpResponse:
+def proposal(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ConsentProposal.objects.select_related("label", "purpose"), pk=pk, artist=request.user)
     if request.method == "POST":
         accept = request.POST.get("decision") == "accept"
@@ -277,7 +278,7 @@ def proposal(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def roster(request: HttpRequest, slug: str) -> HttpResponse:
+def roster(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     label = _label_for(request, slug)
     purposes = _purposes()
     open_delegations = [
@@ -302,7 +303,7 @@ def roster(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def roster_invite(request: HttpRequest, slug: str, who: str) -> HttpResponse:
+def roster_invite(request: AuthenticatedRequest, slug: str, who: str) -> HttpResponse:
     label = _label_for(request, slug)
     if who not in ("artist", "manager"):
         raise Http404("No such invitation.")
@@ -333,7 +334,7 @@ def roster_invite(request: HttpRequest, slug: str, who: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def roster_action(request: HttpRequest, slug: str, pk: int, action: str) -> HttpResponse:
+def roster_action(request: AuthenticatedRequest, slug: str, pk: int, action: str) -> HttpResponse:
     label = _label_for(request, slug)
     delegation = get_object_or_404(Delegation, pk=pk, label=label)
     meta = RequestMeta.from_request(request)
@@ -353,7 +354,7 @@ def roster_action(request: HttpRequest, slug: str, pk: int, action: str) -> Http
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def accept_manager(request: HttpRequest, token: str) -> HttpResponse:
+def accept_manager(request: AuthenticatedRequest, token: str) -> HttpResponse:
     invitation = LabelInvitation.objects.select_related("label").filter(token=token, accepted_at__isnull=True).first()
     if request.method == "POST" and invitation is not None:
         try:
@@ -379,7 +380,7 @@ def _page_size(request: HttpRequest) -> int:
 
 @login_required
 @require_GET
-def catalogue(request: HttpRequest, slug: str) -> HttpResponse:
+def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     label = _label_for(request, slug)
     purposes = _purposes()
     flt = selectors.parse_filter(request.GET, purposes)
@@ -444,7 +445,7 @@ def _selection(request: HttpRequest) -> list[str] | None:
 
 @login_required
 @require_POST
-def bulk_preview(request: HttpRequest, slug: str) -> HttpResponse:
+def bulk_preview(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     label = _label_for(request, slug)
     purposes = _purposes()
     params = selectors.filter_params(request.POST, purposes)
@@ -496,7 +497,7 @@ def _bulk_for(request: HttpRequest, slug: str, pk: int) -> tuple[Label, BulkChan
 
 @login_required
 @require_GET
-def bulk_list(request: HttpRequest, slug: str) -> HttpResponse:
+def bulk_list(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     label = _label_for(request, slug)
     page = Paginator(label.bulk_changes.select_related("created_by"), 50).get_page(request.GET.get("page"))
     return render(request, "labels/bulk_list.html", {"label": label, "page": page})
@@ -504,7 +505,7 @@ def bulk_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def bulk_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+def bulk_detail(request: AuthenticatedRequest, slug: str, pk: int) -> HttpResponse:
     label, bulk = _bulk_for(request, slug, pk)
     window = settings.LABELS_UNDO_WINDOW_SECONDS
     can_undo = (
@@ -541,7 +542,7 @@ def bulk_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def bulk_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+def bulk_confirm(request: AuthenticatedRequest, slug: str, pk: int) -> HttpResponse:
     _, bulk = _bulk_for(request, slug, pk)
     try:
         queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk)
@@ -570,7 +571,7 @@ def _done_message(request: HttpRequest, bulk: BulkChange) -> None:
 
 @login_required
 @require_POST
-def bulk_again(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+def bulk_again(request: AuthenticatedRequest, slug: str, pk: int) -> HttpResponse:
     """A new preview of an out-of-date bulk edit, with the same filter, selection and change."""
     _, bulk = _bulk_for(request, slug, pk)
     try:
@@ -583,7 +584,7 @@ def bulk_again(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def bulk_undo(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+def bulk_undo(request: AuthenticatedRequest, slug: str, pk: int) -> HttpResponse:
     _, bulk = _bulk_for(request, slug, pk)
     confirmed = [p.slug for p in Purpose.objects.all() if needs_own_confirmation(p) and request.POST.get("confirm")]
     try:
@@ -598,7 +599,7 @@ def bulk_undo(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def bulk_progress(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
+def bulk_progress(request: AuthenticatedRequest, slug: str, pk: int) -> JsonResponse:
     _, bulk = _bulk_for(request, slug, pk)
     return JsonResponse(
         {
@@ -616,7 +617,7 @@ def bulk_progress(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
 
 @login_required
 @require_GET
-def export_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+def export_csv(request: AuthenticatedRequest, slug: str) -> StreamingHttpResponse:
     label = _label_for(request, slug)
     purposes = _purposes()
     tracks = selectors.catalogue_tracks(label, request.GET)
@@ -628,7 +629,7 @@ def export_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def import_csv(request: HttpRequest, slug: str) -> HttpResponse:
+def import_csv(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     label = _label_for(request, slug)
     form = ImportForm(request.POST or None, request.FILES or None)
     report = bulk = None
@@ -650,7 +651,7 @@ def import_csv(request: HttpRequest, slug: str) -> HttpResponse:
                     actor=request.user, label=label, report=report, filename=upload.name, confirmed=confirmed
                 )
     elif request.method == "POST":
-        problem = " ".join(form.errors.get("file", [])) or "Choose a CSV file."
+        problem = " ".join(str(error) for error in form.errors.get("file", [])) or "Choose a CSV file."
     return render(
         request,
         "labels/import.html",

@@ -56,6 +56,8 @@ class Notification(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Not a column: the error of the delivery attempt in progress, kept on the row between sending and recording.
+    error: str
 
     created_at = models.DateTimeField(auto_now_add=True)
 

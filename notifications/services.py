@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
 from notifications.models import Notification
 from platformkit.queueing import enqueue, task_named
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +22,8 @@ def queue_notification(
     kind: str,
     to_email: str,
     dedupe_key: str,
-    context: dict,
-    recipient=None,
+    context: dict[str, Any],
+    recipient: User | None = None,
 ) -> Notification | None:
     """Write one outbox row and deliver it once the caller's transaction commits.
 

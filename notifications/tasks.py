@@ -11,9 +11,10 @@ import logging
 import random
 import smtplib
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.core import mail
 from django.db import connection, connections, transaction
@@ -95,7 +96,7 @@ class LeaseKeeper:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(timeout=self.every)
 
@@ -151,7 +152,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _send_batch(rows: list[Notification], outcome: dict) -> list[Notification]:
+def _send_batch(rows: list[Notification], outcome: dict[str, int]) -> list[Notification]:
     """Send claimed rows over one SMTP connection; record each outcome; return those to retry."""
     to_retry: list[Notification] = []
     mailer = mail.mailers.default
@@ -187,7 +188,7 @@ def _send_batch(rows: list[Notification], outcome: dict) -> list[Notification]:
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
-def deliver_notifications(self, notification_ids: list[int]) -> dict:
+def deliver_notifications(self: Task[..., Any], notification_ids: list[int]) -> dict[str, int]:
     rows = claim(notification_ids)
     outcome = {"sent": 0, "retry": 0, "failed": 0}
     if not rows:
@@ -210,12 +211,12 @@ def deliver_notifications(self, notification_ids: list[int]) -> dict:
         # One retry for the batch, at the earliest due time of its rows.
         countdown = min(countdown for _, countdown in retry_ids)
         logger.info("retrying notifications %s in %.1fs", [i for i, _ in retry_ids], countdown)
-        raise self.retry(args=[[i for i, _ in retry_ids]], countdown=countdown)
+        raise self.retry(args=([i for i, _ in retry_ids],), countdown=countdown)
     return outcome
 
 
 @shared_task(ignore_result=True)
-def sweep_notifications() -> dict:
+def sweep_notifications() -> dict[str, int]:
     """Hand out what no task holds: rows the broker lost, or a killed worker left.
 
     Rows whose lease ran out are handed out in the same run: no task is coming
@@ -242,7 +243,7 @@ def sweep_notifications() -> dict:
     return {"released": len(released), "enqueued": len(to_send), "fan_outs_restarted": restarted}
 
 
-def _release_expired_claims(now) -> list[int]:
+def _release_expired_claims(now: datetime) -> list[int]:
     """Rows claimed by a task that stopped renewing its lease (a killed worker), back to pending."""
     lease_expired = now - timedelta(seconds=settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS)
     with transaction.atomic():
@@ -259,7 +260,7 @@ def _release_expired_claims(now) -> list[int]:
     return ids
 
 
-def _restart_unfinished_fan_outs(now) -> int:
+def _restart_unfinished_fan_outs(now: datetime) -> int:
     """A fan-out cut short (broker down at publication, worker lost) is started again."""
     from consent.models import PolicyVersion
     from consent.policy import fan_out_incomplete
@@ -278,7 +279,7 @@ def _restart_unfinished_fan_outs(now) -> int:
 
 
 @shared_task(bind=True, ignore_result=True)
-def fan_out_policy_notice(self, version_id: int) -> dict:
+def fan_out_policy_notice(self: Task[..., Any], version_id: int) -> dict[str, int]:
     """Write one notice per active user, a batch per INSERT ... SELECT, and deliver them.
 
     Idempotent: a batch that was already written writes nothing again, so a

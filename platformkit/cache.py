@@ -59,6 +59,8 @@ class FailOpenRedisCache(RedisCache):
     fail-open choice; False would lock every user out of signing in.
     """
 
+    _servers: list[str]  # set by RedisCache.__init__: the configured server URLs
+
     def __init__(self, server, params):
         options = dict(params.get("OPTIONS", {}))
         retry_after = float(options.pop("fail_open_retry_after", DEFAULT_RETRY_AFTER))

@@ -48,8 +48,21 @@ _JSON_NATIVE = {
 }
 
 
-def _needs_prep(field) -> bool:
-    target = field.target_field if field.is_relation else field
+def _column_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):  # a relation seen from the other side has no column
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
+def _column_of(field: models.Field[Any, Any]) -> str:
+    if field.column is None:
+        raise TypeError(f"{field} has no column")
+    return field.column
+
+
+def _needs_prep(field: models.Field[Any, Any]) -> bool:
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
     return target.get_internal_type() not in _JSON_NATIVE
 
 
@@ -61,9 +74,9 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *, ig
     if not rows:
         return
     names = list(rows[0])
-    fields = [model._meta.get_field(name) for name in names]
-    columns = [field.column for field in fields]
-    plan = [(name, field.column, _needs_prep(field)) for name, field in zip(names, fields, strict=True)]
+    fields = [_column_field(model, name) for name in names]
+    columns = [_column_of(field) for field in fields]
+    plan = [(name, column, _needs_prep(field)) for name, column, field in zip(names, columns, fields, strict=True)]
     payload = [
         {
             column: field.get_db_prep_save(row[name], connection) if prep else row[name]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.urls import reverse
 
 from consent.models import Consent, Purpose
@@ -154,7 +155,7 @@ def signals_for(answer: Answer) -> Signals:
 # --- Reading the consent state -------------------------------------------------------------
 
 
-def granted_consents():
+def granted_consents() -> QuerySet[Consent]:
     return Consent.objects.filter(purpose__slug=PURPOSE_SLUG, granted=True)
 
 

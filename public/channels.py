@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponseBase
 from django.urls import reverse
 
 from public import selectors
@@ -35,7 +35,7 @@ def track_path(track_uuid: uuid.UUID | str) -> str:
     return f"{TRACKS_PREFIX}{track_uuid}/"
 
 
-def apply_signals(response: HttpResponse, signals: Signals) -> HttpResponse:
+def apply_signals(response: HttpResponseBase, signals: Signals) -> HttpResponseBase:
     for name, value in signals.headers:
         response[name] = value
     return response

@@ -74,7 +74,7 @@ def support_for(track: Track) -> Support:
 def _copy_original(track: Track, target: Path) -> str:
     """Copy the stored original into `target`, returning the sha256 of what was read."""
     digest = hashlib.sha256()
-    with default_storage.open(track.audio_file.name, "rb") as source, target.open("wb") as out:
+    with default_storage.open(track.audio_file.name or "", "rb") as source, target.open("wb") as out:
         while chunk := source.read(_CHUNK):
             digest.update(chunk)
             out.write(chunk)
@@ -121,7 +121,7 @@ def build(track: Track, signals: Signals) -> BuiltCopy:
     support = support_for(track)
     if not support.any:
         raise CopyError(f"{support.label} files have no standard place for these signals.")
-    extension = track.audio_file.name.rpartition(".")[2] or metadata.FORMATS[support.format_key].extension
+    extension = (track.audio_file.name or "").rpartition(".")[2] or metadata.FORMATS[support.format_key].extension
     page = absolute(reverse("public:track", kwargs={"uuid": track.uuid}))
     packet = packet_for(signals, web_statement=page) if support.xmp_place else None
     with tempfile.TemporaryDirectory(prefix="copy-", dir=settings.FILE_UPLOAD_TEMP_DIR) as folder:

@@ -8,6 +8,7 @@ metadata from what the copy builder read back out of the finished copy.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -75,17 +76,17 @@ def copy_state(track: Track, answer: Answer) -> CopyState:
     support = copies.support_for(track)
     copy = DistributionCopy.objects.filter(track=track).first()
     serving = "copy" if selectors.servable_copy(track, answer) else "original"
-    common = {"format_label": support.label, "xmp_place": support.xmp_place, "c2pa": support.c2pa}
+    state = functools.partial(CopyState, format_label=support.label, xmp_place=support.xmp_place, c2pa=support.c2pa)
     if not support.any:
-        return CopyState("unsupported", "Not supported for this format", serving, **common)
+        return state("unsupported", "Not supported for this format", serving)
     if copy is None:
-        return CopyState("none", "No copy yet: the track has never been public", serving, **common)
+        return state("none", "No copy yet: the track has never been public", serving)
     verified = copy.verified if copy.file else {}
     if serving == "copy":
-        return CopyState("current", "Current", serving, verified=verified, **common)
+        return state("current", "Current", serving, verified=verified)
     if copy.status == DistributionCopy.Status.FAILED:
-        return CopyState("failed", "Failed", serving, verified=verified, error=copy.last_error, **common)
-    return CopyState("rebuilding", "Rebuilding", serving, verified=verified, error=copy.last_error, **common)
+        return state("failed", "Failed", serving, verified=verified, error=copy.last_error)
+    return state("rebuilding", "Rebuilding", serving, verified=verified, error=copy.last_error)
 
 
 def crawler_view(track: Track) -> CrawlerView:

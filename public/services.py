@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -257,7 +257,7 @@ def stale_copy_ids(limit: int = 10_000) -> list[int]:
     )
 
 
-def sweep(now=None) -> dict[str, int]:
+def sweep(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     lease_expired = now - timedelta(seconds=settings.PUBLIC_COPY_CLAIM_LEASE_SECONDS)
     released = DistributionCopy.objects.filter(status=Status.BUILDING, claimed_at__lt=lease_expired).update(

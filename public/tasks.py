@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from public import services
@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, name="public.build_distribution_copies", ignore_result=True, max_retries=None)
-def build_distribution_copies(self, track_ids: list[int]) -> dict[str, int]:
+def build_distribution_copies(self: Task[..., dict[str, int]], track_ids: list[int]) -> dict[str, int]:
     """Build the copies of these tracks that are due; retry the ones that failed, with backoff."""
     counts: dict[str, int] = {}
     retry: list[tuple[int, float]] = []
@@ -30,7 +30,7 @@ def build_distribution_copies(self, track_ids: list[int]) -> dict[str, int]:
         if outcome.retry_in is not None:
             retry.append((track_id, outcome.retry_in))
     if retry:
-        raise self.retry(args=[[track_id for track_id, _ in retry]], countdown=min(delay for _, delay in retry))
+        raise self.retry(args=([track_id for track_id, _ in retry],), countdown=min(delay for _, delay in retry))
     return counts
 
 

@@ -12,10 +12,11 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.requests import AuthenticatedRequest
 from public import channels, copies, report, selectors, services
 from public.answers import answer_for, answers_for, signals_for
 from public.models import ArtistPage
@@ -36,7 +37,7 @@ def _visible_track(request: HttpRequest, uuid) -> tuple[Track, bool]:
     return track, public
 
 
-def _cache_headers(response: HttpResponse, *, public: bool) -> HttpResponse:
+def _cache_headers(response: HttpResponseBase, *, public: bool) -> HttpResponseBase:
     # Always revalidate: the ETag changes with the consent, so a cache can
     # keep the bytes but never an answer the artist has since changed.
     response["Cache-Control"] = f"{'public' if public else 'private'}, no-cache"
@@ -49,7 +50,7 @@ def _not_modified(request: HttpRequest, etag: str) -> bool:
 
 
 @require_http_methods(GET_HEAD)
-def track_page(request: HttpRequest, uuid) -> HttpResponse:
+def track_page(request: HttpRequest, uuid) -> HttpResponseBase:
     track, public = _visible_track(request, uuid)
     answer = answer_for(track.pk)
     signals = signals_for(answer)
@@ -79,7 +80,7 @@ def track_page(request: HttpRequest, uuid) -> HttpResponse:
 
 
 @require_http_methods(GET_HEAD)
-def track_audio(request: HttpRequest, uuid) -> HttpResponse:
+def track_audio(request: HttpRequest, uuid) -> HttpResponseBase:
     track, public = _visible_track(request, uuid)
     answer = answer_for(track.pk)
     copy = selectors.servable_copy(track, answer)
@@ -89,8 +90,8 @@ def track_audio(request: HttpRequest, uuid) -> HttpResponse:
         # No copy that says the current answer (not built yet, rebuilding,
         # or a format without a place for it): the original, with the
         # current headers, never a copy that says something else.
-        name, etag = track.audio_file.name, f"{track.sha256[:40]}-{answer.token}-original"
-    extension = track.audio_file.name.rpartition(".")[2]
+        name, etag = track.audio_file.name or "", f"{track.sha256[:40]}-{answer.token}-original"
+    extension = (track.audio_file.name or "").rpartition(".")[2]
     response = serve_stored_file(
         request, name=name, content_type=track.mime_type, etag=etag, download_name=f"{track.uuid}.{extension}"
     )
@@ -99,10 +100,10 @@ def track_audio(request: HttpRequest, uuid) -> HttpResponse:
 
 
 @require_http_methods(GET_HEAD)
-def track_artwork(request: HttpRequest, uuid) -> HttpResponse:
+def track_artwork(request: HttpRequest, uuid) -> HttpResponseBase:
     track, public = _visible_track(request, uuid)
     answer = answer_for(track.pk)
-    name = track.artwork.name
+    name = track.artwork.name or ""
     response = serve_stored_file(
         request,
         name=name,
@@ -115,7 +116,7 @@ def track_artwork(request: HttpRequest, uuid) -> HttpResponse:
 
 
 @require_http_methods(GET_HEAD)
-def artist_page(request: HttpRequest, uuid) -> HttpResponse:
+def artist_page(request: HttpRequest, uuid) -> HttpResponseBase:
     page = get_object_or_404(ArtistPage.objects.select_related("artist"), uuid=uuid)
     is_owner = request.user.is_authenticated and request.user.pk == page.artist_id
     tracks = list(selectors.public_tracks().filter(owner_id=page.artist_id).order_by("-created_at", "-id"))
@@ -127,7 +128,7 @@ def artist_page(request: HttpRequest, uuid) -> HttpResponse:
     return _cache_headers(response, public=True)
 
 
-def _site_file(request: HttpRequest, site_file: channels.SiteFile, content_type: str) -> HttpResponse:
+def _site_file(request: HttpRequest, site_file: channels.SiteFile, content_type: str) -> HttpResponseBase:
     if _not_modified(request, site_file.etag):
         response: HttpResponse = HttpResponseNotModified()
     else:
@@ -137,28 +138,28 @@ def _site_file(request: HttpRequest, site_file: channels.SiteFile, content_type:
 
 
 @require_http_methods(GET_HEAD)
-def robots_txt(request: HttpRequest) -> HttpResponse:
+def robots_txt(request: HttpRequest) -> HttpResponseBase:
     return _site_file(request, channels.robots_txt(), "text/plain; charset=utf-8")
 
 
 @require_http_methods(GET_HEAD)
-def ai_txt(request: HttpRequest) -> HttpResponse:
+def ai_txt(request: HttpRequest) -> HttpResponseBase:
     return _site_file(request, channels.ai_txt(), "text/plain; charset=utf-8")
 
 
 @require_http_methods(GET_HEAD)
-def tdmrep_json(request: HttpRequest) -> HttpResponse:
+def tdmrep_json(request: HttpRequest) -> HttpResponseBase:
     return _site_file(request, channels.tdmrep_json(), "application/json")
 
 
 @require_http_methods(GET_HEAD)
-def policy_json(request: HttpRequest) -> HttpResponse:
+def policy_json(request: HttpRequest) -> HttpResponseBase:
     response = HttpResponse(json.dumps(channels.tdm_policy(), indent=2), content_type="application/ld+json")
     return _cache_headers(response, public=True)
 
 
 @require_http_methods(GET_HEAD)
-def policy_page(request: HttpRequest) -> HttpResponse:
+def policy_page(request: HttpRequest) -> HttpResponseBase:
     return _cache_headers(render(request, "public/policy.html"), public=True)
 
 
@@ -167,7 +168,7 @@ def policy_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def manage(request: HttpRequest, uuid) -> HttpResponse:
+def manage(request: AuthenticatedRequest, uuid) -> HttpResponse:
     # Scoped lookup: someone else's track is indistinguishable from no track.
     track = get_object_or_404(Track, uuid=uuid, owner=request.user)
     if request.method == "POST":

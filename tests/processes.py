@@ -14,10 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.utils import wait_until
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 
@@ -33,14 +34,7 @@ def free_port() -> int:
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+    return wait_until(predicate, timeout=timeout, interval=interval, message=message)
 
 
 class Subprocess:

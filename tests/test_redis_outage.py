@@ -110,7 +110,8 @@ def test_with_redis_down_every_page_answers_nothing_is_lost_and_the_notices_foll
     assert label_client.get(reverse("labels:catalogue", args=[label.slug])).status_code == 200
 
     health = client.get(reverse("healthz"))
-    assert health.status_code == 503 and not health.json()["checks"]["cache"]["ok"]
+    # Degraded, not down: a load balancer keeps a node whose pages answer.
+    assert health.status_code == 200 and not health.json()["checks"]["cache"]["ok"]
 
     # Nothing the artist did while Redis was down is lost.
     kinds = Counter(AuditEvent.objects.filter(artist=artist).values_list("kind", flat=True))

@@ -39,7 +39,12 @@ ARTISTS = 6
 # first two go up before the worker is killed, the last two after.
 WAVES = (("good.mp3", "good.flac"), ("good.ogg", "good.m4a"))
 # Each track's consent is saved twice; the second save decides what stays granted.
-FINAL_STATES = ({"fraud_detection"}, {"recommendation"}, set(), {"recommendation", "fraud_detection"})
+FINAL_STATES: tuple[set[str], ...] = (
+    {"fraud_detection"},
+    {"recommendation"},
+    set(),
+    {"recommendation", "fraud_detection"},
+)
 
 # Short sweeps and leases, so that work a killed worker held is handed on within
 # the test. The leases stay above the tasks' hard time limit, as in production.
@@ -76,7 +81,9 @@ class Artist:
         )
         assert response.status_code == 201, response.text
         [result] = response.json()["results"]
-        return re.search(r"/tracks/([0-9a-f-]{36})/", result["url"]).group(1)
+        found = re.search(r"/tracks/([0-9a-f-]{36})/", result["url"])
+        assert found, result["url"]
+        return found.group(1)
 
     def save_consent(self, base_url: str, track_uuid: str, purposes: set[str]) -> None:
         response = self.http.post(

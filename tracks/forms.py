@@ -31,7 +31,9 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    files = MultipleFileField(
+    # The field's name is the form's (and the API's) "files"; the stubs see BaseForm.files, which the
+    # metaclass leaves alone because declared fields are taken off the class.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Audio files",
         help_text="MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC).",
         error_messages={"required": "Choose at least one audio file to upload."},
@@ -48,7 +50,9 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["consent"].choices = hooks.upload_choices()
+        consent = self.fields["consent"]
+        assert isinstance(consent, forms.ChoiceField)
+        consent.choices = hooks.upload_choices()
         max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
         max_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
         self.fields[
@@ -84,7 +88,11 @@ class TrackFilterForm(forms.Form):
         ],
     )
     per_page = forms.TypedChoiceField(
-        label="Per page", required=False, coerce=int, empty_value=25, choices=[(25, "25"), (50, "50"), (100, "100")]
+        label="Per page",
+        required=False,
+        coerce=int,
+        empty_value=25,  # type: ignore[arg-type]  # Django takes any empty value; the stubs say str
+        choices=[(25, "25"), (50, "50"), (100, "100")],
     )
 
     def filters(self) -> dict:

@@ -25,7 +25,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Protocol
 
 import mutagen
 from mutagen.aiff import AIFF
@@ -39,6 +39,17 @@ from mutagen.wave import WAVE
 
 from tracks.sniff import looks_like_text
 from tracks.validators import normalise_isrc_or_blank
+
+
+class ByteStream(Protocol):
+    """What the readers need of a file: an uploaded file, a stored one, or a CountingReader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -184,7 +195,7 @@ class CountingReader(io.RawIOBase):
     swayed by an extension.
     """
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: ByteStream):
         super().__init__()
         self._raw = raw
         self.bytes_read = 0
@@ -215,12 +226,12 @@ class CountingReader(io.RawIOBase):
 # --- public API ---------------------------------------------------------------------------
 
 
-def probe(fileobj: BinaryIO, *, min_duration: float | None = None, max_duration: float | None = None) -> AudioInfo:
+def probe(fileobj: ByteStream, *, min_duration: float | None = None, max_duration: float | None = None) -> AudioInfo:
     """Identify and check an audio file from its headers; raise MetadataError if unusable."""
     return read(fileobj, min_duration=min_duration, max_duration=max_duration).info
 
 
-def read(fileobj: BinaryIO, *, min_duration: float | None = None, max_duration: float | None = None) -> AudioMetadata:
+def read(fileobj: ByteStream, *, min_duration: float | None = None, max_duration: float | None = None) -> AudioMetadata:
     """Stream information, tags and the embedded cover of an allowed audio file."""
     try:
         return _read(fileobj, min_duration=min_duration, max_duration=max_duration)
@@ -236,7 +247,7 @@ def read(fileobj: BinaryIO, *, min_duration: float | None = None, max_duration: 
         ) from exc
 
 
-def _read(fileobj: BinaryIO, *, min_duration: float | None, max_duration: float | None) -> AudioMetadata:
+def _read(fileobj: ByteStream, *, min_duration: float | None, max_duration: float | None) -> AudioMetadata:
     fileobj.seek(0, io.SEEK_END)
     size = fileobj.tell()
     fileobj.seek(0)
@@ -395,7 +406,7 @@ def _is_mpeg_audio_sync(data: bytes) -> bool:
     return len(data) >= 2 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0 and (data[1] & 0x06) == 0x02
 
 
-def _sniff(fileobj: BinaryIO, size: int) -> tuple[str, int]:
+def _sniff(fileobj: ByteStream, size: int) -> tuple[str, int]:
     head = fileobj.read(64)
     tag_end = _id3v2_end(head)
     if tag_end:
@@ -464,7 +475,7 @@ def _describe_non_audio(head: bytes) -> str:
 # --- per-format parsing and extra checks ------------------------------------------------
 
 
-def _parse_mp3(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_mp3(fileobj: ByteStream, size: int, tag_end: int):
     if tag_end:
         fileobj.seek(0)
         _check_id3_frames(fileobj.read(tag_end))
@@ -487,7 +498,7 @@ def _parse_mp3(fileobj: BinaryIO, size: int, tag_end: int):
     return parsed, "MP3"
 
 
-def _parse_flac(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_flac(fileobj: ByteStream, size: int, tag_end: int):
     audio_start, stream = _walk_flac_metadata(fileobj, size, tag_end)
     fileobj.seek(audio_start)
     if not _is_flac_frame_sync(fileobj.read(2)):
@@ -505,7 +516,7 @@ class _FlacStreamInfo:
     total_samples: int
 
 
-def _walk_flac_metadata(fileobj: BinaryIO, size: int, tag_end: int) -> tuple[int, _FlacStreamInfo]:
+def _walk_flac_metadata(fileobj: ByteStream, size: int, tag_end: int) -> tuple[int, _FlacStreamInfo]:
     pos = tag_end + 4
     stream = None
     total = 0
@@ -652,7 +663,7 @@ def _flac_frame_header(buf: bytes, i: int) -> tuple[int, int, bool] | None:
     return number, blocksize, bool(buf[i + 1] & 1)
 
 
-def _check_flac_tail(fileobj: BinaryIO, size: int, audio_start: int, stream: _FlacStreamInfo) -> None:
+def _check_flac_tail(fileobj: ByteStream, size: int, audio_start: int, stream: _FlacStreamInfo) -> None:
     """Prove the last audio frame is whole and is the one the stream info promises.
 
     A download cut short keeps its metadata, so mutagen alone would accept it.
@@ -681,7 +692,7 @@ def _check_flac_tail(fileobj: BinaryIO, size: int, audio_start: int, stream: _Fl
     raise TruncatedFileError("The FLAC file was cut short: its last audio frame is missing or incomplete.")
 
 
-def _walk_boxes(fileobj: BinaryIO, size: int, *, container: str) -> list[tuple[bytes, int, int]]:
+def _walk_boxes(fileobj: ByteStream, size: int, *, container: str) -> list[tuple[bytes, int, int]]:
     """Top-level MP4 boxes as (type, offset, length); raise if one runs past the end."""
     boxes = []
     pos = 0
@@ -712,7 +723,7 @@ def _walk_boxes(fileobj: BinaryIO, size: int, *, container: str) -> list[tuple[b
     return boxes
 
 
-def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_m4a(fileobj: ByteStream, size: int, tag_end: int):
     boxes = _walk_boxes(fileobj, size, container="M4A")
     kinds = [kind for kind, _, _ in boxes]
     if b"moov" not in kinds:
@@ -731,7 +742,8 @@ def _parse_m4a(fileobj: BinaryIO, size: int, tag_end: int):
         )
     fileobj.seek(0)
     parsed = MP4(fileobj)
-    codec = (parsed.info.codec or "").lower()
+    # mutagen's annotations leave FileType.info as None; MP4 sets an MP4Info with a codec.
+    codec = (getattr(parsed.info, "codec", None) or "").lower()
     if codec.startswith("mp4a"):
         return parsed, "AAC"
     if codec == "alac":
@@ -769,7 +781,7 @@ def _check_mp4_entries(moov: bytes) -> None:
             pos += length
 
 
-def _mp4_track_handlers(fileobj: BinaryIO) -> set[bytes]:
+def _mp4_track_handlers(fileobj: ByteStream) -> set[bytes]:
     """The handler type ('soun', 'vide', …) of every track; cover art is not a track."""
     atoms = Atoms(fileobj)
     handlers = set()
@@ -784,7 +796,7 @@ def _mp4_track_handlers(fileobj: BinaryIO) -> set[bytes]:
     return handlers
 
 
-def _walk_iff_chunks(fileobj: BinaryIO, size: int, *, order: str, audio_chunk: bytes, container: str) -> None:
+def _walk_iff_chunks(fileobj: ByteStream, size: int, *, order: str, audio_chunk: bytes, container: str) -> None:
     """Check that a WAV (RIFF) or AIFF (IFF) file's audio chunk is all there, and its ID3 chunk sane."""
     pos = 12
     has_audio = False
@@ -810,7 +822,7 @@ def _walk_iff_chunks(fileobj: BinaryIO, size: int, *, order: str, audio_chunk: b
         raise CorruptFileError(f"The {container} file holds no audio data.")
 
 
-def _parse_wav(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_wav(fileobj: ByteStream, size: int, tag_end: int):
     _walk_iff_chunks(fileobj, size, order="<", audio_chunk=b"data", container="WAV")
     fileobj.seek(0)
     parsed = WAVE(fileobj, known_frames=_ID3_KNOWN_FRAMES)
@@ -821,7 +833,7 @@ def _parse_wav(fileobj: BinaryIO, size: int, tag_end: int):
     return parsed, f"PCM {bits}-bit" if bits else "PCM"
 
 
-def _parse_aiff(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_aiff(fileobj: ByteStream, size: int, tag_end: int):
     _walk_iff_chunks(fileobj, size, order=">", audio_chunk=b"SSND", container="AIFF")
     fileobj.seek(0)
     parsed = AIFF(fileobj, known_frames=_ID3_KNOWN_FRAMES)
@@ -829,7 +841,7 @@ def _parse_aiff(fileobj: BinaryIO, size: int, tag_end: int):
     return parsed, f"PCM {bits}-bit" if bits else "PCM"
 
 
-def _check_ogg_headers(fileobj: BinaryIO, size: int) -> None:
+def _check_ogg_headers(fileobj: ByteStream, size: int) -> None:
     """Refuse an Ogg stream whose header packets (tags, cover art) are absurdly large or many.
 
     mutagen loads the comment packet whole and parses every comment; walking
@@ -864,7 +876,7 @@ def _check_ogg_headers(fileobj: BinaryIO, size: int) -> None:
     fileobj.seek(0)
 
 
-def _ogg_page_lacing(fileobj: BinaryIO, pos: int) -> bytes:
+def _ogg_page_lacing(fileobj: ByteStream, pos: int) -> bytes:
     fileobj.seek(pos)
     page = fileobj.read(27)
     if len(page) < 27 or page[:4] != b"OggS":
@@ -875,12 +887,12 @@ def _ogg_page_lacing(fileobj: BinaryIO, pos: int) -> bytes:
     return lacing
 
 
-def _parse_vorbis(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_vorbis(fileobj: ByteStream, size: int, tag_end: int):
     _check_ogg_headers(fileobj, size)
     return OggVorbis(fileobj), "Vorbis"
 
 
-def _parse_opus(fileobj: BinaryIO, size: int, tag_end: int):
+def _parse_opus(fileobj: ByteStream, size: int, tag_end: int):
     _check_ogg_headers(fileobj, size)
     return OggOpus(fileobj), "Opus"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
@@ -37,7 +39,7 @@ def track_summary(*, owner: User) -> dict[str, int]:
     )
 
 
-def stalled_track_ids(*, uploaded_before, claimed_before, limit: int = 500) -> list[int]:
+def stalled_track_ids(*, uploaded_before: datetime, claimed_before: datetime, limit: int = 500) -> list[int]:
     """Tracks still processing that no live worker holds: never queued, or their worker died."""
     return list(
         Track.objects.filter(status=Track.Status.PROCESSING, created_at__lt=uploaded_before)

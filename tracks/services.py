@@ -8,6 +8,7 @@ go only once that deletion has committed.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import posixpath
@@ -17,13 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -94,13 +96,13 @@ def _delete_stored(*names: str) -> None:
             logger.exception("could not delete stored file %s", name)
 
 
-def delete_files_on_commit(*names: str) -> None:
-    names = tuple(n for n in names if n)
-    if names:
-        transaction.on_commit(partial(_delete_stored, *names))
+def delete_files_on_commit(*names: str | None) -> None:
+    stored = [n for n in names if n]
+    if stored:
+        transaction.on_commit(partial(_delete_stored, *stored))
 
 
-def sha256_of(upload: UploadedFile) -> str:
+def sha256_of(upload: UploadedFile[bytes]) -> str:
     digest = hashlib.sha256()
     upload.seek(0)
     for chunk in upload.chunks(_HASH_CHUNK):
@@ -112,13 +114,12 @@ def sha256_of(upload: UploadedFile) -> str:
 # --- upload --------------------------------------------------------------------------------
 
 
-def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
+def validate_upload(*, upload: UploadedFile[bytes]) -> metadata.AudioInfo:
     """Judge an uploaded file by its content; raise UploadRejected with the reason."""
-    if getattr(upload, "over_limit", False) or upload.size > settings.TRACKS_MAX_UPLOAD_BYTES:
+    size = upload.size or 0
+    if getattr(upload, "over_limit", False) or size > settings.TRACKS_MAX_UPLOAD_BYTES:
         limit = human_size(settings.TRACKS_MAX_UPLOAD_BYTES)
-        raise UploadRejected(
-            f"The file is {human_size(upload.size)}; the largest file accepted is {limit}.", code="too_large"
-        )
+        raise UploadRejected(f"The file is {human_size(size)}; the largest file accepted is {limit}.", code="too_large")
     upload.seek(0)
     try:
         info = metadata.probe(
@@ -156,7 +157,7 @@ class _StoredUpload:
 def create_track(
     *,
     owner: User,
-    upload: UploadedFile,
+    upload: UploadedFile[bytes],
     consent_choices: Mapping[str, bool] | None = None,
     request_meta: RequestMeta | None = None,
 ) -> Track:
@@ -177,7 +178,7 @@ def create_track(
 def create_tracks(
     *,
     owner: User,
-    uploads: Sequence[UploadedFile],
+    uploads: Sequence[UploadedFile[bytes]],
     consent_choices: Mapping[str, bool] | None = None,
     request_meta: RequestMeta | None = None,
 ) -> list[UploadOutcome]:
@@ -234,7 +235,7 @@ def create_tracks(
     return outcomes
 
 
-def _store_upload(*, owner: User, upload: UploadedFile, index: int, filename: str) -> _StoredUpload:
+def _store_upload(*, owner: User, upload: UploadedFile[bytes], index: int, filename: str) -> _StoredUpload:
     info = validate_upload(upload=upload)
     digest = getattr(upload, "sha256", None) or sha256_of(upload)
     existing = selectors.find_duplicate(owner=owner, sha256=digest)
@@ -296,7 +297,7 @@ def _enqueue_processing(track_id: int) -> None:
 # --- processing ----------------------------------------------------------------------------
 
 
-def claim_expired_before():
+def claim_expired_before() -> datetime.datetime:
     return timezone.now() - timedelta(seconds=settings.TRACKS_CLAIM_TIMEOUT_SECONDS)
 
 
@@ -332,10 +333,17 @@ def store_artwork(*, renditions: dict[str, Rendition]) -> ArtworkFiles:
     return ArtworkFiles(display=display_name, thumbnail=thumbnail_name)
 
 
-def _fill_if_blank(field: str, value, *, blank=""):
+def _concrete_field(name: str) -> Field[Any, Any]:
+    field = Track._meta.get_field(name)
+    if not isinstance(field, Field):  # a relation seen from the other side has no column to fill
+        raise TypeError(f"Track.{name} is not a column")
+    return field
+
+
+def _fill_if_blank(field: str, value: object, *, blank: str = "") -> F | Case:
     if value in (None, ""):
         return F(field)
-    return Case(When(**{field: blank}, then=Value(value)), default=F(field), output_field=Track._meta.get_field(field))
+    return Case(When(**{field: blank}, then=Value(value)), default=F(field), output_field=_concrete_field(field))
 
 
 def complete_processing(

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 _CHUNK = 64 * 1024
@@ -91,7 +91,7 @@ def _read_span(name: str, start: int, length: int) -> Iterator[bytes]:
 
 def serve_stored_file(
     request: HttpRequest, *, name: str, content_type: str, etag: str, download_name: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     if not name:
         raise Http404("No such file.")
     try:
@@ -107,11 +107,12 @@ def serve_stored_file(
     try:
         span = parse_range(range_header, size)
     except RangeNotSatisfiable:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        response["Accept-Ranges"] = "bytes"
-        return response
+        refusal = HttpResponse(status=416)
+        refusal["Content-Range"] = f"bytes */{size}"
+        refusal["Accept-Ranges"] = "bytes"
+        return refusal
 
+    response: HttpResponseBase
     if request.headers.get("If-None-Match", "").strip() == quoted_etag and span is None:
         response = HttpResponse(status=304)
     else:
@@ -125,7 +126,7 @@ def serve_stored_file(
         response["Content-Length"] = str(length)
         if span:
             response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Disposition"] = content_disposition_header(False, download_name)
+        response["Content-Disposition"] = content_disposition_header(False, download_name) or "attachment"
     response["Accept-Ranges"] = "bytes"
     response["ETag"] = quoted_etag
     # Private: only the owner may fetch it, so no shared cache may keep it.

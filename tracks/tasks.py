@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from tracks import artwork, metadata, selectors, services
+from tracks.models import Track
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ def requeue_stalled_tracks() -> int:
     return len(ids)
 
 
-def _process(track) -> str:
-    with default_storage.open(track.audio_file.name, "rb") as stored:
+def _process(track: Track) -> str:
+    with default_storage.open(track.audio_file.name or "", "rb") as stored:
         audio = metadata.read(
             stored,
             min_duration=settings.TRACKS_MIN_DURATION_SECONDS,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
+
+
+class HashedUpload(TemporaryUploadedFile):
+    """A spooled upload with what the handler learned while it streamed in."""
+
+    over_limit: bool = False
+    sha256: str | None = None
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -21,8 +29,12 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         super().__init__(request)
         self.max_bytes = max_bytes if max_bytes is not None else settings.TRACKS_MAX_UPLOAD_BYTES
 
+    file: HashedUpload
+
     def new_file(self, *args, **kwargs):
-        super().new_file(*args, **kwargs)
+        # TemporaryFileUploadHandler.new_file with our subclass of its file.
+        FileUploadHandler.new_file(self, *args, **kwargs)
+        self.file = HashedUpload(self.file_name or "", self.content_type, 0, self.charset, self.content_type_extra)
         self._sha256 = hashlib.sha256()
         self._received = 0
         self._over_limit = False
@@ -42,7 +54,6 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         return None
 
     def file_complete(self, file_size):
-        uploaded = super().file_complete(file_size)
-        uploaded.over_limit = self._over_limit
-        uploaded.sha256 = None if self._over_limit else self._sha256.hexdigest()
-        return uploaded
+        self.file.over_limit = self._over_limit
+        self.file.sha256 = None if self._over_limit else self._sha256.hexdigest()
+        return super().file_complete(file_size)

@@ -5,12 +5,13 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.requests import AuthenticatedRequest
 from platformkit.request_meta import RequestMeta
 from tracks import selectors, services
 from tracks.forms import TrackEditForm, TrackFilterForm, UploadForm
@@ -46,7 +47,7 @@ def _wants_json(request: HttpRequest) -> bool:
 
 @login_required
 @require_GET
-def track_list(request: HttpRequest) -> HttpResponse:
+def track_list(request: AuthenticatedRequest) -> HttpResponse:
     filters = TrackFilterForm(request.GET)
     tracks = selectors.tracks_for_owner(owner=request.user, **filters.filters())
     page = Paginator(tracks, filters.page_size()).get_page(request.GET.get("page"))
@@ -89,7 +90,7 @@ def _sort_columns(query, current: str) -> dict[str, dict[str, str]]:
 # and CsrfViewMiddleware reads it; so CSRF is checked inside, once it is set.
 @csrf_exempt
 @login_required
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         request.upload_handlers = [HashingUploadHandler(request)]
     return _upload(request)
@@ -97,7 +98,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @csrf_protect
 @require_http_methods(["GET", "POST"])
-def _upload(request: HttpRequest) -> HttpResponse:
+def _upload(request: AuthenticatedRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "tracks/upload.html", {"form": UploadForm()})
 
@@ -171,14 +172,14 @@ def _status_sentence(track: Track) -> str:
 
 @signed_in_or_404
 @require_GET
-def track_detail(request: HttpRequest, uuid) -> HttpResponse:
+def track_detail(request: AuthenticatedRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
     return render(request, "tracks/detail.html", {"track": track})
 
 
 @signed_in_or_404
 @require_GET
-def track_status(request: HttpRequest, uuid) -> JsonResponse:
+def track_status(request: AuthenticatedRequest, uuid) -> JsonResponse:
     track = _own_track(request, uuid)
     response = JsonResponse(
         {
@@ -197,7 +198,7 @@ def track_status(request: HttpRequest, uuid) -> JsonResponse:
 
 @signed_in_or_404
 @require_http_methods(["GET", "POST"])
-def track_edit(request: HttpRequest, uuid) -> HttpResponse:
+def track_edit(request: AuthenticatedRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
     form = TrackEditForm(request.POST or None, request.FILES or None, instance=track)
     if request.method == "POST" and form.is_valid():
@@ -219,7 +220,7 @@ def track_edit(request: HttpRequest, uuid) -> HttpResponse:
 
 @signed_in_or_404
 @require_http_methods(["GET", "POST"])
-def track_delete(request: HttpRequest, uuid) -> HttpResponse:
+def track_delete(request: AuthenticatedRequest, uuid) -> HttpResponse:
     track = _own_track(request, uuid)
     if request.method == "POST":
         title = track.display_title
@@ -231,12 +232,13 @@ def track_delete(request: HttpRequest, uuid) -> HttpResponse:
 
 @signed_in_or_404
 @require_http_methods(["GET", "HEAD"])
-def track_audio(request: HttpRequest, uuid) -> HttpResponse:
+def track_audio(request: AuthenticatedRequest, uuid) -> HttpResponseBase:
     track = _own_track(request, uuid)
-    extension = track.audio_file.name.rpartition(".")[2]
+    name = track.audio_file.name or ""
+    extension = name.rpartition(".")[2]
     return serve_stored_file(
         request,
-        name=track.audio_file.name,
+        name=name,
         content_type=track.mime_type,
         etag=track.sha256,
         download_name=f"{track.uuid}.{extension}",
@@ -245,9 +247,9 @@ def track_audio(request: HttpRequest, uuid) -> HttpResponse:
 
 @signed_in_or_404
 @require_http_methods(["GET", "HEAD"])
-def track_artwork(request: HttpRequest, uuid, size: str) -> HttpResponse:
+def track_artwork(request: AuthenticatedRequest, uuid, size: str) -> HttpResponseBase:
     track = _own_track(request, uuid)
-    name = track.artwork_thumbnail.name if size == "thumbnail" else track.artwork.name
+    name = (track.artwork_thumbnail.name if size == "thumbnail" else track.artwork.name) or ""
     return serve_stored_file(
         request,
         name=name,

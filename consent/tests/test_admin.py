@@ -11,12 +11,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def granted(artist, make_tracks):
     tracks = make_tracks(3, owner=artist)
     services.change_consent(

@@ -12,19 +12,12 @@ from tracks.models import Track
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, client, live_server, artist):
-    client.force_login(artist)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
-
 def granted(artist) -> set[tuple[str, str]]:
     return set(Consent.objects.filter(track__owner=artist, granted=True).values_list("track__title", "purpose__slug"))
 
 
 def test_matrix_with_javascript_ticks_a_column_and_confirms_generative_training(
-    browser_page, live_server, client, artist, make_track
+    browser_page, live_server, client, artist, make_track, sign_in_browser
 ):
     make_track(owner=artist, title="Alpha")
     make_track(owner=artist, title="Beta")
@@ -34,7 +27,7 @@ def test_matrix_with_javascript_ticks_a_column_and_confirms_generative_training(
     # CSP violations are reported as console errors; the 400 is the refused
     # confirmation below, which is expected.
     page.on("console", lambda msg: msg.type == "error" and "status of 400" not in msg.text and errors.append(msg.text))
-    sign_in(page, client, live_server, artist)
+    sign_in_browser(page, artist)
 
     page.goto(reverse("consent:matrix"))
     page.get_by_role("button", name="Tick Recommendation for every track on this page", exact=True).click()
@@ -55,13 +48,15 @@ def test_matrix_with_javascript_ticks_a_column_and_confirms_generative_training(
     assert errors == []
 
 
-def test_matrix_and_track_panel_work_without_javascript(_chromium, live_server, client, artist, make_track):
+def test_matrix_and_track_panel_work_without_javascript(
+    _chromium, live_server, client, artist, make_track, sign_in_browser
+):
     track = make_track(owner=artist, title="Gamma")
     context = _chromium.new_context(base_url=live_server.url, java_script_enabled=False)
     try:
         page = context.new_page()
         page.set_default_timeout(15_000)
-        sign_in(page, client, live_server, artist)
+        sign_in_browser(page, artist)
 
         page.goto(reverse("consent:matrix"))
         page.get_by_label("Allow Fraud detection for Gamma").check()
@@ -80,14 +75,14 @@ def test_matrix_and_track_panel_work_without_javascript(_chromium, live_server, 
         context.close()
 
 
-def test_upload_with_javascript_sends_the_opt_in_choice(browser_page, live_server, client, artist):
+def test_upload_with_javascript_sends_the_opt_in_choice(browser_page, live_server, client, artist, sign_in_browser):
     from pathlib import Path
 
     from consent.models import AuditEvent
 
     media = Path(__file__).resolve().parents[2] / "tracks" / "tests" / "fixtures"
     page = browser_page
-    sign_in(page, client, live_server, artist)
+    sign_in_browser(page, artist)
     page.goto(reverse("tracks:upload"))
     assert page.locator("[data-dropzone-hint]").is_visible()  # upload.js is running
     page.get_by_label("Recommendation").check()

@@ -242,6 +242,7 @@ def publish(purposes, django_capture_on_commit_callbacks):
 
     def publish_(full_text: str, summary: str, *, changes=()):
         previous = PolicyVersion.objects.order_by("-version").first()
+        assert previous is not None, "migrations publish the first version"
         version = PolicyVersion.objects.create(
             version=previous.version + 1,
             summary=summary,

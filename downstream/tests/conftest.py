@@ -8,9 +8,6 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-# The track factories of the consent tests, reused rather than copied.
-from consent.tests.conftest import make_track, make_tracks, purposes  # noqa: F401
-
 _names = itertools.count(1)
 
 
@@ -23,8 +20,7 @@ class ApiCaller:
     """A Django test client that sends a bearer token and JSON."""
 
     def __init__(self, token: str | None):
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-        self.http = Client(**headers)
+        self.http = Client(headers={"Authorization": f"Bearer {token}"} if token else None)
 
     def get(self, path: str, **params):
         return self.http.get(f"/api/v1{path}", params)
@@ -38,7 +34,7 @@ def make_api_client(db):
     """Register a client through the service; returns (client row, token)."""
     from downstream import services
 
-    def make(*, purposes=("recommendation",), manifests=False, usage=False, name=None, **fields):  # noqa: F811 -- a keyword named like the fixture
+    def make(*, purposes=("recommendation",), manifests=False, usage=False, name=None, **fields):
         issued = services.create_client(
             name=name or f"System {next(_names)}",
             contact="team@example.test",

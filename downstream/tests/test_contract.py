@@ -26,7 +26,9 @@ def problem(response, status: int) -> dict:
 
 
 def latest_event(track, slug: str) -> AuditEvent:
-    return AuditEvent.objects.filter(track_uuid=track.uuid, purpose_slug=slug).order_by("-seq").first()
+    event = AuditEvent.objects.filter(track_uuid=track.uuid, purpose_slug=slug).order_by("-seq").first()
+    assert event is not None, f"no {slug} event for the track"
+    return event
 
 
 # --- One track -------------------------------------------------------------------------------

@@ -1,57 +1,6 @@
 from __future__ import annotations
 
-import hashlib
-import itertools
-
 import pytest
-
-_numbers = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def make_tracks(db):
-    """Many tracks for one owner in one INSERT."""
-    from tracks.models import Track
-
-    def make(count: int, *, owner, isrc_prefix: str | None = None, **fields) -> list[Track]:
-        start = next(_numbers) * 100_000
-        fields.setdefault("status", Track.Status.READY)
-        return Track.objects.bulk_create(
-            [
-                Track(
-                    owner=owner,
-                    title=f"Track {start + i}",
-                    isrc=f"{isrc_prefix}{i:07d}" if isrc_prefix else "",
-                    audio_file=f"audio/label-{start + i}.flac",
-                    sha256=hashlib.sha256(f"label-{start + i}".encode()).hexdigest(),
-                    **fields,
-                )
-                for i in range(count)
-            ]
-        )
-
-    return make
-
-
-@pytest.fixture
-def all_none(db) -> dict[str, str]:
-    """Every purpose, read from the database so that a new one is covered too, delegated as nothing."""
-    from consent.models import Purpose
-
-    return dict.fromkeys(Purpose.objects.values_list("slug", flat=True), "none")
-
-
-@pytest.fixture
-def purpose_slugs(db) -> list[str]:
-    """Every purpose's slug in the order pages and CSV columns show them."""
-    from consent.models import Purpose
-
-    return list(Purpose.objects.order_by("ordering", "id").values_list("slug", flat=True))
 
 
 @pytest.fixture
@@ -97,3 +46,61 @@ def granted(track, slug: str) -> bool:
     from consent.models import Consent
 
     return Consent.objects.filter(track=track, purpose__slug=slug, granted=True).exists()
+
+
+# Grant and withdraw recommendation, only withdraw fraud detection, nothing of generative training.
+REC_SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
+
+
+@pytest.fixture
+def make_roster(label_setup, make_user, make_tracks):
+    """Factory: artists named "<name> <i>", each with tracks, delegated to the label_setup label."""
+
+    def make(name: str, *, artists: int = 3, tracks_each: int = 5, scopes: dict[str, str] | None = None):
+        label, manager, delegate = label_setup
+        members = [make_user(display_name=f"{name} {i}") for i in range(artists)]
+        for artist in members:
+            make_tracks(tracks_each, owner=artist)
+            delegate(artist, REC_SCOPES if scopes is None else scopes)
+        return label, manager, members
+
+    return make
+
+
+def preview(manager, label, changes: dict[str, bool], *, tracks=None, selection=None, confirmed=()):
+    """The draft of a bulk edit over every track (or `tracks`), with no catalogue filter."""
+    from labels import bulk
+    from tracks.models import Track
+
+    return bulk.preview_bulk_edit(
+        actor=manager,
+        label=label,
+        tracks=Track.objects.all() if tracks is None else tracks,
+        changes=changes,
+        filter_params={},
+        selection=selection,
+        confirmed=confirmed,
+    )
+
+
+@pytest.fixture
+def make_direct_roster(make_user, make_tracks):
+    """Factory: a new label, and artists delegated to it directly (no invitation, so no email) with tracks.
+
+    `tracks` maps each artist's display name to how many tracks they own.
+    """
+    from labels import services
+    from tests.factories import DelegationFactory
+
+    def make(label_name: str, tracks: dict[str, int], *, scopes: dict[str, str] | None = None):
+        manager = make_user(display_name="Mia Manager")
+        label = services.create_label(owner=manager, name=label_name)
+        artists = []
+        for name, count in tracks.items():
+            artist = make_user(display_name=name)
+            make_tracks(count, owner=artist)
+            DelegationFactory(artist=artist, label=label, scopes=REC_SCOPES if scopes is None else scopes)
+            artists.append(artist)
+        return label, manager, artists
+
+    return make

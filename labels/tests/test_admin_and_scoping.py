@@ -5,9 +5,8 @@ import pytest
 from labels import bulk as bulk_changes
 from labels import services
 from labels.models import BulkChange, LabelMembership
+from labels.tests.conftest import REC_SCOPES, preview
 from tracks.models import Track
-
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
 
 
 @pytest.fixture
@@ -15,18 +14,11 @@ def world(label_setup, make_user, make_tracks):
     label, manager, delegate = label_setup
     ada = make_user(display_name="Ada")
     make_tracks(3, owner=ada)
-    delegation = delegate(ada, SCOPES)
+    delegation = delegate(ada, REC_SCOPES)
     [proposal] = services.propose_grant(
         actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
     )
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": True})
     bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
     return label, manager, ada, delegation, proposal, bulk
 
@@ -76,14 +68,7 @@ def test_bulk_changes_of_another_manager_of_the_same_label_can_be_seen_but_not_c
     label, manager, _, _, _, _ = world
     colleague = make_user()
     label.memberships.create(user=colleague, role="manager")
-    draft = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": False},
-        filter_params={},
-        selection=None,
-    )
+    draft = preview(manager, label, {"recommendation": False})
     client.force_login(colleague)
     assert client.get(f"/labels/{label.slug}/bulk/{draft.pk}/").status_code == 200
     response = client.post(f"/labels/{label.slug}/bulk/{draft.pk}/confirm/", follow=True)

@@ -8,13 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from consent.models import Consent
-from labels import bulk as bulk_changes
-from labels import services
-from labels.models import Delegation
+from labels.tests.conftest import preview
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
 
 
 def _wait_for(predicate, timeout=10.0):
@@ -27,26 +23,15 @@ def _wait_for(predicate, timeout=10.0):
 
 
 def test_manager_filters_selects_all_matching_previews_applies_and_artist_gets_one_email(
-    browser_page, live_server, client, make_user, make_tracks, smtp_server
+    browser_page, live_server, client, make_direct_roster, smtp_server, sign_in_browser, page_errors
 ):
-    manager = make_user(display_name="Mia Manager")
-    label = services.create_label(owner=manager, name="Northern Records")
-    ada = make_user(display_name="Ada Artist")
-    bo = make_user(display_name="Bo Other")
-    make_tracks(60, owner=ada)  # more than one page of 50
-    make_tracks(3, owner=bo)
     # Delegations made directly: this test counts only the bulk change's email.
-    for artist in (ada, bo):
-        Delegation.objects.create(artist=artist, label=label, status=Delegation.Status.ACTIVE, scopes=SCOPES)
+    # Ada has more than one page of 50 tracks.
+    label, manager, (ada, bo) = make_direct_roster("Northern Records", {"Ada Artist": 60, "Bo Other": 3})
 
     page = browser_page
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-    client.force_login(manager)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
+    errors = page_errors
+    sign_in_browser(page, manager)
 
     page.goto(f"/labels/{label.slug}/")
     page.get_by_label("Artist", exact=True).select_option(label="Ada Artist")
@@ -79,37 +64,20 @@ def test_manager_filters_selects_all_matching_previews_applies_and_artist_gets_o
 
 
 def test_progress_bar_follows_a_running_change_and_reloads_when_it_finishes(
-    browser_page, live_server, client, make_user, make_tracks
+    browser_page, live_server, client, make_direct_roster, sign_in_browser, page_errors
 ):
     from django.utils import timezone
 
     from labels.models import BulkChange
-    from tracks.models import Track
 
-    manager = make_user(display_name="Mia Manager")
-    label = services.create_label(owner=manager, name="Progress Records")
-    ada = make_user(display_name="Ada Artist")
-    make_tracks(40, owner=ada)
-    Delegation.objects.create(artist=ada, label=label, status=Delegation.Status.ACTIVE, scopes=SCOPES)
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    label, manager, _ = make_direct_roster("Progress Records", {"Ada Artist": 40})
+    bulk = preview(manager, label, {"recommendation": True})
     # Stands in for a worker part-way through.
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.RUNNING, progress_done=10)
 
     page = browser_page
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-    client.force_login(manager)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
+    errors = page_errors
+    sign_in_browser(page, manager)
     page.goto(f"/labels/{label.slug}/bulk/{bulk.pk}/")
     assert page.locator("[data-progress-text]").inner_text() == "10 of 40"
 

@@ -11,33 +11,18 @@ from labels import bulk as bulk_changes
 from labels import services
 from labels.models import BulkChange
 from labels.services import LabelError
-from labels.tests.conftest import granted
+from labels.tests.conftest import REC_SCOPES, granted, preview
 from notifications.models import Notification
 from tracks.models import Track
 
-GW_REC = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
-
 
 @pytest.fixture
-def roster(label_setup, make_user, make_tracks):
-    label, manager, delegate = label_setup
-    artists = [make_user(display_name=f"Roster {i}") for i in range(3)]
-    for a in artists:
-        make_tracks(5, owner=a)
-        delegate(a, GW_REC)
-    return label, manager, artists
+def roster(make_roster):
+    return make_roster("Roster")
 
 
 def _bulk(manager, label, changes, selection=None, confirmed=()):
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes=changes,
-        filter_params={},
-        selection=selection,
-        confirmed=confirmed,
-    )
+    bulk = preview(manager, label, changes, selection=selection, confirmed=confirmed)
     bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
     bulk.refresh_from_db()
     return bulk
@@ -84,14 +69,8 @@ def test_every_audit_event_links_to_the_bulk_change_and_the_chain_verifies(roste
 def test_preview_counts_changes_already_so_and_refusals_per_artist(roster, set_state):
     label, manager, artists = roster
     set_state(artists[0], list(Track.objects.filter(owner=artists[0])[:2]), "recommendation", True)
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True, "generative_training": True},
-        filter_params={},
-        selection=None,
-        confirmed=["generative_training"],
+    bulk = preview(
+        manager, label, {"recommendation": True, "generative_training": True}, confirmed=["generative_training"]
     )
     assert bulk.status == BulkChange.Status.DRAFT
     assert (bulk.will_change, bulk.already, bulk.refused) == (13, 2, 15)
@@ -104,14 +83,7 @@ def test_preview_counts_changes_already_so_and_refusals_per_artist(roster, set_s
 def test_bulk_grant_of_generative_training_needs_its_confirmation(roster):
     label, manager, _ = roster
     with pytest.raises(LabelError, match="confirmation"):
-        bulk_changes.preview_bulk_edit(
-            actor=manager,
-            label=label,
-            tracks=Track.objects.all(),
-            changes={"generative_training": True},
-            filter_params={},
-            selection=None,
-        )
+        preview(manager, label, {"generative_training": True})
 
 
 def test_undo_applies_the_reverse_change_audited_too(client, roster):
@@ -173,14 +145,7 @@ def test_large_change_is_queued_and_reports_progress(client, roster, settings, d
 
 def test_progress_page_of_a_running_change_refreshes_without_javascript(client, roster):
     label, manager, _ = roster
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": True})
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.RUNNING, progress_done=5)
     client.force_login(manager)
     body = client.get(f"/labels/{label.slug}/bulk/{bulk.pk}/").content.decode()
@@ -251,14 +216,7 @@ def test_undo_that_grants_generative_training_again_needs_the_confirmation(
 
 def test_a_change_whose_manager_account_was_deactivated_is_not_applied(roster):
     label, manager, _ = roster
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"fraud_detection": False},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"fraud_detection": False})
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     type(manager).objects.filter(pk=manager.pk).update(is_active=False)
     result = bulk_changes.apply_bulk_change(bulk.pk)
@@ -269,14 +227,7 @@ def test_a_change_whose_manager_account_was_deactivated_is_not_applied(roster):
 
 def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
     label, manager, _ = roster
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": True})
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     label.memberships.filter(user=manager).delete()
     result = bulk_changes.apply_bulk_change(bulk.pk)
@@ -289,21 +240,16 @@ def test_a_manager_removed_from_the_label_cannot_apply_a_queued_change(roster):
 def test_a_delegation_narrowed_during_the_apply_is_reported_and_the_rest_goes_on(roster, monkeypatch, settings):
     settings.LABELS_BULK_CHUNK_TRACKS = 5  # one artist per consent call
     label, manager, artists = roster
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": True})
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
     # The artist narrows the delegation after the label's own check has read it:
     # the label side sees the old scopes, the service (under the lock) the new.
     stale = bulk_changes.delegated_scopes(manager, [a.pk for a in artists], label_id=label.pk)
     monkeypatch.setattr(bulk_changes, "delegated_scopes", lambda *a, **k: stale)
     delegation = artists[1].delegations.get()
-    services.change_scopes(artist=artists[1], delegation=delegation, scopes={**GW_REC, "recommendation": "withdraw"})
+    services.change_scopes(
+        artist=artists[1], delegation=delegation, scopes={**REC_SCOPES, "recommendation": "withdraw"}
+    )
     result = bulk_changes.apply_bulk_change(bulk.pk)
     assert result.status == BulkChange.Status.DONE
     assert result.applied == 10

@@ -12,33 +12,19 @@ from consent.models import AuditEvent
 from creatorportal.celery import app as celery_app
 from labels import bulk as bulk_changes
 from labels.models import BulkChange
-from labels.tests.conftest import granted
+from labels.tests.conftest import granted, preview
 from notifications.models import Notification
 from tracks.models import Track
 
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
-
 
 @pytest.fixture
-def roster(label_setup, make_user, make_tracks):
+def roster(make_roster):
     """Three artists with five tracks each; one artist per chunk."""
-    label, manager, delegate = label_setup
-    artists = [make_user(display_name=f"Lease {i}") for i in range(3)]
-    for artist in artists:
-        make_tracks(5, owner=artist)
-        delegate(artist, SCOPES)
-    return label, manager, artists
+    return make_roster("Lease")
 
 
 def _preview(manager, label, changes=None) -> BulkChange:
-    return bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes=changes or {"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    return preview(manager, label, changes or {"recommendation": True})
 
 
 def _expire_lease(bulk: BulkChange, **extra) -> None:

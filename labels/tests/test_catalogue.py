@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from labels import bulk as bulk_changes
 from labels import services
 from labels.models import BulkChange, Delegation
-from labels.tests.conftest import granted
+from labels.tests.conftest import granted, preview
 from tracks.models import Track
 
 
@@ -37,14 +36,7 @@ def test_catalogue_lists_only_the_labels_roster(client, two_labels):
 def test_manager_of_one_label_gets_404_everywhere_in_another(client, two_labels):
     label_a, manager_a, label_b, manager_b, _, _otto = two_labels
     client.force_login(manager_b)
-    other = bulk_changes.preview_bulk_edit(
-        actor=manager_b,
-        label=label_b,
-        tracks=Track.objects.all(),
-        changes={"recommendation": False},
-        filter_params={},
-        selection=None,
-    )
+    other = preview(manager_b, label_b, {"recommendation": False})
     client.force_login(manager_a)
     slug = label_b.slug
     for url in (

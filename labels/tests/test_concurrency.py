@@ -12,11 +12,9 @@ from consent.tests.test_concurrency import run_concurrently
 from labels import bulk as bulk_changes
 from labels import services
 from labels.models import BulkChange, Delegation
-from tracks.models import Track
+from labels.tests.conftest import REC_SCOPES, preview
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
 
 
 @pytest.fixture(autouse=True)
@@ -30,15 +28,8 @@ def test_no_label_change_is_written_after_the_artist_ended_the_delegation(attemp
     label, manager, delegate = label_setup
     ada = make_user()
     make_tracks(300, owner=ada)
-    delegation = delegate(ada, SCOPES)
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    delegation = delegate(ada, REC_SCOPES)
+    bulk = preview(manager, label, {"recommendation": True})
     BulkChange.objects.filter(pk=bulk.pk).update(status=BulkChange.Status.QUEUED)
 
     run_concurrently(

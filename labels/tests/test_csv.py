@@ -10,10 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from consent.models import AuditEvent
 from labels import services
 from labels.models import BulkChange
-from labels.tests.conftest import granted
+from labels.tests.conftest import REC_SCOPES, granted
 from tracks.models import Track
-
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
 
 
 @pytest.fixture
@@ -23,7 +21,7 @@ def catalogue(label_setup, make_user, make_tracks):
     outsider = make_user(display_name="Outsider")
     tracks = make_tracks(4, owner=ada, isrc_prefix="GBAAA")
     outside = make_tracks(1, owner=outsider, isrc_prefix="USZZZ")
-    delegate(ada, SCOPES)
+    delegate(ada, REC_SCOPES)
     return label, manager, ada, tracks, outside[0]
 
 

@@ -195,15 +195,22 @@ def test_proposal_outside_scope_grants_nothing_until_the_artist_accepts(
     assert event.actor_id == artist.pk and event.actor_kind == "artist"
 
 
-def test_declining_a_proposal_changes_nothing(all_none, client, artist, label_setup, make_tracks):
+@pytest.fixture
+def generative_proposal(all_none, artist, label_setup, make_tracks):
+    """The artist's one track, on a roster delegated nothing, and the label's proposal of generative training."""
+    from tracks.models import Track
+
     label, manager, delegate = label_setup
     tracks = make_tracks(1, owner=artist)
     delegate(artist, all_none)
-    from tracks.models import Track
-
     [proposal] = services.propose_grant(
         actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
     )
+    return tracks, proposal
+
+
+def test_declining_a_proposal_changes_nothing(client, artist, generative_proposal):
+    tracks, proposal = generative_proposal
     client.force_login(artist)
     client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "decline"})
     proposal.refresh_from_db()
@@ -211,15 +218,8 @@ def test_declining_a_proposal_changes_nothing(all_none, client, artist, label_se
     assert not granted(tracks[0], "generative_training")
 
 
-def test_accepting_a_generative_proposal_needs_the_confirmation_box(all_none, client, artist, label_setup, make_tracks):
-    label, manager, delegate = label_setup
-    tracks = make_tracks(1, owner=artist)
-    delegate(artist, all_none)
-    from tracks.models import Track
-
-    [proposal] = services.propose_grant(
-        actor=manager, label=label, tracks=Track.objects.all(), purpose_slug="generative_training"
-    )
+def test_accepting_a_generative_proposal_needs_the_confirmation_box(client, artist, generative_proposal):
+    tracks, proposal = generative_proposal
     client.force_login(artist)
     client.post(f"/labels/proposals/{proposal.pk}/", {"decision": "accept"})
     assert not granted(tracks[0], "generative_training")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -66,7 +67,7 @@ def _through_a_csv(spelling, *, artist, client, make_tracks, label_setup, **_) -
     return Track.objects.get(pk=track.pk).isrc
 
 
-PATHS = {"tag": _through_a_tag, "form": _through_the_form, "csv": _through_a_csv}
+PATHS: dict[str, Callable[..., str]] = {"tag": _through_a_tag, "form": _through_the_form, "csv": _through_a_csv}
 
 
 @pytest.mark.django_db

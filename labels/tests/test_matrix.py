@@ -11,8 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from labels import bulk as bulk_changes
 from labels import csvio
 from labels.models import BulkChange
-from labels.tests.conftest import granted
-from tracks.models import Track
+from labels.tests.conftest import granted, preview
 
 SCOPES = ["none", "withdraw", "grant_withdraw"]
 PURPOSES = ["recommendation", "fraud_detection", "generative_training"]
@@ -68,15 +67,7 @@ def test_matrix_through_the_catalogue_form(client, one_track, case):
 def test_matrix_through_the_bulk_edit_service(one_track, case):
     scope, slug, grant = case
     label, manager, track = one_track(scope, slug, grant)
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={slug: grant},
-        filter_params={},
-        selection=None,
-        confirmed=[slug],
-    )
+    bulk = preview(manager, label, {slug: grant}, confirmed=[slug])
     bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
     bulk.refresh_from_db()
     assert bulk.status == BulkChange.Status.DONE

@@ -16,12 +16,11 @@ from labels import bulk as bulk_changes
 from labels import services
 from labels.models import BulkChange
 from labels.selectors import roster_tracks
-from labels.tests.conftest import granted
+from labels.tests.conftest import REC_SCOPES, granted, preview
 from tracks import services as track_services
 from tracks.models import Track
 from tracks.tests.conftest import as_upload
 
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
 UPLOADED_ISRC = "GBAYE2400001"  # the ISRC tag of tracks/tests/fixtures/good.mp3
 
 
@@ -32,7 +31,7 @@ def roster(label_setup, make_user, make_tracks, set_state):
     artists = [make_user(display_name=f"Roster {i}") for i in range(2)]
     for artist in artists:
         set_state(artist, make_tracks(3, owner=artist), "recommendation", True)
-        delegate(artist, SCOPES)
+        delegate(artist, REC_SCOPES)
     return label, manager, artists
 
 
@@ -113,7 +112,7 @@ def test_a_delegation_narrowed_since_the_preview_makes_it_out_of_date(client, ro
     client.force_login(manager)
     bulk = _preview_withdraw_all(client, label)
     delegation = artists[0].delegations.get()
-    services.change_scopes(artist=artists[0], delegation=delegation, scopes={**SCOPES, "recommendation": "none"})
+    services.change_scopes(artist=artists[0], delegation=delegation, scopes={**REC_SCOPES, "recommendation": "none"})
 
     response = client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/", follow=True)
 
@@ -154,14 +153,9 @@ def test_the_confirm_check_takes_the_same_number_of_queries_for_any_size(
         for _ in range(artist_count):
             artist = make_user()
             make_tracks(tracks_each, owner=artist)
-            delegate(artist, SCOPES)
-        bulk = bulk_changes.preview_bulk_edit(
-            actor=manager,
-            label=label,
-            tracks=roster_tracks(label),
-            changes={"recommendation": True, "fraud_detection": False},
-            filter_params={},
-            selection=None,
+            delegate(artist, REC_SCOPES)
+        bulk = preview(
+            manager, label, {"recommendation": True, "fraud_detection": False}, tracks=roster_tracks(label)
         )
         with CaptureQueriesContext(connection) as captured:
             assert bulk_changes.find_drift(bulk_change=bulk, actor=manager) == []
@@ -177,16 +171,9 @@ def test_the_preview_is_a_constant_number_of_statements(label_setup, make_user, 
         for _ in range(artist_count):
             artist = make_user()
             make_tracks(5, owner=artist)
-            delegate(artist, {**SCOPES, "recommendation": "none"})
+            delegate(artist, {**REC_SCOPES, "recommendation": "none"})
         with CaptureQueriesContext(connection) as captured:
-            bulk = bulk_changes.preview_bulk_edit(
-                actor=manager,
-                label=label,
-                tracks=roster_tracks(label),
-                changes={"recommendation": True},
-                filter_params={},
-                selection=None,
-            )
+            bulk = preview(manager, label, {"recommendation": True}, tracks=roster_tracks(label))
         return len(captured), bulk.refused
 
     small, refused_small = statements_for_preview(1)
@@ -197,14 +184,7 @@ def test_the_preview_is_a_constant_number_of_statements(label_setup, make_user, 
 
 def test_a_cell_the_artist_changes_after_the_confirmation_is_left_as_they_set_it(roster, settings):
     label, manager, artists = roster
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": False},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": False})
     settings.LABELS_BULK_SYNC_MAX_CELLS = 0  # confirmed now, applied later by a task
     assert bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk) is True
     # Between the confirmation and the worker: the artist withdraws, then grants again.

@@ -6,46 +6,36 @@ import pytest
 
 from consent.models import AuditEvent
 from labels import bulk as bulk_changes
-from labels import services
-from labels.models import BulkChange, Delegation
+from labels.models import BulkChange
+from labels.tests.conftest import preview
 from notifications.models import Notification
 from tests.utils import wait_until
 from tracks.models import Track
 
-SCOPES = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
+
+def wait_until_finished(bulk, *, timeout: float, message: str) -> None:
+    def finished():
+        bulk.refresh_from_db()
+        return bulk.finished
+
+    wait_until(finished, timeout=timeout, message=message)
 
 
 @pytest.mark.real_worker
 @pytest.mark.django_db(transaction=True)
 def test_a_large_bulk_change_runs_in_the_worker_with_progress_and_one_email_per_artist(
-    start_celery_worker, settings, make_user, make_tracks
+    start_celery_worker, settings, make_direct_roster
 ):
     settings.LABELS_BULK_SYNC_MAX_CELLS = 100
-    manager = make_user(display_name="Mia Manager")
-    label = services.create_label(owner=manager, name="Worker Records")
-    artists = [make_user(display_name=f"W{i}") for i in range(8)]
-    for artist in artists:
-        make_tracks(250, owner=artist)
-        Delegation.objects.create(artist=artist, label=label, status=Delegation.Status.ACTIVE, scopes=SCOPES)
+    label, manager, artists = make_direct_roster("Worker Records", {f"W{i}": 250 for i in range(8)})
     # Small chunks in the worker, so progress moves in several committed steps.
     worker = start_celery_worker(LABELS_BULK_CHUNK_TRACKS="500")
 
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": True})
     assert bulk.will_change == 2000
     assert bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk) is True
 
-    def finished():
-        bulk.refresh_from_db()
-        return bulk.finished
-
-    wait_until(finished, timeout=60, message="the bulk change to finish in the worker")
+    wait_until_finished(bulk, timeout=60, message="the bulk change to finish in the worker")
     assert bulk.status == BulkChange.Status.DONE, bulk.error
     assert (bulk.applied, bulk.progress_done, bulk.progress_total) == (2000, 2000, 2000)
     assert AuditEvent.objects.filter(bulk_change=bulk).count() == 2000
@@ -59,7 +49,7 @@ def test_a_large_bulk_change_runs_in_the_worker_with_progress_and_one_email_per_
 @pytest.mark.real_worker
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_change_has_it_resumed_by_the_sweep_each_track_changed_and_each_artist_emailed_once(
-    start_celery_worker, smtp_server, settings, make_user, make_tracks
+    start_celery_worker, smtp_server, settings, make_direct_roster
 ):
     from django.utils import timezone
 
@@ -67,25 +57,13 @@ def test_a_worker_killed_mid_change_has_it_resumed_by_the_sweep_each_track_chang
     from labels.bulk import sweep_bulk_changes
 
     settings.LABELS_BULK_SYNC_MAX_CELLS = 100
-    manager = make_user(display_name="Mia Manager")
-    label = services.create_label(owner=manager, name="Killed Worker Records")
-    artists = [make_user(display_name=f"K{i:02d}") for i in range(40)]
-    for artist in artists:
-        make_tracks(100, owner=artist)
-        Delegation.objects.create(artist=artist, label=label, status=Delegation.Status.ACTIVE, scopes=SCOPES)
+    label, manager, artists = make_direct_roster("Killed Worker Records", {f"K{i:02d}": 100 for i in range(40)})
     # One artist per chunk, so the change commits in 40 steps; a short lease so
     # the sweep may take the change over within the test.
     worker_env = {"LABELS_BULK_CHUNK_TRACKS": "100", "LABELS_BULK_LEASE_SECONDS": "10", "EMAIL_URL": smtp_server.url}
     first = start_celery_worker(**worker_env)
 
-    bulk = bulk_changes.preview_bulk_edit(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.all(),
-        changes={"recommendation": True},
-        filter_params={},
-        selection=None,
-    )
+    bulk = preview(manager, label, {"recommendation": True})
     assert bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk) is True
 
     def some_chunks_committed():
@@ -104,11 +82,7 @@ def test_a_worker_killed_mid_change_has_it_resumed_by_the_sweep_each_track_chang
     start_celery_worker(**worker_env)
     wait_until(lambda: sweep_bulk_changes().resumed, timeout=30, message="the sweep to take the change over")
 
-    def finished():
-        bulk.refresh_from_db()
-        return bulk.finished
-
-    wait_until(finished, timeout=120, message="the resumed change to finish")
+    wait_until_finished(bulk, timeout=120, message="the resumed change to finish")
     assert bulk.status == BulkChange.Status.DONE, bulk.error
     assert (bulk.applied, bulk.progress_done, bulk.lost_count) == (4000, 4000, 1)
     events = AuditEvent.objects.filter(bulk_change=bulk)

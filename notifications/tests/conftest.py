@@ -19,6 +19,7 @@ def queue_email(django_capture_on_commit_callbacks):
                 dedupe_key=f"test:{n}",
                 context={"subject": f"Subject {n}", "body": f"Body {n}", "html": f"<p>Body {n}</p>", **context},
             )
+        assert row is not None, "a fresh dedupe key is never a duplicate"
         return row
 
     return queue

@@ -24,14 +24,14 @@ def queue(count: int, prefix: str) -> list[Notification]:
     rows = []
     with transaction.atomic():
         for n in range(count):
-            rows.append(
-                queue_notification(
-                    kind=Notification.Kind.ACCOUNT_EMAIL,
-                    to_email=f"user{n}@example.test",
-                    dedupe_key=f"{prefix}:{n}",
-                    context={"subject": f"Notice {n}", "body": "Hello"},
-                )
+            row = queue_notification(
+                kind=Notification.Kind.ACCOUNT_EMAIL,
+                to_email=f"user{n}@example.test",
+                dedupe_key=f"{prefix}:{n}",
+                context={"subject": f"Notice {n}", "body": "Hello"},
             )
+            assert row is not None, "a fresh dedupe key is never a duplicate"
+            rows.append(row)
     return rows
 
 

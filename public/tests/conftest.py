@@ -90,25 +90,10 @@ def many_granted_public_tracks(artist, make_track_row):
 
 
 @pytest.fixture
-def make_track_row(db):
-    """A ready Track row without a stored file (for tests of the site-wide files only)."""
-    import hashlib
-    import itertools
+def make_track_row(make_track):
+    """A ready MP3 Track row without a stored file (for tests of the site-wide files only)."""
 
-    from tracks.models import Track
-
-    numbers = itertools.count(1)
-
-    def make(*, owner, **fields) -> Track:
-        n = next(numbers)
-        fields.setdefault("status", Track.Status.READY)
-        fields.setdefault("container", "MPEG audio")
-        return Track.objects.create(
-            owner=owner,
-            title=f"Row {n}",
-            audio_file=f"audio/row-{n}.mp3",
-            sha256=hashlib.sha256(f"row-{n}-{owner.pk}".encode()).hexdigest(),
-            **fields,
-        )
+    def make(*, owner, **fields):
+        return make_track(owner=owner, **{"container": "MPEG audio", **fields})
 
     return make

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from email.message import Message
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -42,7 +43,7 @@ class Fetched:
 
 def fetch(base_url: str, path: str, *, method: str = "GET", headers: dict | None = None) -> Fetched:
     parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
         connection.request(method, path, headers=headers or {})
         response = connection.getresponse()
@@ -86,8 +87,10 @@ def from_headers(headers) -> dict[str, str]:
 
 def _train_ai(value: bytes) -> str:
     parsed = http_sf.parse(value, tltype="dictionary")
+    if not isinstance(parsed, dict):
+        return ABSENT
     member = parsed.get("train-ai")
-    if member is None or not isinstance(member[0], http_sf.Token):
+    if not isinstance(member, tuple) or not isinstance(member[0], http_sf.Token):
         return ABSENT
     return {"y": GRANTED, "n": RESERVED}.get(str(member[0]), ABSENT)
 
@@ -260,10 +263,12 @@ def _c2pa(data: bytes, format_key: str) -> dict[str, str]:
     except c2pa.C2paError:
         return {"C2PA cawg.training-mining": ABSENT, "C2PA c2pa.training-mining": ABSENT}
     manifest = store["manifests"][store["active_manifest"]]
-    answers = {}
+    answers: dict[str, str] = {}
     for label in ("cawg.training-mining", "c2pa.training-mining"):
         prefix = label.split(".")[0]
-        entries = next((a["data"]["entries"] for a in manifest["assertions"] if a["label"] == label), {})
+        entries: dict[str, Any] = next(
+            (a["data"]["entries"] for a in manifest["assertions"] if a["label"] == label), {}
+        )
         uses = {entries.get(f"{prefix}.{use}", {}).get("use") for use in TRAINING_MINING_USES}
         answers[f"C2PA {label}"] = {
             frozenset({"notAllowed"}): RESERVED,

@@ -49,3 +49,16 @@ def ready_track(artist, upload_track):
     track = Track.objects.get(owner=artist)
     assert track.status == Track.Status.READY, track.failure_reason
     return track
+
+
+@pytest.fixture
+def track_rows_fail_to_save(monkeypatch):
+    """Every Track.objects.create raises a DatabaseError, as when the disk is full."""
+    from django.db import DatabaseError
+
+    from tracks.models import Track
+
+    def broken_create(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(Track.objects, "create", broken_create)

@@ -9,12 +9,6 @@ from tracks.tests.conftest import stored_files
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def test_admin_lists_searches_and_filters_tracks(ready_track, staff_client):
     url = reverse("admin:tracks_track_changelist")
     assert "Fixture Tone" in staff_client.get(url).content.decode()

@@ -57,13 +57,17 @@ def test_exif_and_other_metadata_are_stripped():
         assert "comment" not in image.info
 
 
-def test_exif_orientation_is_applied_before_it_is_stripped():
+def _jpeg_shown_rotated(width: int, height: int) -> bytes:
+    """A JPEG whose EXIF orientation says: rotate 90° clockwise on display."""
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise on display
+    exif[0x0112] = 6
     buffer = io.BytesIO()
-    Image.new("RGB", (80, 40)).save(buffer, format="JPEG", exif=exif)
+    Image.new("RGB", (width, height)).save(buffer, format="JPEG", exif=exif)
+    return buffer.getvalue()
 
-    renditions = artwork.make_renditions(buffer.getvalue())
+
+def test_exif_orientation_is_applied_before_it_is_stripped():
+    renditions = artwork.make_renditions(_jpeg_shown_rotated(80, 40))
 
     assert _decode(renditions["display"]).size == (40, 80)
 
@@ -191,12 +195,7 @@ def test_no_full_size_copy_of_a_large_image_is_made(monkeypatch):
 
 
 def test_exif_orientation_still_applies_when_the_image_is_scaled_down_first():
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise on display
-    buffer = io.BytesIO()
-    Image.new("RGB", (2000, 1000)).save(buffer, format="JPEG", exif=exif)
-
-    renditions = artwork.make_renditions(buffer.getvalue())
+    renditions = artwork.make_renditions(_jpeg_shown_rotated(2000, 1000))
 
     assert _decode(renditions["display"]).size == (300, 600)
     assert _decode(renditions["thumbnail"]).size == (80, 160)

@@ -243,14 +243,7 @@ def test_content_type_and_extension_do_not_decide_the_format(artist, upload_trac
     assert track.container == "FLAC" and track.audio_file.name.endswith(".flac")
 
 
-def test_a_database_failure_leaves_no_stored_file_and_no_500(monkeypatch, upload_track, media):
-    from django.db import DatabaseError
-
-    def broken_create(*args, **kwargs):
-        raise DatabaseError("disk full")
-
-    monkeypatch.setattr(Track.objects, "create", broken_create)
-
+def test_a_database_failure_leaves_no_stored_file_and_no_500(track_rows_fail_to_save, upload_track, media):
     response = upload_track("good.mp3")
 
     assert response.status_code == 422

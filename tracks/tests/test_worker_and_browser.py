@@ -45,15 +45,12 @@ def test_an_upload_becomes_ready_through_a_real_worker(celery_worker_process, ar
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(browser_page, live_server, artist, client):
-    client.force_login(artist)
+def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(
+    browser_page, live_server, artist, client, sign_in_browser, page_errors
+):
     page = browser_page
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    sign_in_browser(page, artist)
+    errors = page_errors
     audio_statuses = []
     page.on("response", lambda r: "/audio/" in r.url and audio_statuses.append(r.status))
 
@@ -90,16 +87,15 @@ def test_browser_uploads_two_files_with_progress_bars_and_sees_both_ready(browse
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_track_page_refreshes_itself_when_processing_finishes(browser_page, live_server, artist, client):
+def test_track_page_refreshes_itself_when_processing_finishes(
+    browser_page, live_server, artist, client, sign_in_browser
+):
     from tracks import services
     from tracks.tasks import process_track
 
     track = services.create_track(owner=artist, upload=as_upload("good.flac"))
-    client.force_login(artist)
     page = browser_page
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
+    sign_in_browser(page, artist)
     # With eager Celery the task ran on commit; put the track back to "processing" to watch it settle.
     Track.objects.filter(pk=track.pk).update(status=Track.Status.PROCESSING, title="good", album="")
 
@@ -116,11 +112,11 @@ def test_track_page_refreshes_itself_when_processing_finishes(browser_page, live
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, client, media):
+def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, client, media, sign_in_browser):
     client.force_login(artist)
     context = _chromium.new_context(base_url=live_server.url, java_script_enabled=False)
     try:
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+        sign_in_browser(context, artist)
         page = context.new_page()
         page.goto(reverse("tracks:upload"))
         assert page.locator("[data-dropzone-hint]").is_hidden()
@@ -139,14 +135,13 @@ def test_upload_form_works_with_javascript_off(_chromium, live_server, artist, c
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_files_dropped_on_the_form_upload_with_their_own_answers(browser_page, live_server, artist, client):
+def test_files_dropped_on_the_form_upload_with_their_own_answers(
+    browser_page, live_server, artist, client, sign_in_browser
+):
     import base64
 
-    client.force_login(artist)
     page = browser_page
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
+    sign_in_browser(page, artist)
     page.goto(reverse("tracks:upload"))
     files = [[name, base64.b64encode((FIXTURES / name).read_bytes()).decode()] for name in ("good.wav", "photo.mp3")]
     transfer = page.evaluate_handle(

@@ -3,6 +3,7 @@ import urllib.request
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from joserfc.jwk import KeySetSerialization
 
 from downstream.models import SigningKey
 from downstream.signing import ManifestInvalid, verify_manifest
@@ -40,7 +41,7 @@ class Command(BaseCommand):
             return sys.stdin.read()
         return Path(file).read_text(encoding="utf-8")
 
-    def _jwks(self, source: str) -> dict:
+    def _jwks(self, source: str) -> KeySetSerialization:
         if not source:
             return {"keys": list(SigningKey.objects.values_list("public_jwk", flat=True))}
         try:

@@ -1,0 +1,1 @@
+"""/healthz and the worker heartbeat it reports."""
