@@ -54,7 +54,7 @@ class DelegationFactory(DjangoModelFactory):
     """An active delegation written directly, without the invitation flow (labels' `delegate` does that)."""
 
     class Meta:
-        model = "accounts.Delegation"
+        model = "labels.Delegation"
 
     artist = factory.SubFactory(UserFactory)
     label = None
