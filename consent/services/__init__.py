@@ -13,7 +13,7 @@ One module per responsibility; callers import from here:
 `errors` (refusals and the result of a write).
 """
 
-from consent.services.delegation_events import record_delegation_events
+from consent.services.delegation_events import DelegationChange, record_delegation_events
 from consent.services.erasure import (
     AccountConsentSummary,
     delete_tracks_for_deletion,
@@ -55,6 +55,7 @@ __all__ = [
     "ConfirmationRequired",
     "ConsentError",
     "ConsentPermissionDenied",
+    "DelegationChange",
     "NoPolicyInForce",
     "UnknownPurpose",
     "acknowledge_policy",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -32,30 +33,39 @@ Source = AuditEvent.Source
 Kind = AuditEvent.Kind
 
 
+@dataclass(frozen=True)
+class DelegationChange:
+    """One fact of a delegation that changed: its status (`purpose_slug` None) or one purpose's scope."""
+
+    purpose_slug: str | None
+    old: str
+    new: str
+
+
 def record_delegation_events(
     *,
     actor: User | None,
     artist_id: int,
     label_id: int,
-    changes: Iterable[tuple[str | None, str, str]],
+    changes: Iterable[DelegationChange],
     request_meta: RequestMeta | None = None,
     apply=None,
 ) -> ChangeResult:
-    """Append delegation events to the artist's chain: (purpose slug or None for the status, old, new).
+    """Append one delegation event per change that changes something to the artist's chain.
 
     `apply`, if given, runs after the chain head is locked and before the
     events are written, so the delegation row changes under the same lock the
     consent writers take: a bulk change in flight either finished before the
     delegation ended or sees it ended.
     """
-    changes = [(slug, old, new) for slug, old, new in changes if old != new]
+    changes = [change for change in changes if change.old != change.new]
     with transaction.atomic():
         heads = lock_chain_heads([artist_id])
         if apply is not None:
             apply()
         if not changes:
             return ChangeResult()
-        purposes = purposes_by_slug({slug for slug, _, _ in changes if slug})
+        purposes = purposes_by_slug({change.purpose_slug for change in changes if change.purpose_slug})
         now = timezone.now()
         receipt_id = uuid.uuid4()
         policy = PolicyVersion.objects.in_force()
@@ -71,12 +81,12 @@ def record_delegation_events(
                     request_meta=request_meta,
                     policy=policy,
                     receipt_id=receipt_id,
-                    purpose=purposes.get(slug) if slug else None,
-                    old_value=old[:32],
-                    new_value=new[:32],
+                    purpose=purposes.get(change.purpose_slug) if change.purpose_slug else None,
+                    old_value=change.old[:32],
+                    new_value=change.new[:32],
                     label_id=label_id,
                 )
-                for slug, old, new in changes
+                for change in changes
             ],
         )
         return ChangeResult(

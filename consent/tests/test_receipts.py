@@ -91,14 +91,17 @@ def _delegation(artist, staff_user, **_):
         actor=artist,
         artist_id=artist.pk,
         label_id=label.pk,
-        changes=[(None, "invited", "active"), ("recommendation", "none", "grant_withdraw")],
+        changes=[
+            services.DelegationChange(None, "invited", "active"),
+            services.DelegationChange("recommendation", "none", "grant_withdraw"),
+        ],
     ).receipt_id
 
 
 def _delegation_status_only(artist, **_):
     label = Label.objects.create(name="Southern Sounds", slug="southern")
     return services.record_delegation_events(
-        actor=artist, artist_id=artist.pk, label_id=label.pk, changes=[(None, "", "invited")]
+        actor=artist, artist_id=artist.pk, label_id=label.pk, changes=[services.DelegationChange(None, "", "invited")]
     ).receipt_id
 
 

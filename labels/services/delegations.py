@@ -13,6 +13,7 @@ from accounts.models import User
 from consent import services as consent_services
 from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
+from consent.services import DelegationChange
 from labels.models import Delegation, Label, LabelMembership
 from labels.services.errors import LabelError
 from notifications.models import Notification
@@ -51,9 +52,9 @@ def clean_scopes(
     return scopes
 
 
-def _scope_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str, str, str]]:
+def _scope_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[DelegationChange]:
     slugs = list(Purpose.objects.values_list("slug", flat=True))
-    return [(s, old.get(s, Scope.NONE), new.get(s, Scope.NONE)) for s in slugs]
+    return [DelegationChange(s, old.get(s, Scope.NONE), new.get(s, Scope.NONE)) for s in slugs]
 
 
 def _notify_delegation(delegation: Delegation, *, headline: str, receipt_id, actor: User | None) -> None:
@@ -114,7 +115,7 @@ def transition(
     # when it becomes active and when it stops.
     power_before = old_scopes if old_status == Status.ACTIVE else {}
     power_after = {} if end or status != Status.ACTIVE else new_scopes
-    changes = [(None, old_status, status), *_scope_changes(power_before, power_after)]
+    changes = [DelegationChange(None, old_status, status), *_scope_changes(power_before, power_after)]
 
     def apply() -> None:
         fresh = Delegation.objects.select_for_update().get(pk=delegation.pk)
