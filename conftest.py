@@ -248,55 +248,6 @@ def _database_url_for_subprocess() -> str:
 TEST_QUEUE = f"portal-test-{os.getpid()}"
 
 
-class WorkerProcess:
-    """A `celery worker` subprocess against the test database and broker."""
-
-    def __init__(self, env: dict[str, str], log_path):
-        import subprocess
-        import sys
-
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 -- closed in stop()
-        command = [
-            sys.executable, "-m", "celery", "-A", "creatorportal", "worker",
-            "--loglevel=INFO", "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-Q", TEST_QUEUE, "-n", f"{TEST_QUEUE}-{next(_sequence)}@%h",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        from tests.utils import wait_until
-
-        def ready():
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-            return "ready." in self.log()
-
-        wait_until(ready, timeout=timeout, message="celery worker to be ready")
-
-    def kill(self) -> None:
-        """SIGKILL: the worker gets no chance to finish or acknowledge anything."""
-        import signal
-
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
-
 @pytest.fixture
 def start_celery_worker(request, transactional_db, settings, tmp_path):
     """Factory: start real worker processes; all are stopped after the test.
@@ -307,11 +258,13 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
     """
     if not request.node.get_closest_marker("real_worker"):
         raise RuntimeError("tests using a real worker must be marked @pytest.mark.real_worker")
-    workers: list[WorkerProcess] = []
+    from tests.processes import CeleryWorker
+
+    workers: list[CeleryWorker] = []
     previous_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = TEST_QUEUE
 
-    def start(**extra_env: str) -> WorkerProcess:
+    def start(**extra_env: str) -> CeleryWorker:
         env = {
             **os.environ,
             "DATABASE_URL": _database_url_for_subprocess(),
@@ -323,7 +276,12 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
             "CONSENT_RECEIPT_VALIDATION": "raise",
             **{key: str(value) for key, value in extra_env.items()},
         }
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers) + 1}.log")
+        worker = CeleryWorker(
+            env=env,
+            log_path=tmp_path / f"worker-{len(workers) + 1}.log",
+            queue=TEST_QUEUE,
+            node=f"{TEST_QUEUE}-{next(_sequence)}",
+        )
         workers.append(worker)
         worker.wait_ready()
         return worker
