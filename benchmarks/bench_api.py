@@ -159,6 +159,9 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
         "EMAIL_URL": "console://",
         "LOG_LEVEL": "WARNING",
         "DATABASE_CONN_MAX_AGE": "60",
+        # Required with DEBUG off; the API never signs audio, so the files need not exist.
+        "PUBLIC_C2PA_CERT_CHAIN": os.environ.get("PUBLIC_C2PA_CERT_CHAIN", "/nonexistent/bench-chain.pem"),
+        "PUBLIC_C2PA_PRIVATE_KEY": os.environ.get("PUBLIC_C2PA_PRIVATE_KEY", "/nonexistent/bench-key.pem"),
     }
     process = subprocess.Popen(
         [
