@@ -239,7 +239,9 @@ def measure_check_in_process(data: dict) -> tuple[list[float], list[float], list
     body = json.dumps({"purpose": "recommendation", "id_type": "uuid", "ids": data["check_ids"]})
     walls, cpus, dbs = [], [], []
     queries = 0
-    for _ in range(9):
+    for _ in range(12):
+        # The log keeps 9,000 queries; once full, CaptureQueriesContext counts nothing.
+        connection.queries_log.clear()
         with CaptureQueriesContext(connection) as captured:
             started, cpu = time.perf_counter(), time.process_time()
             response = client.post("/api/v1/consent/check", body, content_type="application/json")
@@ -261,6 +263,7 @@ def measure_read_cost_in_process(data: dict, rounds: int = 200) -> dict[str, flo
         for name, path in (("bare", "/bench/constant"), ("read", f"/api/v1/tracks/{data['one']}/consent")):
             for _ in range(20):
                 client.get(path)
+            connection.queries_log.clear()
             with CaptureQueriesContext(connection) as captured:
                 cpu = time.process_time()
                 for _ in range(rounds):
@@ -276,28 +279,37 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare/read throughput pairs")
+    parser.add_argument(
+        "--only", action="append", choices=["check", "reads", "feed", "as_of"], help="run only these (repeatable)"
+    )
     args = parser.parse_args()
+    wanted = set(args.only or ["check", "reads", "feed", "as_of"])
     if connection.vendor != "postgresql":
         raise SystemExit("Run against PostgreSQL (DATABASE_URL=postgres://...).")
 
     data = prepare()
     auth = {"Authorization": f"Bearer {data['token']}"}
 
-    walls, cpus, dbs, check_queries = measure_check_in_process(data)
-    print(
-        f"consent/check, 10,000 ids, in process (whole Django stack): wall median {statistics.median(walls):.1f} ms "
-        f"(min {min(walls):.1f}); CPU of the server process median {statistics.median(cpus):.1f} ms "
-        f"(min {min(cpus):.1f}); database time median {statistics.median(dbs):.1f} ms; {check_queries} queries",
-        flush=True,
-    )
-    cost = measure_read_cost_in_process(data)
-    print(
-        "per request, in process: one-track read {read_cpu_ms:.2f} ms CPU + {read_db_ms:.2f} ms database "
-        "({read_queries:.0f} queries); bare view {bare_cpu_ms:.2f} ms CPU + {bare_db_ms:.2f} ms database".format(
-            **cost
-        ),
-        flush=True,
-    )
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    if "check" in wanted:
+        walls, cpus, dbs, check_queries = measure_check_in_process(data)
+        print(
+            f"consent/check, 10,000 ids, in process (whole Django stack), {len(walls)} runs: wall median "
+            f"{statistics.median(walls):.1f} ms (min {min(walls):.1f}); CPU of the server process median "
+            f"{statistics.median(cpus):.1f} ms (min {min(cpus):.1f}); database time median "
+            f"{statistics.median(dbs):.1f} ms; {check_queries} queries",
+            flush=True,
+        )
+    if "reads" in wanted:
+        cost = measure_read_cost_in_process(data)
+        print(
+            "per request, in process: one-track read {read_cpu_ms:.2f} ms CPU + {read_db_ms:.2f} ms database "
+            "({read_queries:.0f} queries); bare view {bare_cpu_ms:.2f} ms CPU + {bare_db_ms:.2f} ms database".format(
+                **cost
+            ),
+            flush=True,
+        )
     connection.close()
 
     process, port = start_gunicorn(args.workers)
@@ -305,67 +317,91 @@ def main() -> None:
         one = f"/api/v1/tracks/{data['one']}/consent"
         status, _ = request(port, "GET", one, headers=auth)
         assert status == 200, status
-        throughput(port, "/bench/constant", {}, 2, args.clients)  # warm-up
-        throughput(port, one, auth, 2, args.clients)
-        bare = throughput(port, "/bench/constant", {}, args.seconds, args.clients)
-        api = throughput(port, one, auth, args.seconds, args.clients)
-        bare2 = throughput(port, "/bench/constant", {}, args.seconds, args.clients)
-        api2 = throughput(port, one, auth, args.seconds, args.clients)
-        print(f"load average during the runs: {os.getloadavg()}", flush=True)
-        print(
-            f"one-track reads: {api:.0f} and {api2:.0f} req/s; bare constant-JSON view: {bare:.0f} and {bare2:.0f} "
-            f"req/s; ratio {api / bare:.2f} and {api2 / bare2:.2f} ({args.workers} gunicorn workers, "
-            f"{args.clients} client processes)",
-            flush=True,
-        )
-
-        body = json.dumps({"purpose": "recommendation", "id_type": "uuid", "ids": data["check_ids"]}).encode()
-        headers = {**auth, "Content-Type": "application/json"}
-        rounds = []
-        for _ in range(7):
-            started = time.perf_counter()
-            status, payload = request(port, "POST", "/api/v1/consent/check", body, headers)
-            rounds.append((time.perf_counter() - started) * 1000)
-            assert status == 200, payload[:200]
-        print(f"consent/check, 10,000 ids, through gunicorn: median {statistics.median(rounds[2:]):.1f} ms", flush=True)
-
-        started = time.perf_counter()
-        after, pages, seen = None, 0, 0
-        while True:
-            path = "/api/v1/consent/changes?purpose=recommendation&limit=1000" + (f"&after={after}" if after else "")
-            status, payload = request(port, "GET", path, headers=auth)
-            assert status == 200, payload[:200]
-            page = json.loads(payload)
-            pages += 1
-            seen += len(page["changes"])
-            after = page["next"]
-            if not page["has_more"]:
-                break
-        elapsed = time.perf_counter() - started
-        print(
-            f"change feed: {seen} changes in {pages} pages in {elapsed:.1f} s ({seen / elapsed:.0f} changes/s, "
-            f"{elapsed / pages * 1000:.0f} ms per page of 1000)",
-            flush=True,
-        )
-
-        from urllib.parse import quote
-
-        path = f"/api/v1/tracks/{data['history']}/consent?as_of={quote(data['middle'])}"
-        latencies = []
-        for _ in range(50):
-            started = time.perf_counter()
-            status, payload = request(port, "GET", path, headers=auth)
-            latencies.append((time.perf_counter() - started) * 1000)
-            assert status == 200, payload[:200]
-        latencies.sort()
-        print(
-            f"as_of on a track with {AS_OF_EVENTS} events: median {statistics.median(latencies):.1f} ms, "
-            f"p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms",
-            flush=True,
-        )
+        if "reads" in wanted:
+            measure_reads(port, one, auth, args)
+        if "check" in wanted:
+            measure_check_through_gunicorn(port, data, auth)
+        if "feed" in wanted:
+            measure_feed(port, auth)
+        if "as_of" in wanted:
+            measure_as_of(port, data, auth)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def measure_reads(port: int, one: str, auth: dict, args) -> None:
+    """Alternating runs of the bare view and the read, so both see the same machine load."""
+    throughput(port, "/bench/constant", {}, 2, args.clients)  # warm-up
+    throughput(port, one, auth, 2, args.clients)
+    bares, reads = [], []
+    for _ in range(args.rounds):
+        bares.append(throughput(port, "/bench/constant", {}, args.seconds, args.clients))
+        reads.append(throughput(port, one, auth, args.seconds, args.clients))
+    ratios = [r / b for r, b in zip(reads, bares, strict=True)]
+    print(f"load average after the read runs: {os.getloadavg()}", flush=True)
+    print(
+        f"one-track reads: {', '.join(f'{r:.0f}' for r in reads)} req/s; bare constant-JSON view: "
+        f"{', '.join(f'{b:.0f}' for b in bares)} req/s; ratio per pair {', '.join(f'{x:.2f}' for x in ratios)}, "
+        f"median {statistics.median(ratios):.2f}, total {sum(reads) / sum(bares):.2f} "
+        f"({args.workers} gunicorn workers, {args.clients} client processes, {args.seconds:.0f} s per run)",
+        flush=True,
+    )
+
+
+def measure_check_through_gunicorn(port: int, data: dict, auth: dict) -> None:
+    body = json.dumps({"purpose": "recommendation", "id_type": "uuid", "ids": data["check_ids"]}).encode()
+    headers = {**auth, "Content-Type": "application/json"}
+    rounds = []
+    for _ in range(9):
+        started = time.perf_counter()
+        status, payload = request(port, "POST", "/api/v1/consent/check", body, headers)
+        rounds.append((time.perf_counter() - started) * 1000)
+        assert status == 200, payload[:200]
+    print(
+        f"consent/check, 10,000 ids, through gunicorn (client's round trip, {len(body) // 1000} kB in): "
+        f"median {statistics.median(rounds[2:]):.1f} ms (min {min(rounds[2:]):.1f})",
+        flush=True,
+    )
+
+
+def measure_feed(port: int, auth: dict) -> None:
+    started = time.perf_counter()
+    after, pages, seen = None, 0, 0
+    while True:
+        path = "/api/v1/consent/changes?purpose=recommendation&limit=1000" + (f"&after={after}" if after else "")
+        status, payload = request(port, "GET", path, headers=auth)
+        assert status == 200, payload[:200]
+        page = json.loads(payload)
+        pages += 1
+        seen += len(page["changes"])
+        after = page["next"]
+        if not page["has_more"]:
+            break
+    elapsed = time.perf_counter() - started
+    print(
+        f"change feed: {seen} changes in {pages} pages in {elapsed:.1f} s ({seen / elapsed:.0f} changes/s, "
+        f"{elapsed / pages * 1000:.0f} ms per page of 1000)",
+        flush=True,
+    )
+
+
+def measure_as_of(port: int, data: dict, auth: dict) -> None:
+    from urllib.parse import quote
+
+    path = f"/api/v1/tracks/{data['history']}/consent?as_of={quote(data['middle'])}"
+    latencies = []
+    for _ in range(50):
+        started = time.perf_counter()
+        status, payload = request(port, "GET", path, headers=auth)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert status == 200, payload[:200]
+    latencies.sort()
+    print(
+        f"as_of on a track with {AS_OF_EVENTS} events: median {statistics.median(latencies):.1f} ms, "
+        f"p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -330,6 +330,36 @@ def _token_read_sql() -> str:
     )
 
 
+def _fetch_planned_once(sql: str, params: Sequence) -> list[tuple]:
+    """Run a statement PostgreSQL plans once per connection (a prepared statement), and fetch its rows.
+
+    For the API's hot read, planning costs several times the execution. Django binds parameters on the client
+    and never prepares, so this one statement goes through a server-binding psycopg cursor with prepare=True;
+    Django's query log still sees it. (Behind PgBouncer in transaction mode this needs its prepared-statement
+    support, max_prepared_statements > 0.)
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    if connection.connection.prepare_threshold is None:
+        # Django turns psycopg's automatic preparation off; it stays off (no other statement ever reaches a
+        # count this high), and prepare=True below prepares this one.
+        connection.connection.prepare_threshold = 2**31
+    with ServerBindingCursor(connection.connection) as raw, connection.wrap_database_errors:
+        if connection.queries_logged:
+            with connection.make_debug_cursor(raw).debug_sql(sql, params):
+                raw.execute(sql, params, prepare=True)
+        else:
+            raw.execute(sql, params, prepare=True)
+        return raw.fetchall()
+
+
 def track_consent_for_token(*, token_hash: str, track_uuid: uuid.UUID) -> TokenRead | None:
     """The client holding this active token and the track's consent now for its whole scope, in one query.
 
@@ -337,10 +367,8 @@ def track_consent_for_token(*, token_hash: str, track_uuid: uuid.UUID) -> TokenR
     is answered from the log by track_consent).
     """
     uuid_param = Track._meta.get_field("uuid").get_db_prep_value(track_uuid, connection)
-    with connection.cursor() as cursor:
-        kind = str(Kind.CONSENT_CHANGED)
-        cursor.execute(_token_read_sql(), [kind, kind, uuid_param, token_hash])
-        rows = cursor.fetchall()
+    kind = str(Kind.CONSENT_CHANGED)
+    rows = _fetch_planned_once(_token_read_sql(), [kind, kind, uuid_param, token_hash])
     if not rows:
         return None
     first = rows[0]
