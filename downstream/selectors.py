@@ -197,33 +197,42 @@ _COLUMNS = {"uuid": "uuid", "isrc": "isrc", "sha256": "sha256"}
 
 
 @functools.cache
-def _lookup_sql(id_type: str) -> str:
+def _lookup_sql(id_type: str, with_track_ids: bool) -> str:
     track, consent = Track._meta.db_table, Consent._meta.db_table
     column = _COLUMNS[id_type]
-    key = "t.uuid::text" if id_type == "uuid" else f"t.{column}"
-    cast = "uuid" if id_type == "uuid" else "text"
-    # Exactly the columns needed, as text (no uuid objects for 10,000 rows); the ids as one array parameter.
+    key = "" if id_type == "uuid" else f"t.{column}, "  # a uuid's key is the track's uuid
+    ids = ", t.id, t.owner_id" if with_track_ids else ""
+    # Exactly the columns needed, as text (no uuid objects for 10,000 rows), the reason decided here; the ids
+    # as one array parameter, so the statement does not grow with them.
     return (
-        f"SELECT {key}, t.uuid::text, t.id, t.owner_id, t.status, c.id IS NOT NULL "  # noqa: S608
+        f"SELECT {key}t.uuid::text, CASE WHEN t.status <> %s THEN %s WHEN c.id IS NULL THEN %s END{ids} "  # noqa: S608
         f"FROM {track} t LEFT JOIN {consent} c ON c.track_id = t.id AND c.purpose_id = %s AND c.granted "
-        f"WHERE t.{column} = ANY(%s::{cast}[])"
+        f"WHERE t.{column} = ANY(%s::{'uuid' if id_type == 'uuid' else 'text'}[])"
     )
 
 
-def _lookup_rows(id_type: str, keys: Collection[str], purpose: Purpose) -> Iterable[tuple]:
-    """(key, track uuid, track id, owner id, status, granted) of every track matching one of the keys."""
+def _lookup_rows(id_type: str, keys: Collection[str], purpose: Purpose, with_track_ids: bool) -> list[tuple]:
+    """([key,] track uuid, reason or None[, track id, owner id]) of every track matching one of the keys; no key
+    for uuids (it is the track's uuid)."""
     if connection.vendor == "postgresql":
+        params = [Track.Status.READY.value, Reason.NOT_PROCESSED, Reason.NOT_GRANTED, purpose.pk, _array_literal(keys)]
         with connection.cursor() as cursor:
-            cursor.execute(_lookup_sql(id_type), [purpose.pk, _array_literal(keys)])
-            return cursor.fetchall()
+            cursor.execute(_lookup_sql(id_type, with_track_ids), params)
+            rows = cursor.fetchall()
+        return rows
     column = _COLUMNS[id_type]
-    rows = (
+    found = (
         Track.objects.filter(**{f"{column}__in": _values_in(list(keys), as_uuid=id_type == "uuid")})
         .order_by()
         .annotate(granted=_granted(purpose))
-        .values_list(column, "uuid", "pk", "owner_id", "status", "granted")
+        .values_list(column, "uuid", "status", "granted", "pk", "owner_id")
     )
-    return [(str(key), str(track_uuid), *rest) for key, track_uuid, *rest in rows]
+    result = []
+    for key, track_uuid, status, granted, pk, owner_id in found:
+        reason = Reason.NOT_PROCESSED if status != Track.Status.READY else None if granted else Reason.NOT_GRANTED
+        key_column = () if id_type == "uuid" else (str(key),)
+        result.append((*key_column, str(track_uuid), reason, *((pk, owner_id) if with_track_ids else ())))
+    return result
 
 
 def _deleted_uuids(keys: Collection[str]) -> set[str]:
@@ -249,30 +258,29 @@ def _granted(purpose: Purpose) -> Exists:
     return Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=purpose, granted=True))
 
 
-def judge_ids(*, purpose: Purpose, id_type: str, ids: Sequence[str]) -> Judged:
-    """Answer every id for `purpose`; default deny. A constant number of queries (two at most)."""
+def judge_ids(*, purpose: Purpose, id_type: str, ids: Sequence[str], with_track_ids: bool = False) -> Judged:
+    """Answer every id for `purpose`; default deny. Two queries at most, whatever the count.
+
+    `with_track_ids` also reads each track's row id and owner (for manifests and usage)."""
     keys = normalise_ids(id_type, ids)
     distinct = set(keys)
     distinct.discard(None)
-    answers: dict[str, Answer] = {}
-    ambiguous = set()
-    ready = Track.Status.READY
-    for key, track_uuid, track_id, owner_id, status, granted in _lookup_rows(id_type, distinct, purpose):  # type: ignore[arg-type]
-        if key in answers:
-            ambiguous.add(key)
-        elif status != ready:
-            answers[key] = Answer(False, track_uuid, Reason.NOT_PROCESSED, track_id, owner_id)
-        elif not granted:
-            answers[key] = Answer(False, track_uuid, Reason.NOT_GRANTED, track_id, owner_id)
-        else:
-            answers[key] = Answer(True, track_uuid, None, track_id, owner_id)
-    for key in ambiguous:
-        answers[key] = _AMBIGUOUS
-    missing = distinct.difference(answers)
+    rows = _lookup_rows(id_type, distinct, purpose, with_track_ids)  # type: ignore[arg-type]
+    if id_type == "uuid":
+        answers = {row[0]: Answer(row[1] is None, *row) for row in rows}
+    else:
+        answers = {row[0]: Answer(row[2] is None, *row[1:]) for row in rows}
+    if len(answers) < len(rows):  # an ISRC or a file hash shared by several tracks
+        seen: set[str] = set()
+        for row in rows:
+            if row[0] in seen:
+                answers[row[0]] = _AMBIGUOUS
+            seen.add(row[0])
+    missing: set[str] = distinct.difference(answers)  # type: ignore[assignment]
     if missing:
-        deleted = _deleted_uuids(missing) if id_type == "uuid" else set()  # type: ignore[arg-type]
+        deleted = _deleted_uuids(missing) if id_type == "uuid" else set()
         for key in missing:
-            answers[key] = _DELETED if key in deleted else _NOT_FOUND  # type: ignore[index]
+            answers[key] = _DELETED if key in deleted else _NOT_FOUND
     return Judged(keys, answers)
 
 
@@ -288,7 +296,7 @@ class IdResult:
 
 def check_ids(*, purpose: Purpose, id_type: str, ids: Sequence[str]) -> list[IdResult]:
     """Answer each id in the order asked; default deny. A constant number of queries."""
-    judged = judge_ids(purpose=purpose, id_type=id_type, ids=ids)
+    judged = judge_ids(purpose=purpose, id_type=id_type, ids=ids, with_track_ids=True)
     results = []
     for raw, key in zip(ids, judged.keys, strict=True):
         answer = judged.answer(key)
