@@ -239,16 +239,23 @@ class QuotaLeases:
     """
 
     def __init__(self) -> None:
-        self._leases: dict[int, tuple[int, int]] = {}  # client id -> (window number, requests left)
+        # (client id, its limit) -> (window number, requests left): a changed limit starts a new lease at once.
+        self._leases: dict[tuple[int, int], tuple[int, int]] = {}
         self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop every unspent lease (as when the counters in the cache are cleared)."""
+        with self._lock:
+            self._leases.clear()
 
     def take(self, client_id: int, limit: int, window: int, now: float) -> int | None:
         """Let one request through (None), or say how many seconds until the next window."""
         bucket = int(now // window)
+        held = (client_id, limit)
         with self._lock:
-            held_bucket, left = self._leases.get(client_id, (bucket, 0))
+            held_bucket, left = self._leases.get(held, (bucket, 0))
             if held_bucket == bucket and left > 0:
-                self._leases[client_id] = (bucket, left - 1)
+                self._leases[held] = (bucket, left - 1)
                 return None
         size = max(1, min(LEASE_MAX, limit // LEASE_SHARE))
         total = _count(f"api-rate:{client_id}:{bucket}", window, size)
@@ -256,7 +263,7 @@ class QuotaLeases:
         if granted == 0:
             return max(1, math.ceil((bucket + 1) * window - now))
         with self._lock:
-            self._leases[client_id] = (bucket, granted - 1)
+            self._leases[held] = (bucket, granted - 1)
         return None
 
 
