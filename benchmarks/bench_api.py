@@ -3,7 +3,9 @@
 Measures:
 
 1. one-track reads per second (GET /api/v1/tracks/{uuid}/consent, token, rate limit in Redis) against a bare
-   Django view returning a constant JSON body, on the same gunicorn server (same workers, same middleware);
+   Django view returning a constant JSON body, on the same gunicorn server (same workers, same middleware),
+   in alternating runs; and the CPU each request costs the load generators, the gunicorn workers and the
+   PostgreSQL backends (from /proc), which does not depend on what else the machine is running;
 2. POST /api/v1/consent/check with 10,000 ids: server time (in process, the whole Django stack) and queries,
    and the round trip through gunicorn;
 3. paging the change feed through 100,000 changes (limit 1000), through gunicorn;
@@ -15,7 +17,8 @@ Measures:
     .venv/bin/python benchmarks/bench_api.py
 
 Options: --workers N (gunicorn sync workers, default 2), --seconds S (per throughput run, default 10),
---clients N (load-generating processes, default 4).
+--clients N (load-generating processes, default 4), --rounds N (bare/read pairs, default 3),
+--only check|reads|feed|as_of (repeatable).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +163,9 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
         "EMAIL_URL": "console://",
         "LOG_LEVEL": "WARNING",
         "DATABASE_CONN_MAX_AGE": "60",
+        # Required with DEBUG off; the API never signs audio, so the files need not exist.
+        "PUBLIC_C2PA_CERT_CHAIN": os.environ.get("PUBLIC_C2PA_CERT_CHAIN", "/nonexistent/bench-chain.pem"),
+        "PUBLIC_C2PA_PRIVATE_KEY": os.environ.get("PUBLIC_C2PA_PRIVATE_KEY", "/nonexistent/bench-key.pem"),
     }
     process = subprocess.Popen(
         [
@@ -199,26 +206,79 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
 
 def _hammer(port: int, path: str, headers: dict, seconds: float, out) -> None:
     done = errors = 0
+    cpu = time.process_time()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         status, _ = request(port, "GET", path, headers=headers)
         done += 1
         errors += status != 200
-    out.put((done, errors))
+    out.put((done, errors, time.process_time() - cpu))
 
 
-def throughput(port: int, path: str, headers: dict, seconds: float, clients: int) -> float:
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """User + system CPU of each live process, from /proc (Linux)."""
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
+    return seconds
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+def _database_backends() -> set[int]:
+    """The PostgreSQL backends serving this benchmark's database (the gunicorn workers' connections)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = {row[0] for row in cursor.fetchall()}
+    connection.close()
+    return pids
+
+
+@dataclass
+class Run:
+    per_second: float
+    requests: int
+    client_cpu_ms: float  # per request, the load generators
+    server_cpu_ms: float  # per request, the gunicorn workers
+    database_cpu_ms: float  # per request, the PostgreSQL backends of this database
+
+
+def throughput(port: int, path: str, headers: dict, seconds: float, clients: int, master: int = 0) -> Run:
     out = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=_hammer, args=(port, path, headers, seconds, out)) for _ in range(clients)]
+    workers = _children(master) if master else set()
+    backends = _database_backends() if master else set()
+    before = _cpu_seconds(workers | backends)
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    errors = sum(e for _, e in results)
+    backends |= _database_backends() if master else set()
+    after = _cpu_seconds(workers | backends)
+    errors = sum(e for _, e, _ in results)
     if errors:
         raise SystemExit(f"{errors} requests to {path} did not answer 200")
-    return sum(d for d, _ in results) / seconds
+    done = sum(d for d, _, _ in results)
+
+    def spent(pids: set[int]) -> float:
+        return sum(after[p] - before.get(p, 0.0) for p in pids if p in after) * 1000 / max(done, 1)
+
+    return Run(done / seconds, done, sum(c for _, _, c in results) * 1000 / done, spent(workers), spent(backends))
 
 
 # --- Measurements -------------------------------------------------------------------------------
@@ -236,7 +296,9 @@ def measure_check_in_process(data: dict) -> tuple[list[float], list[float], list
     body = json.dumps({"purpose": "recommendation", "id_type": "uuid", "ids": data["check_ids"]})
     walls, cpus, dbs = [], [], []
     queries = 0
-    for _ in range(9):
+    for _ in range(12):
+        # The log keeps 9,000 queries; once full, CaptureQueriesContext counts nothing.
+        connection.queries_log.clear()
         with CaptureQueriesContext(connection) as captured:
             started, cpu = time.perf_counter(), time.process_time()
             response = client.post("/api/v1/consent/check", body, content_type="application/json")
@@ -258,6 +320,7 @@ def measure_read_cost_in_process(data: dict, rounds: int = 200) -> dict[str, flo
         for name, path in (("bare", "/bench/constant"), ("read", f"/api/v1/tracks/{data['one']}/consent")):
             for _ in range(20):
                 client.get(path)
+            connection.queries_log.clear()
             with CaptureQueriesContext(connection) as captured:
                 cpu = time.process_time()
                 for _ in range(rounds):
@@ -273,28 +336,37 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare/read throughput pairs")
+    parser.add_argument(
+        "--only", action="append", choices=["check", "reads", "feed", "as_of"], help="run only these (repeatable)"
+    )
     args = parser.parse_args()
+    wanted = set(args.only or ["check", "reads", "feed", "as_of"])
     if connection.vendor != "postgresql":
         raise SystemExit("Run against PostgreSQL (DATABASE_URL=postgres://...).")
 
     data = prepare()
     auth = {"Authorization": f"Bearer {data['token']}"}
 
-    walls, cpus, dbs, check_queries = measure_check_in_process(data)
-    print(
-        f"consent/check, 10,000 ids, in process (whole Django stack): wall median {statistics.median(walls):.1f} ms "
-        f"(min {min(walls):.1f}); CPU of the server process median {statistics.median(cpus):.1f} ms "
-        f"(min {min(cpus):.1f}); database time median {statistics.median(dbs):.1f} ms; {check_queries} queries",
-        flush=True,
-    )
-    cost = measure_read_cost_in_process(data)
-    print(
-        "per request, in process: one-track read {read_cpu_ms:.2f} ms CPU + {read_db_ms:.2f} ms database "
-        "({read_queries:.0f} queries); bare view {bare_cpu_ms:.2f} ms CPU + {bare_db_ms:.2f} ms database".format(
-            **cost
-        ),
-        flush=True,
-    )
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    if "check" in wanted:
+        walls, cpus, dbs, check_queries = measure_check_in_process(data)
+        print(
+            f"consent/check, 10,000 ids, in process (whole Django stack), {len(walls)} runs: wall median "
+            f"{statistics.median(walls):.1f} ms (min {min(walls):.1f}); CPU of the server process median "
+            f"{statistics.median(cpus):.1f} ms (min {min(cpus):.1f}); database time median "
+            f"{statistics.median(dbs):.1f} ms; {check_queries} queries",
+            flush=True,
+        )
+    if "reads" in wanted:
+        cost = measure_read_cost_in_process(data)
+        print(
+            "per request, in process: one-track read {read_cpu_ms:.2f} ms CPU + {read_db_ms:.2f} ms database "
+            "({read_queries:.0f} queries); bare view {bare_cpu_ms:.2f} ms CPU + {bare_db_ms:.2f} ms database".format(
+                **cost
+            ),
+            flush=True,
+        )
     connection.close()
 
     process, port = start_gunicorn(args.workers)
@@ -302,67 +374,111 @@ def main() -> None:
         one = f"/api/v1/tracks/{data['one']}/consent"
         status, _ = request(port, "GET", one, headers=auth)
         assert status == 200, status
-        throughput(port, "/bench/constant", {}, 2, args.clients)  # warm-up
-        throughput(port, one, auth, 2, args.clients)
-        bare = throughput(port, "/bench/constant", {}, args.seconds, args.clients)
-        api = throughput(port, one, auth, args.seconds, args.clients)
-        bare2 = throughput(port, "/bench/constant", {}, args.seconds, args.clients)
-        api2 = throughput(port, one, auth, args.seconds, args.clients)
-        print(f"load average during the runs: {os.getloadavg()}", flush=True)
-        print(
-            f"one-track reads: {api:.0f} and {api2:.0f} req/s; bare constant-JSON view: {bare:.0f} and {bare2:.0f} "
-            f"req/s; ratio {api / bare:.2f} and {api2 / bare2:.2f} ({args.workers} gunicorn workers, "
-            f"{args.clients} client processes)",
-            flush=True,
-        )
-
-        body = json.dumps({"purpose": "recommendation", "id_type": "uuid", "ids": data["check_ids"]}).encode()
-        headers = {**auth, "Content-Type": "application/json"}
-        rounds = []
-        for _ in range(7):
-            started = time.perf_counter()
-            status, payload = request(port, "POST", "/api/v1/consent/check", body, headers)
-            rounds.append((time.perf_counter() - started) * 1000)
-            assert status == 200, payload[:200]
-        print(f"consent/check, 10,000 ids, through gunicorn: median {statistics.median(rounds[2:]):.1f} ms", flush=True)
-
-        started = time.perf_counter()
-        after, pages, seen = None, 0, 0
-        while True:
-            path = "/api/v1/consent/changes?purpose=recommendation&limit=1000" + (f"&after={after}" if after else "")
-            status, payload = request(port, "GET", path, headers=auth)
-            assert status == 200, payload[:200]
-            page = json.loads(payload)
-            pages += 1
-            seen += len(page["changes"])
-            after = page["next"]
-            if not page["has_more"]:
-                break
-        elapsed = time.perf_counter() - started
-        print(
-            f"change feed: {seen} changes in {pages} pages in {elapsed:.1f} s ({seen / elapsed:.0f} changes/s, "
-            f"{elapsed / pages * 1000:.0f} ms per page of 1000)",
-            flush=True,
-        )
-
-        from urllib.parse import quote
-
-        path = f"/api/v1/tracks/{data['history']}/consent?as_of={quote(data['middle'])}"
-        latencies = []
-        for _ in range(50):
-            started = time.perf_counter()
-            status, payload = request(port, "GET", path, headers=auth)
-            latencies.append((time.perf_counter() - started) * 1000)
-            assert status == 200, payload[:200]
-        latencies.sort()
-        print(
-            f"as_of on a track with {AS_OF_EVENTS} events: median {statistics.median(latencies):.1f} ms, "
-            f"p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms",
-            flush=True,
-        )
+        if "reads" in wanted:
+            measure_reads(port, process.pid, one, auth, args)
+        if "check" in wanted:
+            measure_check_through_gunicorn(port, data, auth)
+        if "feed" in wanted:
+            measure_feed(port, auth)
+        if "as_of" in wanted:
+            measure_as_of(port, data, auth)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def measure_reads(port: int, master: int, one: str, auth: dict, args) -> None:
+    """Alternating runs of the bare view and the read, so both see the same machine load; and the CPU each
+    request costs the load generators, the gunicorn workers and PostgreSQL, which the load does not change."""
+    throughput(port, "/bench/constant", {}, 2, args.clients)  # warm-up
+    throughput(port, one, auth, 2, args.clients)
+    bares, reads = [], []
+    for _ in range(args.rounds):
+        bares.append(throughput(port, "/bench/constant", {}, args.seconds, args.clients, master))
+        reads.append(throughput(port, one, auth, args.seconds, args.clients, master))
+    ratios = [r.per_second / b.per_second for r, b in zip(reads, bares, strict=True)]
+    overall = sum(r.requests for r in reads) / sum(b.requests for b in bares)
+    print(f"load average after the read runs: {os.getloadavg()}", flush=True)
+    print(
+        f"one-track reads: {', '.join(f'{r.per_second:.0f}' for r in reads)} req/s; bare constant-JSON view: "
+        f"{', '.join(f'{b.per_second:.0f}' for b in bares)} req/s; ratio per pair "
+        f"{', '.join(f'{x:.2f}' for x in ratios)}, median {statistics.median(ratios):.2f}, total {overall:.2f} "
+        f"({args.workers} gunicorn workers, {args.clients} client processes, {args.seconds:.0f} s per run)",
+        flush=True,
+    )
+
+    def cost(runs: list[Run]) -> tuple[float, float, float]:
+        total = sum(r.requests for r in runs)
+        return (
+            sum(r.client_cpu_ms * r.requests for r in runs) / total,
+            sum(r.server_cpu_ms * r.requests for r in runs) / total,
+            sum(r.database_cpu_ms * r.requests for r in runs) / total,
+        )
+
+    (bare_client, bare_server, bare_db), (read_client, read_server, read_db) = cost(bares), cost(reads)
+    bare_total, read_total = bare_client + bare_server + bare_db, read_client + read_server + read_db
+    print(
+        f"CPU per request (load generator + gunicorn worker + PostgreSQL): bare {bare_client:.2f} + {bare_server:.2f} "
+        f"+ {bare_db:.2f} = {bare_total:.2f} ms; read {read_client:.2f} + {read_server:.2f} + {read_db:.2f} = "
+        f"{read_total:.2f} ms; when CPU is the limit the ratio is {bare_total / read_total:.2f} "
+        f"(server side only: {(bare_server + bare_db) / (read_server + read_db):.2f})",
+        flush=True,
+    )
+
+
+def measure_check_through_gunicorn(port: int, data: dict, auth: dict) -> None:
+    body = json.dumps({"purpose": "recommendation", "id_type": "uuid", "ids": data["check_ids"]}).encode()
+    headers = {**auth, "Content-Type": "application/json"}
+    rounds = []
+    for _ in range(9):
+        started = time.perf_counter()
+        status, payload = request(port, "POST", "/api/v1/consent/check", body, headers)
+        rounds.append((time.perf_counter() - started) * 1000)
+        assert status == 200, payload[:200]
+    print(
+        f"consent/check, 10,000 ids, through gunicorn (client's round trip, {len(body) // 1000} kB in): "
+        f"median {statistics.median(rounds[2:]):.1f} ms (min {min(rounds[2:]):.1f})",
+        flush=True,
+    )
+
+
+def measure_feed(port: int, auth: dict) -> None:
+    started = time.perf_counter()
+    after, pages, seen = None, 0, 0
+    while True:
+        path = "/api/v1/consent/changes?purpose=recommendation&limit=1000" + (f"&after={after}" if after else "")
+        status, payload = request(port, "GET", path, headers=auth)
+        assert status == 200, payload[:200]
+        page = json.loads(payload)
+        pages += 1
+        seen += len(page["changes"])
+        after = page["next"]
+        if not page["has_more"]:
+            break
+    elapsed = time.perf_counter() - started
+    print(
+        f"change feed: {seen} changes in {pages} pages in {elapsed:.1f} s ({seen / elapsed:.0f} changes/s, "
+        f"{elapsed / pages * 1000:.0f} ms per page of 1000)",
+        flush=True,
+    )
+
+
+def measure_as_of(port: int, data: dict, auth: dict) -> None:
+    from urllib.parse import quote
+
+    path = f"/api/v1/tracks/{data['history']}/consent?as_of={quote(data['middle'])}"
+    latencies = []
+    for _ in range(50):
+        started = time.perf_counter()
+        status, payload = request(port, "GET", path, headers=auth)
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert status == 200, payload[:200]
+    latencies.sort()
+    print(
+        f"as_of on a track with {AS_OF_EVENTS} events: median {statistics.median(latencies):.1f} ms, "
+        f"p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

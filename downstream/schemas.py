@@ -20,7 +20,8 @@ TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 IdType = Literal["uuid", "isrc", "sha256"]
-AnId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ID_MAX_LENGTH = 200
+AnId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LENGTH)]
 Ids = Annotated[list[AnId], Field(min_length=1, max_length=settings.API_MAX_IDS)]
 Cursor = Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)]
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT_PATTERN, strip_whitespace=True)]

@@ -6,11 +6,12 @@ Consent is read from consent.models only; nothing here writes.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,25 @@ def normalise_id(id_type: str, raw: str) -> str | None:
     return value if _SHA256.match(value) else None
 
 
+_MANY_CANONICAL_UUIDS = re.compile(
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n)*"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
+def normalise_ids(id_type: str, ids: Sequence[str]) -> list[str | None]:
+    """normalise_id of each id, in order. Canonical uuids (what clients send) are checked by one regex over all
+    of them at once; any other list is normalised id by id."""
+    if id_type == "uuid" and ids:
+        joined = "\n".join(ids).lower()
+        if _MANY_CANONICAL_UUIDS.fullmatch(joined):
+            keys: list[str | None] = list(joined.split("\n"))
+            # An id with a newline inside would split in two: then the counts differ.
+            if len(keys) == len(ids):
+                return keys
+    return [normalise_id(id_type, raw) for raw in ids]
+
+
 def _values_in(values: Sequence[str], *, as_uuid: bool) -> RawSQL:
     """One bound parameter for any number of values (the query text does not grow with the list).
 
@@ -136,10 +156,136 @@ def _values_in(values: Sequence[str], *, as_uuid: bool) -> RawSQL:
     """
     if connection.vendor == "postgresql":
         cast = "uuid" if as_uuid else "text"
-        literal = "{" + ",".join(values) + "}"
-        return RawSQL(f"SELECT unnest(%s::{cast}[])", (literal,))  # noqa: S611 -- values are a bound parameter
+        return RawSQL(f"SELECT unnest(%s::{cast}[])", (_array_literal(values),))  # noqa: S611 -- a bound parameter
     stored = [uuid.UUID(v).hex for v in values] if as_uuid else list(values)
     return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(stored),))
+
+
+def _array_literal(values: Iterable[str]) -> str:
+    # Normalised ids only: nothing in them needs quoting inside an array literal.
+    return "{" + ",".join(values) + "}"
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the portal says about one distinct (normalised) id. Read-only by convention: not frozen, because
+    a frozen dataclass takes twice as long to build and a check builds 10,000; the denials below are shared."""
+
+    allowed: bool
+    track: str | None
+    reason: str | None
+    track_id: int | None = None
+    artist_id: int | None = None
+
+
+INVALID = Answer(False, None, Reason.INVALID_ID)
+_NOT_FOUND = Answer(False, None, Reason.NOT_FOUND)
+_DELETED = Answer(False, None, Reason.DELETED)
+_AMBIGUOUS = Answer(False, None, Reason.AMBIGUOUS)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Each id asked, normalised, in order (None: cannot be an id), and one answer per distinct key."""
+
+    keys: list[str | None]
+    answers: dict[str, Answer]
+
+    def answer(self, key: str | None) -> Answer:
+        return INVALID if key is None else self.answers[key]
+
+
+_COLUMNS = {"uuid": "uuid", "isrc": "isrc", "sha256": "sha256"}
+
+
+@functools.cache
+def _lookup_sql(id_type: str, with_track_ids: bool) -> str:
+    track, consent = Track._meta.db_table, Consent._meta.db_table
+    column = _COLUMNS[id_type]
+    key = "" if id_type == "uuid" else f"t.{column}, "  # a uuid's key is the track's uuid
+    ids = ", t.id, t.owner_id" if with_track_ids else ""
+    # Exactly the columns needed, as text (no uuid objects for 10,000 rows), the reason decided here; the ids
+    # as one array parameter, so the statement does not grow with them.
+    return (
+        f"SELECT {key}t.uuid::text, CASE WHEN t.status <> %s THEN %s WHEN c.id IS NULL THEN %s END{ids} "  # noqa: S608
+        f"FROM {track} t LEFT JOIN {consent} c ON c.track_id = t.id AND c.purpose_id = %s AND c.granted "
+        f"WHERE t.{column} = ANY(%s::{'uuid' if id_type == 'uuid' else 'text'}[])"
+    )
+
+
+def _lookup_rows(id_type: str, keys: Collection[str], purpose: Purpose, with_track_ids: bool) -> list[tuple]:
+    """([key,] track uuid, reason or None[, track id, owner id]) of every track matching one of the keys; no key
+    for uuids (it is the track's uuid)."""
+    if not keys:
+        return []
+    if connection.vendor == "postgresql":
+        params = [Track.Status.READY.value, Reason.NOT_PROCESSED, Reason.NOT_GRANTED, purpose.pk, _array_literal(keys)]
+        with connection.cursor() as cursor:
+            cursor.execute(_lookup_sql(id_type, with_track_ids), params)
+            rows = cursor.fetchall()
+        return rows
+    column = _COLUMNS[id_type]
+    found = (
+        Track.objects.filter(**{f"{column}__in": _values_in(list(keys), as_uuid=id_type == "uuid")})
+        .order_by()
+        .annotate(granted=_granted(purpose))
+        .values_list(column, "uuid", "status", "granted", "pk", "owner_id")
+    )
+    result = []
+    for key, track_uuid, status, granted, pk, owner_id in found:
+        reason = Reason.NOT_PROCESSED if status != Track.Status.READY else None if granted else Reason.NOT_GRANTED
+        key_column = () if id_type == "uuid" else (str(key),)
+        result.append((*key_column, str(track_uuid), reason, *((pk, owner_id) if with_track_ids else ())))
+    return result
+
+
+def _deleted_uuids(keys: Collection[str]) -> set[str]:
+    if not keys:
+        return set()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT track_uuid::text FROM {AuditEvent._meta.db_table} "  # noqa: S608
+                "WHERE kind = %s AND track_uuid = ANY(%s::uuid[])",
+                [str(Kind.TRACK_DELETED), _array_literal(keys)],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    return {
+        str(u)
+        for u in AuditEvent.objects.filter(kind=Kind.TRACK_DELETED, track_uuid__in=_values_in(list(keys), as_uuid=True))
+        .order_by()
+        .values_list("track_uuid", flat=True)
+    }
+
+
+def _granted(purpose: Purpose) -> Exists:
+    return Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=purpose, granted=True))
+
+
+def judge_ids(*, purpose: Purpose, id_type: str, ids: Sequence[str], with_track_ids: bool = False) -> Judged:
+    """Answer every id for `purpose`; default deny. Two queries at most, whatever the count.
+
+    `with_track_ids` also reads each track's row id and owner (for manifests and usage)."""
+    keys = normalise_ids(id_type, ids)
+    distinct = set(keys)
+    distinct.discard(None)
+    rows = _lookup_rows(id_type, distinct, purpose, with_track_ids)  # type: ignore[arg-type]
+    if id_type == "uuid":
+        answers = {row[0]: Answer(row[1] is None, *row) for row in rows}
+    else:
+        answers = {row[0]: Answer(row[2] is None, *row[1:]) for row in rows}
+    if len(answers) < len(rows):  # an ISRC or a file hash shared by several tracks
+        seen: set[str] = set()
+        for row in rows:
+            if row[0] in seen:
+                answers[row[0]] = _AMBIGUOUS
+            seen.add(row[0])
+    missing: set[str] = distinct.difference(answers)  # type: ignore[assignment]
+    if missing:
+        deleted = _deleted_uuids(missing) if id_type == "uuid" else set()
+        for key in missing:
+            answers[key] = _DELETED if key in deleted else _NOT_FOUND
+    return Judged(keys, answers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,75 +298,15 @@ class IdResult:
     artist_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    track_id: int
-    uuid: uuid.UUID
-    owner_id: int
-    status: str
-    granted: bool
-
-
-def _granted(purpose: Purpose) -> Exists:
-    return Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=purpose, granted=True))
-
-
-def _lookup(id_type: str, keys: Sequence[str], purpose: Purpose) -> dict[str, list[_Found]]:
-    if not keys:
-        return {}
-    column = {"uuid": "uuid", "isrc": "isrc", "sha256": "sha256"}[id_type]
-    rows = (
-        Track.objects.filter(**{f"{column}__in": _values_in(keys, as_uuid=id_type == "uuid")})
-        .order_by()
-        .annotate(granted=_granted(purpose))
-        .values_list(column, "pk", "uuid", "owner_id", "status", "granted")
-    )
-    found: dict[str, list[_Found]] = defaultdict(list)
-    for key, pk, track_uuid, owner_id, status, granted in rows:
-        found[str(key)].append(_Found(pk, track_uuid, owner_id, status, granted))
-    return found
-
-
-def _deleted_uuids(keys: Iterable[str]) -> set[str]:
-    keys = list(keys)
-    if not keys:
-        return set()
-    return {
-        str(u)
-        for u in AuditEvent.objects.filter(kind=Kind.TRACK_DELETED, track_uuid__in=_values_in(keys, as_uuid=True))
-        .order_by()
-        .values_list("track_uuid", flat=True)
-    }
-
-
 def check_ids(*, purpose: Purpose, id_type: str, ids: Sequence[str]) -> list[IdResult]:
     """Answer each id in the order asked; default deny. A constant number of queries."""
-    normalised = [normalise_id(id_type, raw) for raw in ids]
-    keys = sorted({n for n in normalised if n is not None})
-    found = _lookup(id_type, keys, purpose)
-    deleted = _deleted_uuids(k for k in keys if k not in found) if id_type == "uuid" else set()
+    judged = judge_ids(purpose=purpose, id_type=id_type, ids=ids, with_track_ids=True)
     results = []
-    for raw, key in zip(ids, normalised, strict=True):
-        results.append(_judge(raw, key, found, deleted))
+    for raw, key in zip(ids, judged.keys, strict=True):
+        answer = judged.answer(key)
+        track = uuid.UUID(answer.track) if answer.track else None
+        results.append(IdResult(raw, answer.allowed, track, answer.reason, answer.track_id, answer.artist_id))
     return results
-
-
-def _judge(raw: str, key: str | None, found: dict[str, list[_Found]], deleted: set[str]) -> IdResult:
-    if key is None:
-        return IdResult(raw, False, None, Reason.INVALID_ID)
-    matches = found.get(key)
-    if not matches:
-        return IdResult(raw, False, None, Reason.DELETED if key in deleted else Reason.NOT_FOUND)
-    if len(matches) > 1:
-        return IdResult(raw, False, None, Reason.AMBIGUOUS)
-    match = matches[0]
-    if match.status != Track.Status.READY:
-        reason: str | None = Reason.NOT_PROCESSED
-    elif not match.granted:
-        reason = Reason.NOT_GRANTED
-    else:
-        reason = None
-    return IdResult(raw, reason is None, match.uuid, reason, match.track_id, match.owner_id)
 
 
 # --- One track's consent ---------------------------------------------------------------------
@@ -295,6 +381,98 @@ def track_consent(
     return TrackConsent(
         track=track_uuid, isrc=isrc or None, sha256=sha256 or None, status=status, as_of=timezone.now(), purposes=states
     )
+
+
+@dataclass(frozen=True)
+class TokenRead:
+    """The client a token names (id, rate limit, scope) and, if the track exists, its consent now."""
+
+    client_id: int
+    rate_limit: int | None
+    scope_rows: tuple[tuple[int, int, str], ...]
+    consent: TrackConsent | None
+
+    def scope(self) -> list[Purpose]:
+        """The client's purposes, built only when needed (a deleted track): the hot path never needs them."""
+        return [Purpose(pk=pk, ordering=ordering, slug=slug) for pk, ordering, slug in self.scope_rows]
+
+
+@functools.cache
+def _token_read_sql() -> str:
+    client, link, purpose = ApiClient._meta.db_table, ApiClient.purposes.through._meta.db_table, Purpose._meta.db_table
+    track, consent, event = Track._meta.db_table, Consent._meta.db_table, AuditEvent._meta.db_table
+    # The hot path of the API: the token's client, its scope and the track's consent for each purpose in it, in one
+    # statement (one round trip, one snapshot). A revoked or unknown token matches no row, so revocation counts at
+    # once. Table names from _meta, values bound.
+    # Correlated subqueries rather than a LATERAL join: SQLite (the quick start) runs this too.
+    latest = (
+        f"FROM {event} e WHERE e.track_uuid = t.uuid AND e.purpose_id = p.id AND e.kind = %s "
+        "ORDER BY e.seq DESC LIMIT 1"
+    )
+    return (
+        f"SELECT c.id, c.rate_limit, p.id, p.ordering, p.slug, t.id, t.isrc, t.sha256, t.status, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {consent} g WHERE g.track_id = t.id AND g.purpose_id = p.id AND g.granted), "
+        f"(SELECT e.hash {latest}), (SELECT e.created_at {latest}) "
+        f"FROM {client} c LEFT JOIN {link} l ON l.apiclient_id = c.id LEFT JOIN {purpose} p ON p.id = l.purpose_id "
+        f"LEFT JOIN {track} t ON t.uuid = %s "
+        f"WHERE c.token_hash = %s AND c.revoked_at IS NULL ORDER BY p.ordering, p.id"
+    )
+
+
+def _fetch_planned_once(sql: str, params: Sequence) -> list[tuple]:
+    """Run a statement PostgreSQL plans once per connection (a prepared statement), and fetch its rows.
+
+    For the API's hot read, planning costs several times the execution. Django binds parameters on the client
+    and never prepares, so this one statement goes through a server-binding psycopg cursor with prepare=True;
+    Django's query log still sees it. (Behind PgBouncer in transaction mode this needs its prepared-statement
+    support, max_prepared_statements > 0.)
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    if connection.connection.prepare_threshold is None:
+        # Django turns psycopg's automatic preparation off; it stays off (no other statement ever reaches a
+        # count this high), and prepare=True below prepares this one.
+        connection.connection.prepare_threshold = 2**31
+    with ServerBindingCursor(connection.connection) as raw, connection.wrap_database_errors:
+        if connection.queries_logged:
+            with connection.make_debug_cursor(raw).debug_sql(sql, params):
+                raw.execute(sql, params, prepare=True)
+        else:
+            raw.execute(sql, params, prepare=True)
+        return raw.fetchall()
+
+
+def track_consent_for_token(*, token_hash: str, track_uuid: uuid.UUID) -> TokenRead | None:
+    """The client holding this active token and the track's consent now for its whole scope, in one query.
+
+    None when no active client holds the token. `consent` is None when no track has this uuid now (a deleted track
+    is answered from the log by track_consent).
+    """
+    uuid_param = Track._meta.get_field("uuid").get_db_prep_value(track_uuid, connection)
+    kind = str(Kind.CONSENT_CHANGED)
+    rows = _fetch_planned_once(_token_read_sql(), [kind, kind, uuid_param, token_hash])
+    if not rows:
+        return None
+    first = rows[0]
+    scope = tuple((r[2], r[3], r[4]) for r in rows if r[2] is not None)
+    consent = None
+    if first[5] is not None:
+        consent = TrackConsent(
+            track=track_uuid,
+            isrc=first[6] or None,
+            sha256=first[7] or None,
+            status=first[8],
+            as_of=timezone.now(),
+            purposes={r[4]: PurposeState(bool(r[9]), _as_datetime(r[11]), r[10]) for r in rows if r[2] is not None},
+        )
+    return TokenRead(client_id=first[0], rate_limit=first[1], scope_rows=scope, consent=consent)
 
 
 def _track_consent_as_of(

@@ -16,6 +16,17 @@ def _signing_key_in_tmp(settings, tmp_path):
     settings.API_SIGNING_KEY_FILE = tmp_path / "keys" / "signing.jwk"
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limit_leases():
+    """The root conftest clears the cache's counters between tests; the leases this process holds go too
+    (SQLite gives a later test's client the same id)."""
+    from downstream.api import _quota
+
+    _quota.forget()
+    yield
+    _quota.forget()
+
+
 class ApiCaller:
     """A Django test client that sends a bearer token and JSON."""
 

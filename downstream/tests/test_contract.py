@@ -407,7 +407,7 @@ def test_tokens_never_reach_the_logs(make_api_client, caller, caplog, artist, ma
     def explode(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(selectors, "check_ids", explode)
+    monkeypatch.setattr(selectors, "judge_ids", explode)
     failed = api.post("/consent/check", {"purpose": "recommendation", "id_type": "uuid", "ids": ["x"]})
     problem(failed, 500)
 
