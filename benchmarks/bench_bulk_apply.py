@@ -26,8 +26,8 @@ Options: --artists N (200), --tracks-per-artist N (500), --rounds N (1: grant; 2
 from __future__ import annotations
 
 import argparse
-import cProfile
 import collections
+import cProfile
 import hashlib
 import os
 import pstats
