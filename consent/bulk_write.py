@@ -17,8 +17,10 @@ consent.services.set_track_consents.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -322,6 +324,23 @@ def _move_heads(new_heads: Mapping[int, tuple[int, str]]) -> None:
         cursor.execute(sql, params)
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a chunk builds its tuples and strings.
+
+    A chunk allocates hundreds of thousands of them (none in a cycle: reference counting frees them),
+    and each allocation burst would otherwise run collections over the whole process heap; measured
+    on 20,000 cells, the key and digest loop alone took 2-3 times as long with it running.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def write_cells(
     *,
     actor: User | None,
@@ -342,7 +361,7 @@ def write_cells(
     """
     source = _valid_source(source)
     purposes = {p.pk: p for p in Purpose.objects.all()}
-    with transaction.atomic():
+    with transaction.atomic(), _no_cycle_collection():
         heads = _lock_chain_heads(owner_ids)
         rows = _read_cells(cells)
         late = {row[3] for row in rows} - heads.keys()
