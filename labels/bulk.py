@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
+from consent import bulk_write
 from consent import services as consent_services
 from consent.models import AuditEvent, Consent, Purpose
 from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
@@ -611,12 +612,45 @@ def _apply_items(claim: _Claim) -> bool:
     return True
 
 
-def _chunk_cells(claim: _Claim, owners: list[int]):
-    """The chunk's cells to change: (artist, track uuid, purpose slug, new state); deleted tracks drop out."""
+def _chunk_asks(claim: _Claim, owners: list[int]) -> list[tuple[int, str, bool, int]]:
+    """What the chunk asks, per (artist, purpose slug, new state): its number of cells. Deleted tracks drop out.
+
+    One aggregate, so the refusals are decided per artist without reading every cell.
+    """
     return list(
-        BulkChangeItem.objects.filter(bulk_change=claim.bulk, action=Action.CHANGE, artist_id__in=pk_in(owners))
+        _chunk_items(claim, owners)
+        .filter(Exists(Track.objects.filter(pk=OuterRef("track_id"))))
         .order_by()
-        .values_list("artist_id", "track__uuid", "purpose__slug", "new_granted")
+        .values_list("artist_id", "purpose__slug", "new_granted")
+        .annotate(n=Count("*"))
+    )
+
+
+def _chunk_items(claim: _Claim, owners: Collection[int]) -> QuerySet[BulkChangeItem]:
+    return BulkChangeItem.objects.filter(bulk_change=claim.bulk, action=Action.CHANGE, artist_id__in=pk_in(owners))
+
+
+def _write_chunk(claim: _Claim, allowed: list[int]) -> consent_services.ChangeResult:
+    """The chunk's consent writes for the artists whose delegation allows them, in one consent call."""
+    bulk = claim.bulk
+    arguments = {
+        "actor": claim.actor,
+        "source": AuditEvent.Source.CSV if bulk.kind == BulkChange.Kind.CSV else AuditEvent.Source.BULK,
+        "request_meta": claim.request_meta,
+        "confirmed_purposes": bulk.confirmed_purposes,
+        "bulk_change": bulk,
+        "unchanged_since": bulk.previewed_at or bulk.created_at,
+    }
+    items = _chunk_items(claim, allowed).order_by()
+    if bulk_write.supported():
+        return bulk_write.write_cells(
+            owner_ids=allowed, cells=items.values_list("track_id", "purpose_id", "new_granted"), **arguments
+        )
+    states: dict[uuid.UUID, dict[str, bool]] = defaultdict(dict)
+    for track_uuid, slug, granted in items.values_list("track__uuid", "purpose__slug", "new_granted"):
+        states[track_uuid][slug] = granted
+    return consent_services.set_track_consents(
+        tracks=Track.objects.filter(pk__in=items.values("track_id")), states=states, **arguments
     )
 
 
@@ -624,41 +658,22 @@ def _apply_chunk(claim: _Claim, chunk: list[ArtistCells]) -> None:
     bulk, actor = claim.bulk, claim.actor
     owners = [a.artist_id for a in chunk]
     total = sum(a.cells for a in chunk)
-    cells = _chunk_cells(claim, owners)
+    asks = _chunk_asks(claim, owners)
     delegations = delegated_scopes(actor, owners, label_id=bulk.label_id)
     refused_owners = {
         artist_id
-        for artist_id, _, slug, granted in cells
+        for artist_id, slug, granted, _ in asks
         if not can_change_consent(
             actor, owner_id=artist_id, granted=granted, purpose_slug=slug, delegations=delegations
         )
     }
-    states: dict[uuid.UUID, dict[str, bool]] = defaultdict(dict)
-    for artist_id, track_uuid, slug, granted in cells:
-        if artist_id not in refused_owners:
-            states[track_uuid][slug] = granted
     outcome = ChunkOutcome()
-    _note_refusals(
-        outcome, cells, refused_owners, total, "the delegation no longer allows it; nothing changed for them"
-    )
+    _note_refusals(outcome, asks, refused_owners, total, "the delegation no longer allows it; nothing changed for them")
     allowed = [o for o in owners if o not in refused_owners]
     try:
         with transaction.atomic():
-            if states:
-                result = consent_services.set_track_consents(
-                    actor=actor,
-                    tracks=Track.objects.filter(
-                        pk__in=BulkChangeItem.objects.filter(
-                            bulk_change=bulk, action=Action.CHANGE, artist_id__in=pk_in(allowed)
-                        ).values("track_id")
-                    ),
-                    states=states,
-                    source=AuditEvent.Source.CSV if bulk.kind == BulkChange.Kind.CSV else AuditEvent.Source.BULK,
-                    request_meta=claim.request_meta,
-                    confirmed_purposes=bulk.confirmed_purposes,
-                    bulk_change=bulk,
-                    unchanged_since=bulk.previewed_at or bulk.created_at,
-                )
+            if any(artist_id not in refused_owners for artist_id, *_ in asks):
+                result = _write_chunk(claim, allowed)
                 outcome.applied, outcome.notified = result.event_count, len(result.chain_heads)
                 if result.skipped:
                     outcome.detail.append(
@@ -669,7 +684,7 @@ def _apply_chunk(claim: _Claim, chunk: list[ArtistCells]) -> None:
         # A delegation narrowed between our check and the service's locked one:
         # the service wrote nothing for the chunk.
         raced = ChunkOutcome()
-        _note_refusals(raced, cells, set(owners), total, "the artist changed the delegation while this was applied")
+        _note_refusals(raced, asks, set(owners), total, "the artist changed the delegation while this was applied")
         with transaction.atomic():
             _commit_chunk(claim, chunk, total, raced)
 
@@ -678,17 +693,19 @@ def _detail(artist: str, n: int, reason: str) -> dict:
     return {"artist": artist, "purpose": "", "tracks": n, "reason": reason}
 
 
-def _note_refusals(outcome: ChunkOutcome, cells, refused_owners: set[int], total: int, reason: str) -> None:
+def _note_refusals(
+    outcome: ChunkOutcome, asks: list[tuple[int, str, bool, int]], refused_owners: set[int], total: int, reason: str
+) -> None:
     """Record refused artists by name, and cells whose track no longer exists."""
     per_owner: dict[int, int] = defaultdict(int)
-    for artist_id, *_ in cells:
+    for artist_id, _, _, n in asks:
         if artist_id in refused_owners:
-            per_owner[artist_id] += 1
+            per_owner[artist_id] += n
     if per_owner:
         names = dict(User.objects.filter(pk__in=list(per_owner)).values_list("pk", "display_name"))
         outcome.detail += [_detail(names.get(a, ""), n, reason) for a, n in per_owner.items()]
         outcome.refused += sum(per_owner.values())
-    gone = total - len(cells)
+    gone = total - sum(n for *_, n in asks)
     if gone:
         outcome.detail.append(_detail("", gone, "the track was deleted"))
         outcome.refused += gone

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.services import NewNotification, queue_notification, queue_notifications
 
 # How many track titles a digest names per purpose before it says "and N more".
 DIGEST_TITLES = 10
@@ -81,14 +81,68 @@ def queue_consent_change_notices(
     "upload" (what one upload's files were given from the start: every file is
     named, an upload holds few).
     """
+    queued = 0
+    for notice in _consent_notices(
+        actor=actor,
+        receipt_id=receipt_id,
+        source=source,
+        cells=cells,
+        chain_heads=chain_heads,
+        label_name=label_name,
+        what=what,
+    ):
+        if queue_notification(
+            kind=notice.kind,
+            to_email=notice.to_email,
+            dedupe_key=notice.dedupe_key,
+            context=notice.context,
+            recipient=notice.recipient,
+        ):
+            queued += 1
+    return queued
+
+
+def queue_consent_change_notices_at_once(
+    *,
+    actor: User | None,
+    receipt_id,
+    source: str,
+    cells: Iterable[ChangedCell],
+    chain_heads: dict[int, dict],
+    label_name: str = "",
+    what: str = "tracks",
+) -> int:
+    """queue_consent_change_notices for many artists: every outbox row in one statement (bulk changes)."""
+    notices = _consent_notices(
+        actor=actor,
+        receipt_id=receipt_id,
+        source=source,
+        cells=cells,
+        chain_heads=chain_heads,
+        label_name=label_name,
+        what=what,
+    )
+    return len(queue_notifications(notices))
+
+
+def _consent_notices(
+    *,
+    actor: User | None,
+    receipt_id,
+    source: str,
+    cells: Iterable[ChangedCell],
+    chain_heads: dict[int, dict],
+    label_name: str,
+    what: str,
+) -> list[NewNotification]:
     by_artist: dict[int, list[ChangedCell]] = defaultdict(list)
     for cell in cells:
         by_artist[cell.artist_id].append(cell)
     if not by_artist:
-        return 0
+        return []
     artists = User.objects.in_bulk(list(by_artist))
     audit_url = reverse("consent:audit_log")
-    queued = 0
+    notices = []
     for artist_id, artist_cells in by_artist.items():
         artist = artists[artist_id]
         own_change = actor is not None and actor.pk == artist_id
@@ -107,12 +161,13 @@ def queue_consent_change_notices(
             "chain_head": chain_heads.get(artist_id, {}).get("hash", ""),
             "audit_log_path": f"{audit_url}?receipt={receipt_id}",
         }
-        if queue_notification(
-            kind=kind,
-            to_email=artist.email,
-            dedupe_key=f"consent:{receipt_id}:{artist_id}",
-            context=context,
-            recipient=artist,
-        ):
-            queued += 1
-    return queued
+        notices.append(
+            NewNotification(
+                kind=kind,
+                to_email=artist.email,
+                dedupe_key=f"consent:{receipt_id}:{artist_id}",
+                context=context,
+                recipient=artist,
+            )
+        )
+    return notices

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from notifications.models import Notification
 from platformkit.queueing import enqueue, task_named
@@ -46,6 +50,59 @@ def queue_notification(
         raise
     transaction.on_commit(lambda: enqueue_delivery([row.id]))
     return row
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """One outbox row for queue_notifications."""
+
+    kind: str
+    to_email: str
+    dedupe_key: str
+    context: dict
+    recipient: Any = None
+
+
+def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
+    """Write many outbox rows in ONE statement (PostgreSQL) and deliver them in batches once the caller commits.
+
+    The set-based form of queue_notification for writers that notify many
+    people at once (a bulk change: one row per artist). A row whose dedupe key
+    exists already is skipped, as there. Returns the ids written.
+    """
+    if not notices:
+        return []
+    if connection.vendor != "postgresql":
+        rows = [
+            queue_notification(
+                kind=n.kind, to_email=n.to_email, dedupe_key=n.dedupe_key, context=n.context, recipient=n.recipient
+            )
+            for n in notices
+        ]
+        return [row.id for row in rows if row is not None]
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    payload = [
+        {"r": getattr(n.recipient, "pk", None), "e": n.to_email, "k": n.kind, "c": n.context, "d": n.dedupe_key}
+        for n in notices
+    ]
+    now = timezone.now()
+    # The model's Python-side defaults are written here, as create() would.
+    sql = f"""
+        INSERT INTO {table} (recipient_id, to_email, kind, context, dedupe_key, campaign, status, attempts,
+                             next_attempt_at, last_error, created_at)
+        SELECT x.r, x.e, x.k, x.c, x.d, '', %s, 0, %s, '', %s
+        FROM jsonb_to_recordset(%s::jsonb) AS x(r bigint, e text, k text, c jsonb, d text)
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING id
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Notification.Status.PENDING, now, now, json.dumps(payload)])
+        ids = sorted(row[0] for row in cursor.fetchall())
+    batch = settings.NOTIFICATIONS_BATCH_SIZE
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        transaction.on_commit(lambda chunk=chunk: enqueue_delivery(chunk))
+    return ids
 
 
 def enqueue_delivery(notification_ids: Iterable[int], *, always_try: bool = False) -> bool:
