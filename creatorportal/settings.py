@@ -545,6 +545,9 @@ NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS",
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
 NOTIFICATIONS_BATCH_SIZE = 50
+# A worker keeps its SMTP connection between batches for at most this long idle
+# (servers drop idle clients after a few minutes; RFC 5321 asks them to wait 5).
+NOTIFICATIONS_SMTP_IDLE_SECONDS = env_int("NOTIFICATIONS_SMTP_IDLE_SECONDS", 30, minimum=0)
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     "task": "notifications.tasks.sweep_notifications",
     "schedule": float(NOTIFICATIONS_SWEEP_INTERVAL_SECONDS),

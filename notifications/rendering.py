@@ -1,8 +1,20 @@
-"""Turn an outbox row into an email: subject, plain text and HTML templates."""
+"""Turn outbox rows into emails: subject, plain text and HTML templates.
+
+A batch is built at once: what the emails read from the database at send time
+is read once per batch (policy notices: two or three queries for the batch,
+not several per email), and a content many recipients share (the same policy
+notice) is rendered once. The rendering is a pure function of the context, so
+equal contexts give equal emails.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email import policy as email_policy
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -12,88 +24,223 @@ from notifications.models import Notification
 
 # How many changed lines of the terms a policy email quotes before it links to the rest.
 EMAIL_DIFF_LINES = 30
+# How many affected track titles a policy email lists before "and more".
+EMAIL_AFFECTED_TITLES = 20
+# Rendered (subject, text, HTML) kept per worker process, by kind and context.
+RENDER_CACHE_SIZE = 256
 
 
-def _context_at_send_time(notification: Notification) -> dict:
-    """What is read from the database when the email is built, not when it is queued.
+class _RenderCache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    A receipt is rebuilt from the append-only audit log (so the attachment says
-    exactly what the log says); a policy notice written for thousands at once
-    gets each recipient's own changes and affected tracks.
-    """
-    if notification.recipient_id is None:
-        return {}
-    if notification.kind in (Notification.Kind.CONSENT_RECEIPT, Notification.Kind.CHANGED_ON_BEHALF):
-        from consent.receipts import receipt_for
+    def get(self, key: tuple[str, str]) -> tuple[str, str, str] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
 
-        receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
-        return {"receipt": receipt} if receipt else {}
-    if notification.kind == Notification.Kind.POLICY_CHANGE:
-        return _policy_context(notification)
-    return {}
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def put(self, key: tuple[str, str], rendered: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._entries[key] = rendered
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
-def _policy_context(notification: Notification) -> dict:
-    """The difference between the terms this recipient last accepted and the new ones, and their affected tracks."""
-    from consent.models import PolicyVersion
-    from consent.policy import affected_tracks, changes_between, changes_path, last_accepted_version
+_rendered = _RenderCache(RENDER_CACHE_SIZE)
 
-    version = PolicyVersion.objects.filter(version=notification.context.get("version")).first()
-    if version is None:
-        return {}
-    since = last_accepted_version(notification.recipient, before=version)
-    context: dict = {"changes_path": changes_path(version, since)}
-    if since is not None:
-        changes = changes_between(since, version)
-        changed = changes.changed_lines
-        context.update(
-            since_version=since.version,
-            versions_since=[{"version": v.version, "summary": v.summary} for v in changes.versions],
-            changed_lines=changed[:EMAIL_DIFF_LINES],
-            changed_more=max(0, len(changed) - EMAIL_DIFF_LINES),
+
+def _render(kind: str, context: dict) -> tuple[str, str, str]:
+    prefix = f"emails/{kind}"
+    subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
+    return subject, render_to_string(f"{prefix}/body.txt", context), render_to_string(f"{prefix}/body.html", context)
+
+
+def _render_shared(kind: str, context: dict) -> tuple[str, str, str]:
+    """Render once per distinct context; a receipt is one person's own, so it is not kept."""
+    if "receipt" in context:
+        return _render(kind, context)
+    key = (kind, json.dumps(context, sort_keys=True, default=str))
+    rendered = _rendered.get(key)
+    if rendered is None:
+        rendered = _render(kind, context)
+        _rendered.put(key, rendered)
+    return rendered
+
+
+class _PolicyContexts:
+    """Each policy notice's own part (changes since the terms its recipient accepted, their
+    affected tracks), read for the whole batch at once."""
+
+    def __init__(self, rows: list[Notification]) -> None:
+        from consent.models import PolicyVersion
+
+        self.rows = [r for r in rows if r.kind == Notification.Kind.POLICY_CHANGE and r.recipient_id is not None]
+        numbers = {row.context.get("version") for row in self.rows}
+        self.versions = {v.version: v for v in PolicyVersion.objects.filter(version__in=numbers)}
+        self._since: dict[int, dict] = {}
+        self._titles: dict[int, dict[int, list[str]]] = {}
+        self._changes: dict[tuple[int, int], dict] = {}
+
+    def _prefetch(self, version) -> None:
+        from consent.policy import affected_titles_by_owner, last_accepted_versions
+
+        rows = [row for row in self.rows if row.context.get("version") == version.version]
+        users = list({row.recipient_id: row.recipient for row in rows}.values())
+        self._since[version.version] = last_accepted_versions(users, before=version)
+        wanting_titles = [row.recipient_id for row in rows if row.context.get("purposes_changed")]
+        self._titles[version.version] = (
+            affected_titles_by_owner(wanting_titles, version, limit=EMAIL_AFFECTED_TITLES + 1) if wanting_titles else {}
         )
-    if notification.context.get("purposes_changed"):
-        titles = list(
-            affected_tracks(notification.recipient, version).order_by("title").values_list("title", flat=True)[:21]
-        )
-        context.update(affected_titles=titles[:20], affected_more=len(titles) > 20)
-    return context
+
+    def _changes_since(self, since, version) -> dict:
+        from consent.policy import changes_between
+
+        key = (since.version, version.version)
+        if key not in self._changes:
+            changes = changes_between(since, version)
+            changed = changes.changed_lines
+            self._changes[key] = {
+                "since_version": since.version,
+                "versions_since": [{"version": v.version, "summary": v.summary} for v in changes.versions],
+                "changed_lines": changed[:EMAIL_DIFF_LINES],
+                "changed_more": max(0, len(changed) - EMAIL_DIFF_LINES),
+            }
+        return self._changes[key]
+
+    def context_for(self, notification: Notification) -> dict:
+        from consent.policy import changes_path
+
+        version = self.versions.get(notification.context.get("version"))
+        if version is None:
+            return {}
+        if version.version not in self._since:
+            self._prefetch(version)
+        since = self._since[version.version].get(notification.recipient_id)
+        context: dict = {"changes_path": changes_path(version, since)}
+        if since is not None:
+            context.update(self._changes_since(since, version))
+        if notification.context.get("purposes_changed"):
+            titles = self._titles[version.version].get(notification.recipient_id, [])
+            context.update(
+                affected_titles=titles[:EMAIL_AFFECTED_TITLES], affected_more=len(titles) > EMAIL_AFFECTED_TITLES
+            )
+        return context
 
 
-def build_message(notification: Notification) -> EmailMultiAlternatives:
-    context: dict = {}
-    if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
-        # allauth renders its own templates when it queues the row.
-        subject = notification.context["subject"]
-        text = notification.context["body"]
-        html = notification.context.get("html") or ""
-    else:
-        context = {
-            **notification.context,
-            **_context_at_send_time(notification),
-            "SITE_URL": settings.SITE_URL,
-            "SITE_NAME": settings.SITE_NAME,
-            "notification": notification,
-        }
-        prefix = f"emails/{notification.kind}"
-        subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
-        text = render_to_string(f"{prefix}/body.txt", context)
-        html = render_to_string(f"{prefix}/body.html", context)
-
+def _email(subject: str, text: str, html: str, *, to: str, message_id: str) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.to_email],
-        headers={"Message-ID": notification.message_id, "Auto-Submitted": "auto-generated"},
+        to=[to],
+        headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
     )
     if html:
         message.attach_alternative(html, "text/html")
-    receipt = context.get("receipt")
-    if receipt:
-        message.attach(
-            f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",
-            json.dumps(receipt, indent=2, sort_keys=True),
-            "application/json",
-        )
     return message
+
+
+_TO_SLOT = "recipient@to-slot.invalid"
+_ID_SLOT = "<message-id@id-slot.invalid>"
+
+
+class _SharedEncoding:
+    """The MIME encoding of one rendered email, made once for every recipient of it.
+
+    Encoding an email (headers, parts, transfer encoding) costs more than
+    rendering it; copies of the same content differ only in To and Message-ID,
+    which are put into the encoded header. Only plain ASCII addresses use it.
+    """
+
+    def __init__(self, subject: str, text: str, html: str) -> None:
+        email = _email(subject, text, html, to=_TO_SLOT, message_id=_ID_SLOT)
+        head, _, body = email.message(policy=email_policy.SMTP).as_bytes().partition(b"\r\n\r\n")
+        self.usable = head.count(_TO_SLOT.encode()) == 1 and head.count(_ID_SLOT.encode()) == 1
+        self.head, self.body = head, body
+
+    def for_recipient(self, to: str, message_id: str) -> bytes | None:
+        if not (self.usable and to.isascii() and message_id.isascii()):
+            return None
+        head = self.head.replace(_TO_SLOT.encode(), to.encode(), 1).replace(_ID_SLOT.encode(), message_id.encode(), 1)
+        return head + b"\r\n\r\n" + self.body
+
+
+@dataclass
+class Outgoing:
+    """One row's email: the message, and its wire form when it was made from a shared encoding."""
+
+    notification: Notification
+    email: EmailMultiAlternatives
+    data: bytes | None = None
+
+
+class MessageBuilder:
+    """Builds the emails of one batch of outbox rows."""
+
+    def __init__(self, rows: Iterable[Notification]) -> None:
+        self._policy = _PolicyContexts(list(rows))
+        self._encodings: dict[tuple[str, str, str], _SharedEncoding] = {}
+
+    def _context_at_send_time(self, notification: Notification) -> dict:
+        """What is read from the database when the email is built, not when it is queued.
+
+        A receipt is rebuilt from the append-only audit log (so the attachment says
+        exactly what the log says); a policy notice written for thousands at once
+        gets each recipient's own changes and affected tracks.
+        """
+        if notification.recipient_id is None:
+            return {}
+        if notification.kind in (Notification.Kind.CONSENT_RECEIPT, Notification.Kind.CHANGED_ON_BEHALF):
+            from consent.receipts import receipt_for
+
+            receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
+            return {"receipt": receipt} if receipt else {}
+        if notification.kind == Notification.Kind.POLICY_CHANGE:
+            return self._policy.context_for(notification)
+        return {}
+
+    def _rendered(self, notification: Notification) -> tuple[str, str, str, dict | None]:
+        """(subject, text, HTML, receipt or None)."""
+        if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
+            # allauth renders its own templates when it queues the row.
+            context = notification.context
+            return context["subject"], context["body"], context.get("html") or "", None
+        context = {
+            **notification.context,
+            **self._context_at_send_time(notification),
+            "SITE_URL": settings.SITE_URL,
+            "SITE_NAME": settings.SITE_NAME,
+        }
+        return (*_render_shared(notification.kind, context), context.get("receipt"))
+
+    def outgoing(self, notification: Notification) -> Outgoing:
+        subject, text, html, receipt = self._rendered(notification)
+        email = _email(subject, text, html, to=notification.to_email, message_id=notification.message_id)
+        if receipt:
+            email.attach(
+                f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",
+                json.dumps(receipt, indent=2, sort_keys=True),
+                "application/json",
+            )
+            return Outgoing(notification, email)
+        key = (subject, text, html)
+        if key not in self._encodings:
+            self._encodings[key] = _SharedEncoding(subject, text, html)
+        data = self._encodings[key].for_recipient(notification.to_email, notification.message_id)
+        return Outgoing(notification, email, data)
+
+    def build(self, notification: Notification) -> EmailMultiAlternatives:
+        return self.outgoing(notification).email
+
+
+def build_message(notification: Notification) -> EmailMultiAlternatives:
+    return MessageBuilder([notification]).build(notification)
