@@ -42,9 +42,11 @@ class Command(BaseCommand):
                 self.stderr.write(f"MISMATCH: {mismatch}")
         report = verification.report
         breaks = len({problem.artist_id for problem in verification.breaks})
-        if breaks or mismatches:
+        bad_checkpoints = len(verification.checkpoint_problems)
+        if breaks or mismatches or bad_checkpoints:
+            also = f" and {bad_checkpoints} checkpoint(s) that do not verify" if bad_checkpoints else ""
             raise CommandError(
-                f"{breaks} broken chain(s) and {mismatches} state mismatch(es) found; "
+                f"{breaks} broken chain(s) and {mismatches} state mismatch(es) found{also}; "
                 f"{report.events} events in {report.chains} chain(s) checked."
             )
         checked = "chains verified" if chains_only else "chains verified; consent state matches the log"
