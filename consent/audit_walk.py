@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from consent.chain import (
     HASHED_FIELDS_BY_VERSION,
     OPTIONAL_HASHED_FIELDS,
     PERSONAL_FIELDS,
-    digest_matches,
     event_hash,
 )
 from consent.models import GENESIS_HASH, AuditActorData, AuditChainHead, AuditEvent, AuditSubjectData
@@ -38,6 +38,16 @@ _ARTIST, _SEQ, _VERSION, _CREATED = (_AT[name] for name in ("artist_id", "seq", 
 _BODY = slice(3, 3 + len(BODY_COLUMNS))
 _PERSONAL = slice(3 + len(BODY_COLUMNS), len(COLUMNS))
 
+_UUID_COLUMNS = {f.column for f in AuditEvent._meta.concrete_fields if f.get_internal_type() == "UUIDField"}
+_ORM_PERSONAL = (
+    "actor_data__pk",
+    "actor_data__key",
+    "actor_data__ip",
+    "actor_data__user_agent",
+    "subject_data__pk",
+    "subject_data__key",
+    "subject_data__track_title",
+)
 _encode_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _UTC = datetime.UTC
 
@@ -91,7 +101,8 @@ class WalkResult:
 
 def _sql(*, anchored: bool, artist_id: int | None) -> tuple[str, list]:
     event, actor, subject = (m._meta.db_table for m in (AuditEvent, AuditActorData, AuditSubjectData))
-    body = ", ".join(f"e.{name}" for name in BODY_COLUMNS)
+    # UUIDs as text: the canonical form is their hyphenated string, and the server makes it faster.
+    body = ", ".join(f"e.{name}::text" if name in _UUID_COLUMNS else f"e.{name}" for name in BODY_COLUMNS)
     sql = (
         f"SELECT e.id, e.prev_hash, e.hash, {body}, "  # noqa: S608 (names from the models, no input)
         "a.event_id IS NOT NULL, a.key, a.ip, a.user_agent, s.event_id IS NOT NULL, s.key, s.track_title "
@@ -112,29 +123,38 @@ def _sql(*, anchored: bool, artist_id: int | None) -> tuple[str, list]:
 
 
 def fetch_rows(*, anchors: dict[int, Anchor], artist_id: int | None, chunk_size: int) -> Iterator[tuple]:
-    """Every event after its chain's anchor, in (artist, seq) order, through a server-side cursor.
+    """Every event after its chain's anchor, in (artist, seq) order, as tuples in COLUMNS order.
 
-    Call inside a transaction (a named cursor lives in one).
+    On PostgreSQL one statement through a server-side cursor (call inside a
+    transaction); elsewhere the ORM's row tuples, which convert each database's
+    own types the same way.
     """
-    anchored = bool(anchors) and connection.vendor == "postgresql"
-    sql, params = _sql(anchored=anchored, artist_id=artist_id)
-    if anchored:
+    if connection.vendor != "postgresql":
+        yield from _fetch_rows_orm(anchors=anchors, artist_id=artist_id, chunk_size=chunk_size)
+        return
+    sql, params = _sql(anchored=bool(anchors), artist_id=artist_id)
+    if anchors:
         ids = list(anchors)
         params = [ids, [anchors[a].seq for a in ids], *params]
     cursor = connection.chunked_cursor()
     try:
-        if connection.vendor == "postgresql":
-            cursor.cursor.itersize = chunk_size
+        cursor.cursor.itersize = chunk_size
         cursor.execute(sql, params)
-        if anchored or not anchors:
-            yield from cursor
-            return
-        for row in cursor:  # other databases: skip what the anchors cover here
-            anchor = anchors.get(row[_ARTIST])
-            if anchor is None or row[_SEQ] > anchor.seq:
-                yield row
+        yield from cursor
     finally:
         cursor.close()
+
+
+def _fetch_rows_orm(*, anchors: dict[int, Anchor], artist_id: int | None, chunk_size: int) -> Iterator[tuple]:
+    events = AuditEvent.objects.order_by("artist_id", "seq").values_list(
+        "id", "prev_hash", "hash", *BODY_COLUMNS, *_ORM_PERSONAL
+    )
+    if artist_id is not None:
+        events = events.filter(artist_id=artist_id)
+    for row in events.iterator(chunk_size=chunk_size):
+        anchor = anchors.get(row[_ARTIST])
+        if anchor is None or row[_SEQ] > anchor.seq:
+            yield row
 
 
 class ChainWalker:
@@ -211,7 +231,11 @@ class ChainWalker:
 
     @staticmethod
     def _holds(key: str | None, values: dict, digest: str) -> bool:
-        return bool(digest) and bool(key) and digest_matches(key, values, digest)
+        """`consent.chain.digest_matches`, with the encoder made once (the values are strings already)."""
+        if not (digest and key):
+            return False
+        mac = hmac.digest(bytes.fromhex(key), _encode_json(values).encode(), "sha256")
+        return hmac.compare_digest(mac.hex(), digest)
 
     @staticmethod
     def _part_problem(name: str, digest: str) -> tuple[str, str, str, bool]:
