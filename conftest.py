@@ -65,6 +65,16 @@ def _eager_celery_by_default(request):
 
 
 @pytest.fixture(autouse=True)
+def _isolated_audit_checkpoints(settings, tmp_path):
+    """Each test has its own checkpoint directory and signing key: checkpoints belong to one database."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+    settings.AUDIT_CHECKPOINT_KEY_FILE = tmp_path / "keys" / "audit-checkpoint-key.pem"
+    settings.AUDIT_CHECKPOINT_CREATE_KEY = True
+    settings.AUDIT_CHECKPOINT_TRUSTED_KEYS = []
+    return settings.AUDIT_CHECKPOINT_DIR
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Real hashing costs most of a second per user; no test here is about it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -13,7 +13,8 @@ Measures, on the database in DATABASE_URL (use a throwaway PostgreSQL database):
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_notifications \\
         .venv/bin/python benchmarks/bench_notifications.py
 
-Options: --users N (default 100000), --deliver N (default 5000).
+Options: --users N (default 100000), --deliver N (default 5000). The delivery rate against the
+sink's own, with real worker processes, is `bench_delivery.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import os
 import socket
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -94,8 +96,10 @@ def deliver_sample(version: PolicyVersion, count: int) -> float:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # Started outside the repository: its `public` app would shadow a module aiosmtpd imports.
     sink = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
+        cwd=tempfile.gettempdir(),
     )
     try:
         for _ in range(100):

@@ -1,15 +1,21 @@
-"""What consent adds to its notices when the email is built (registered with notifications.rendering)."""
+"""What consent adds to its notices when the email is built (registered with notifications.rendering).
+
+Each factory receives the batch's rows of its kind, so a policy notice sent to thousands reads the
+terms and each recipient's accepted version for the whole batch in a few queries.
+"""
 
 from __future__ import annotations
 
 from consent.models import PolicyVersion
-from consent.policy import affected_tracks, changes_between, changes_path, last_accepted_version
+from consent.policy import affected_titles_by_owner, changes_between, changes_path, last_accepted_versions
 from consent.receipts import receipt_for
 from notifications.models import Notification
-from notifications.rendering import register_send_time_context
+from notifications.rendering import SendTimeContext, register_send_time_context
 
 # How many changed lines of the terms a policy email quotes before it links to the rest.
 EMAIL_DIFF_LINES = 30
+# How many affected track titles a policy email lists before "and more".
+EMAIL_AFFECTED_TITLES = 20
 
 
 def receipt_context(notification: Notification) -> dict:
@@ -17,31 +23,68 @@ def receipt_context(notification: Notification) -> dict:
     return {"receipt": receipt} if receipt else {}
 
 
-def policy_context(notification: Notification) -> dict:
-    """The difference between the terms this recipient last accepted and the new ones, and their affected tracks."""
-    version = PolicyVersion.objects.filter(version=notification.context.get("version")).first()
-    if version is None:
-        return {}
-    since = last_accepted_version(notification.recipient, before=version)
-    context: dict = {"changes_path": changes_path(version, since)}
-    if since is not None:
-        changes = changes_between(since, version)
-        changed = changes.changed_lines
-        context.update(
-            since_version=since.version,
-            versions_since=[{"version": v.version, "summary": v.summary} for v in changes.versions],
-            changed_lines=changed[:EMAIL_DIFF_LINES],
-            changed_more=max(0, len(changed) - EMAIL_DIFF_LINES),
+def receipt_contexts(rows: list[Notification]) -> SendTimeContext:
+    # A receipt is one person's own, rebuilt from their log: nothing to share across the batch.
+    return receipt_context
+
+
+class PolicyContexts:
+    """Each policy notice's own part (changes since the terms its recipient accepted, their
+    affected tracks), read for the whole batch at once."""
+
+    def __init__(self, rows: list[Notification]) -> None:
+        self.rows = [r for r in rows if r.kind == Notification.Kind.POLICY_CHANGE and r.recipient_id is not None]
+        numbers = {row.context.get("version") for row in self.rows}
+        self.versions = {v.version: v for v in PolicyVersion.objects.filter(version__in=numbers)}
+        self._since: dict[int, dict] = {}
+        self._titles: dict[int, dict[int, list[str]]] = {}
+        self._changes: dict[tuple[int, int], dict] = {}
+
+    def _prefetch(self, version) -> None:
+        rows = [row for row in self.rows if row.context.get("version") == version.version]
+        users = list({row.recipient_id: row.recipient for row in rows}.values())
+        self._since[version.version] = last_accepted_versions(users, before=version)
+        wanting_titles = [row.recipient_id for row in rows if row.context.get("purposes_changed")]
+        self._titles[version.version] = (
+            affected_titles_by_owner(wanting_titles, version, limit=EMAIL_AFFECTED_TITLES + 1) if wanting_titles else {}
         )
-    if notification.context.get("purposes_changed"):
-        titles = list(
-            affected_tracks(notification.recipient, version).order_by("title").values_list("title", flat=True)[:21]
-        )
-        context.update(affected_titles=titles[:20], affected_more=len(titles) > 20)
-    return context
+
+    def _changes_since(self, since, version) -> dict:
+        key = (since.version, version.version)
+        if key not in self._changes:
+            changes = changes_between(since, version)
+            changed = changes.changed_lines
+            self._changes[key] = {
+                "since_version": since.version,
+                "versions_since": [{"version": v.version, "summary": v.summary} for v in changes.versions],
+                "changed_lines": changed[:EMAIL_DIFF_LINES],
+                "changed_more": max(0, len(changed) - EMAIL_DIFF_LINES),
+            }
+        return self._changes[key]
+
+    def context_for(self, notification: Notification) -> dict:
+        version = self.versions.get(notification.context.get("version"))
+        if version is None:
+            return {}
+        if version.version not in self._since:
+            self._prefetch(version)
+        since = self._since[version.version].get(notification.recipient_id)
+        context: dict = {"changes_path": changes_path(version, since)}
+        if since is not None:
+            context.update(self._changes_since(since, version))
+        if notification.context.get("purposes_changed"):
+            titles = self._titles[version.version].get(notification.recipient_id, [])
+            context.update(
+                affected_titles=titles[:EMAIL_AFFECTED_TITLES], affected_more=len(titles) > EMAIL_AFFECTED_TITLES
+            )
+        return context
+
+
+def policy_contexts(rows: list[Notification]) -> SendTimeContext:
+    return PolicyContexts(rows).context_for
 
 
 def register() -> None:
-    register_send_time_context(Notification.Kind.CONSENT_RECEIPT, receipt_context)
-    register_send_time_context(Notification.Kind.CHANGED_ON_BEHALF, receipt_context)
-    register_send_time_context(Notification.Kind.POLICY_CHANGE, policy_context)
+    register_send_time_context(Notification.Kind.CONSENT_RECEIPT, receipt_contexts)
+    register_send_time_context(Notification.Kind.CHANGED_ON_BEHALF, receipt_contexts)
+    register_send_time_context(Notification.Kind.POLICY_CHANGE, policy_contexts)

@@ -16,7 +16,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
@@ -267,6 +268,30 @@ def last_accepted_version(user, *, before: PolicyVersion) -> PolicyVersion | Non
     return older.get(version=newest)
 
 
+def last_accepted_versions(users, *, before: PolicyVersion) -> dict[int, PolicyVersion | None]:
+    """`last_accepted_version` for many users in two queries (a batch of policy notices)."""
+    older = list(PolicyVersion.objects.published().filter(version__lt=before.version).order_by("version"))
+    if not older:
+        return {user.pk: None for user in users}
+    by_number = {version.version: version for version in older}
+    acknowledged = dict(
+        AuditEvent.objects.filter(
+            artist_id__in=[user.pk for user in users],
+            kind=AuditEvent.Kind.POLICY_ACKNOWLEDGED,
+            policy_version__in=older,
+        )
+        .values("artist_id")
+        .annotate(newest=Max("policy_version__version"))
+        .values_list("artist_id", "newest")
+    )
+    accepted = {}
+    for user in users:
+        signed_up_under = max((v.version for v in older if v.published_at <= user.date_joined), default=None)
+        candidates = [v for v in (acknowledged.get(user.pk), signed_up_under) if v is not None]
+        accepted[user.pk] = by_number[max(candidates)] if candidates else older[-1]
+    return accepted
+
+
 def changes_between(since: PolicyVersion, to: PolicyVersion) -> PolicyChanges:
     versions = list(
         PolicyVersion.objects.published()
@@ -301,6 +326,22 @@ def grants_needing_reconfirmation(version: PolicyVersion) -> QuerySet[Consent]:
 
 def affected_tracks(user, version: PolicyVersion) -> QuerySet[Track]:
     return Track.objects.filter(owner=user, consents__in=grants_needing_reconfirmation(version)).distinct()
+
+
+def affected_titles_by_owner(owner_ids, version: PolicyVersion, *, limit: int) -> dict[int, list[str]]:
+    """The first `limit` titles of `affected_tracks` for each of many owners, in one query."""
+    affected = Track.objects.filter(owner_id__in=owner_ids, consents__in=grants_needing_reconfirmation(version))
+    rows = (
+        Track.objects.filter(pk__in=affected.values("pk"))
+        .annotate(rank=Window(RowNumber(), partition_by=F("owner_id"), order_by=F("title").asc()))
+        .filter(rank__lte=limit)
+        .order_by("owner_id", "title")
+        .values_list("owner_id", "title")
+    )
+    titles: dict[int, list[str]] = {}
+    for owner_id, title in rows:
+        titles.setdefault(owner_id, []).append(title)
+    return titles
 
 
 def versions_due_to_lapse(now: datetime | None = None) -> QuerySet[PolicyVersion]:

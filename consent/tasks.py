@@ -15,3 +15,7 @@ def lapse_unconfirmed_grants() -> int:
     for version in versions_due_to_lapse():
         withdrawn += services.lapse_unconfirmed_grants(version=version).event_count
     return withdrawn
+
+
+# Registered here so the worker's autodiscovery finds the beat task.
+from consent.checkpoint_tasks import create_audit_checkpoint  # noqa: E402, F401

@@ -523,6 +523,9 @@ NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS",
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
 NOTIFICATIONS_BATCH_SIZE = 50
+# A worker keeps its SMTP connection between batches for at most this long idle
+# (servers drop idle clients after a few minutes; RFC 5321 asks them to wait 5).
+NOTIFICATIONS_SMTP_IDLE_SECONDS = env_int("NOTIFICATIONS_SMTP_IDLE_SECONDS", 30, minimum=0)
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     "task": "notifications.tasks.sweep_notifications",
     "schedule": float(NOTIFICATIONS_SWEEP_INTERVAL_SECONDS),
@@ -530,6 +533,25 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 # Publishing must not hang a web request when the broker is down: give up
 # quickly, the outbox row is safe and the sweep sends it later.
 CELERY_BEAT_SCHEDULE["policy-lapse"] = {"task": "consent.tasks.lapse_unconfirmed_grants", "schedule": 300.0}
+
+# --- Audit checkpoints ----------------------------------------------------------------------
+# Signed checkpoints of every chain head, written where the database cannot
+# rewrite them: files created once, never replaced. Put the directory on
+# storage the database host and its superuser cannot write (see DEPLOY.md).
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+# The Ed25519 private key (PKCS#8 PEM) that signs them. Development and tests
+# create one on first use; in production it must exist.
+AUDIT_CHECKPOINT_KEY_FILE = Path(
+    env_str("AUDIT_CHECKPOINT_KEY_FILE", str(VAR_DIR / "keys" / "audit-checkpoint-key.pem"))
+)
+AUDIT_CHECKPOINT_CREATE_KEY = DEBUG
+# Public keys (PEM files) of earlier signing keys, so checkpoints signed before a key rotation still verify.
+AUDIT_CHECKPOINT_TRUSTED_KEYS = env_list("AUDIT_CHECKPOINT_TRUSTED_KEYS", [])
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600, minimum=60)
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "consent.create_audit_checkpoint",
+    "schedule": float(AUDIT_CHECKPOINT_INTERVAL_SECONDS),
+}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 

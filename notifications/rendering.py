@@ -1,9 +1,20 @@
-"""Turn an outbox row into an email: subject, plain text and HTML templates."""
+"""Turn outbox rows into emails: subject, plain text and HTML templates.
+
+A batch is built at once: what the emails read from the database at send time
+is read once per batch (policy notices: two or three queries for the batch,
+not several per email), and a content many recipients share (the same policy
+notice) is rendered once. The rendering is a pure function of the context, so
+equal contexts give equal emails.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email import policy as email_policy
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -11,63 +22,170 @@ from django.template.loader import render_to_string
 
 from notifications.models import Notification
 
-# kind -> function(notification) -> extra template context, read when the email is built.
-# Apps above the outbox register theirs in AppConfig.ready(): the mailbox knows no consent.
+# Rendered (subject, text, HTML) kept per worker process, by kind and context.
+RENDER_CACHE_SIZE = 256
+
+
+class _RenderCache:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[str, str, str] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def put(self, key: tuple[str, str], rendered: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._entries[key] = rendered
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_rendered = _RenderCache(RENDER_CACHE_SIZE)
+
+
+def _render(kind: str, context: dict) -> tuple[str, str, str]:
+    prefix = f"emails/{kind}"
+    subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
+    return subject, render_to_string(f"{prefix}/body.txt", context), render_to_string(f"{prefix}/body.html", context)
+
+
+def _render_shared(kind: str, context: dict) -> tuple[str, str, str]:
+    """Render once per distinct context; a receipt is one person's own, so it is not kept."""
+    if "receipt" in context:
+        return _render(kind, context)
+    key = (kind, json.dumps(context, sort_keys=True, default=str))
+    rendered = _rendered.get(key)
+    if rendered is None:
+        rendered = _render(kind, context)
+        _rendered.put(key, rendered)
+    return rendered
+
+
+# kind -> factory(the batch's rows of that kind) -> function(row) -> extra template context, read when
+# the email is built. Apps above the outbox register theirs in AppConfig.ready(): the mailbox knows no
+# consent. A factory sees the whole batch, so what it reads from the database is read once per batch.
 SendTimeContext = Callable[[Notification], dict]
-_send_time_context: dict[str, SendTimeContext] = {}
+BatchContextFactory = Callable[[list[Notification]], SendTimeContext]
+_send_time_context: dict[str, BatchContextFactory] = {}
 
 
-def register_send_time_context(kind: str, provider: SendTimeContext) -> None:
+def register_send_time_context(kind: str, factory: BatchContextFactory) -> None:
     """Let the app that owns a notice kind add what must be read at send time, not when it was queued.
 
     A receipt is rebuilt from the append-only audit log (so the attachment says
     exactly what the log says); a policy notice written for thousands at once
     gets each recipient's own changes and affected tracks.
     """
-    _send_time_context[kind] = provider
+    _send_time_context[kind] = factory
 
 
-def _context_at_send_time(notification: Notification) -> dict:
-    provider = _send_time_context.get(notification.kind)
-    if notification.recipient_id is None or provider is None:
-        return {}
-    return provider(notification)
-
-
-def build_message(notification: Notification) -> EmailMultiAlternatives:
-    context: dict = {}
-    if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
-        # allauth renders its own templates when it queues the row.
-        subject = notification.context["subject"]
-        text = notification.context["body"]
-        html = notification.context.get("html") or ""
-    else:
-        context = {
-            **notification.context,
-            **_context_at_send_time(notification),
-            "SITE_URL": settings.SITE_URL,
-            "SITE_NAME": settings.SITE_NAME,
-            "notification": notification,
-        }
-        prefix = f"emails/{notification.kind}"
-        subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
-        text = render_to_string(f"{prefix}/body.txt", context)
-        html = render_to_string(f"{prefix}/body.html", context)
-
+def _email(subject: str, text: str, html: str, *, to: str, message_id: str) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.to_email],
-        headers={"Message-ID": notification.message_id, "Auto-Submitted": "auto-generated"},
+        to=[to],
+        headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
     )
     if html:
         message.attach_alternative(html, "text/html")
-    receipt = context.get("receipt")
-    if receipt:
-        message.attach(
-            f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",
-            json.dumps(receipt, indent=2, sort_keys=True),
-            "application/json",
-        )
     return message
+
+
+_TO_SLOT = "recipient@to-slot.invalid"
+_ID_SLOT = "<message-id@id-slot.invalid>"
+
+
+class _SharedEncoding:
+    """The MIME encoding of one rendered email, made once for every recipient of it.
+
+    Encoding an email (headers, parts, transfer encoding) costs more than
+    rendering it; copies of the same content differ only in To and Message-ID,
+    which are put into the encoded header. Only plain ASCII addresses use it.
+    """
+
+    def __init__(self, subject: str, text: str, html: str) -> None:
+        email = _email(subject, text, html, to=_TO_SLOT, message_id=_ID_SLOT)
+        head, _, body = email.message(policy=email_policy.SMTP).as_bytes().partition(b"\r\n\r\n")
+        self.usable = head.count(_TO_SLOT.encode()) == 1 and head.count(_ID_SLOT.encode()) == 1
+        self.head, self.body = head, body
+
+    def for_recipient(self, to: str, message_id: str) -> bytes | None:
+        if not (self.usable and to.isascii() and message_id.isascii()):
+            return None
+        head = self.head.replace(_TO_SLOT.encode(), to.encode(), 1).replace(_ID_SLOT.encode(), message_id.encode(), 1)
+        return head + b"\r\n\r\n" + self.body
+
+
+@dataclass
+class Outgoing:
+    """One row's email: the message, and its wire form when it was made from a shared encoding."""
+
+    notification: Notification
+    email: EmailMultiAlternatives
+    data: bytes | None = None
+
+
+class MessageBuilder:
+    """Builds the emails of one batch of outbox rows."""
+
+    def __init__(self, rows: Iterable[Notification]) -> None:
+        self._rows = [row for row in rows if row.recipient_id is not None]
+        self._providers: dict[str, SendTimeContext] = {}
+        self._encodings: dict[tuple[str, str, str], _SharedEncoding] = {}
+
+    def _context_at_send_time(self, notification: Notification) -> dict:
+        factory = _send_time_context.get(notification.kind)
+        if notification.recipient_id is None or factory is None:
+            return {}
+        if notification.kind not in self._providers:
+            self._providers[notification.kind] = factory([r for r in self._rows if r.kind == notification.kind])
+        return self._providers[notification.kind](notification)
+
+    def _rendered(self, notification: Notification) -> tuple[str, str, str, dict | None]:
+        """(subject, text, HTML, receipt or None)."""
+        if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
+            # allauth renders its own templates when it queues the row.
+            context = notification.context
+            return context["subject"], context["body"], context.get("html") or "", None
+        context = {
+            **notification.context,
+            **self._context_at_send_time(notification),
+            "SITE_URL": settings.SITE_URL,
+            "SITE_NAME": settings.SITE_NAME,
+        }
+        return (*_render_shared(notification.kind, context), context.get("receipt"))
+
+    def outgoing(self, notification: Notification) -> Outgoing:
+        subject, text, html, receipt = self._rendered(notification)
+        email = _email(subject, text, html, to=notification.to_email, message_id=notification.message_id)
+        if receipt:
+            email.attach(
+                f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",
+                json.dumps(receipt, indent=2, sort_keys=True),
+                "application/json",
+            )
+            return Outgoing(notification, email)
+        key = (subject, text, html)
+        if key not in self._encodings:
+            self._encodings[key] = _SharedEncoding(subject, text, html)
+        data = self._encodings[key].for_recipient(notification.to_email, notification.message_id)
+        return Outgoing(notification, email, data)
+
+    def build(self, notification: Notification) -> EmailMultiAlternatives:
+        return self.outgoing(notification).email
+
+
+def build_message(notification: Notification) -> EmailMultiAlternatives:
+    return MessageBuilder([notification]).build(notification)

@@ -7,22 +7,27 @@ records the outcome on the row. The sweep hands out anything the broker lost.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import select
 import smtplib
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.core import mail
-from django.db import connection, connections, transaction
+from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg import pq
 
 from notifications.models import Notification
-from notifications.rendering import build_message
+from notifications.rendering import MessageBuilder, Outgoing
 from platformkit.queueing import enqueue
 
 logger = logging.getLogger(__name__)
@@ -52,7 +57,8 @@ def claim(notification_ids: list[int]) -> list[Notification]:
     now = timezone.now()
     with transaction.atomic():
         rows = list(
-            Notification.objects.select_for_update(skip_locked=True)
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("recipient")
             .filter(id__in=notification_ids, status=Notification.Status.PENDING, next_attempt_at__lte=now)
             .order_by("id")
         )
@@ -115,22 +121,77 @@ def lease_renewal_interval() -> float:
     return settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS / 3
 
 
-def _mark_sent(row: Notification) -> None:
-    """Record a message the server accepted, before sending the next one.
+class PipelinedMarks:
+    """Records each accepted message as sent, without waiting for the database.
 
-    One small commit per message keeps what a killed worker could send twice
-    to the one message in flight. On PostgreSQL the commit does not wait for
-    the disk flush: that mark can only be lost if the database server itself
-    crashes within a fraction of a second, and then the worst case is the same
-    message again with the same Message-ID, never a lost one.
+    Each mark is one UPDATE written to PostgreSQL's socket as soon as the mail
+    server accepts the message; its answer is read while the next message is
+    on its way to the mail server, so the marks cost no round trip of their
+    own. A mark is on the wire before the next message is sent, and the server
+    runs a query it has received even if the worker is killed right after, so
+    what a killed worker could send twice is still the one message in flight.
+    (A single UPDATE for the whole batch after sending it would let a kill
+    repeat up to a batch.) The commits do not wait for the disk flush: a mark
+    can only be lost if the database server itself crashes within a fraction
+    of a second, and then the worst case is the same message again with the
+    same Message-ID, never a lost one. Other databases mark each message with
+    one ordinary statement.
     """
-    with transaction.atomic():
+
+    _SQL = (
+        f"UPDATE {Notification._meta.db_table} "  # noqa: S608 (a table name from the model, no input)
+        "SET status = 'sent', sent_at = now(), last_error = '' WHERE id = $1 AND status = 'sending'"
+    )
+
+    def __init__(self) -> None:
+        self._pending = False
+        self._pg = None
+
+    def __enter__(self) -> PipelinedMarks:
         if connection.vendor == "postgresql":
+            connection.ensure_connection()
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        Notification.objects.filter(id=row.id, status=Notification.Status.SENDING).update(
-            status=Notification.Status.SENT, sent_at=timezone.now(), last_error=""
-        )
+                cursor.execute("SET synchronous_commit TO OFF")
+            self._pg = connection.connection.pgconn
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.drain()
+        if self._pg is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+
+    def mark(self, row: Notification) -> None:
+        if self._pg is None:
+            Notification.objects.filter(id=row.id, status=Notification.Status.SENDING).update(
+                status=Notification.Status.SENT, sent_at=timezone.now(), last_error=""
+            )
+            return
+        self.drain()
+        self._pg.send_query_params(self._SQL.encode(), [str(row.id).encode()])
+        self._pending = True
+        while self._pg.flush():
+            select.select([], [self._pg.socket], [])
+
+    def drain(self) -> None:
+        """Read the answer to the mark in flight (before the connection is used for anything else)."""
+        if not self._pending:
+            return
+        self._pending = False
+        pg = self._pg
+        error = None
+        while True:
+            pg.consume_input()
+            if pg.is_busy():
+                select.select([pg.socket], [], [])
+                continue
+            result = pg.get_result()
+            if result is None:
+                break
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                error = result.get_error_message()
+        if error:
+            raise DatabaseError(f"could not mark a notification sent: {error}")
 
 
 def _mark_failed(row: Notification, error: str) -> None:
@@ -152,38 +213,133 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _send_batch(rows: list[Notification], outcome: dict[str, int]) -> list[Notification]:
-    """Send claimed rows over one SMTP connection; record each outcome; return those to retry."""
-    to_retry: list[Notification] = []
-    mailer = mail.mailers.default
-    try:
+class _KeptMailers:
+    """The worker process's open SMTP connection, kept from one batch to the next.
+
+    One is kept (for the configured mailer); a connection idle for longer than
+    a server may hold it, or one that does not answer a NOOP, is replaced
+    before a batch starts.
+    """
+
+    def __init__(self) -> None:
+        self._kept: tuple[str, object, float] | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key() -> str:
+        return json.dumps(settings.MAILERS.get("default", {}), sort_keys=True, default=str)
+
+    @staticmethod
+    def _usable(mailer, last_used: float) -> bool:
+        if time.monotonic() - last_used > settings.NOTIFICATIONS_SMTP_IDLE_SECONDS:
+            return False
+        try:
+            return mailer.connection.noop()[0] == 250
+        except Exception:
+            return False
+
+    def checkout(self):
+        """An open mailer for this batch (raises when the server cannot be reached)."""
+        with self._lock:
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            key, mailer, last_used = kept
+            if key == self._key() and self._usable(mailer, last_used):
+                return mailer
+            self.discard(mailer)
+        mailer = mail.mailers.default
         mailer.open()
-    except Exception as error:
-        # Cannot even connect: every row in the batch waits for the next try.
-        for row in rows:
-            to_retry.append(row)
-            row.error = _describe(error)
-        return to_retry
-    try:
-        for row in rows:
-            try:
-                mailer.send_messages([build_message(row)])
-            except Exception as error:
-                row.error = _describe(error)
-                if is_transient(error):
-                    to_retry.append(row)
-                else:
-                    _mark_failed(row, row.error)
-                    outcome["failed"] += 1
-                    logger.error("notification %s failed permanently: %s", row.id, row.error)
-            else:
-                _mark_sent(row)
-                outcome["sent"] += 1
-    finally:
+        return mailer
+
+    def checkin(self, mailer) -> None:
+        """Keep an open SMTP connection for the next batch; close anything else."""
+        if getattr(mailer, "connection", None) is None:
+            self.discard(mailer)
+            return
+        with self._lock:
+            previous, self._kept = self._kept, (self._key(), mailer, time.monotonic())
+        if previous is not None:
+            self.discard(previous[1])
+
+    @staticmethod
+    def discard(mailer) -> None:
         try:
             mailer.close()
         except Exception:
             logger.debug("SMTP close failed", exc_info=True)
+
+
+kept_mailers = _KeptMailers()
+
+
+def _build_all(rows: list[Notification], outcome: dict) -> list[tuple[Notification, object]]:
+    """Every row's email, built before the first is sent; a row that cannot be built fails for good."""
+    builder = MessageBuilder(rows)
+    built = []
+    for row in rows:
+        try:
+            built.append((row, builder.outgoing(row)))
+        except Exception as error:
+            _mark_failed(row, _describe(error))
+            outcome["failed"] += 1
+            logger.exception("notification %s could not be built", row.id)
+    return built
+
+
+def _send_one(mailer, outgoing: Outgoing) -> None:
+    """Hand one email to the mail server; a shared encoding goes over SMTP as it is."""
+    if outgoing.data is None or not isinstance(mailer, SMTPEmailBackend):
+        mailer.send_messages([outgoing.email])
+        return
+    email = outgoing.email
+    sender = mailer.prep_address(email.from_email)
+    recipients = [mailer.prep_address(address) for address in email.recipients()]
+    mailer.connection.sendmail(sender, recipients, outgoing.data)
+
+
+def _send_built(mailer, built, outcome: dict) -> tuple[list[Notification], list[Notification]]:
+    """Send over one connection, marking each accepted message at once; (to retry, failed for good)."""
+    to_retry: list[Notification] = []
+    failed: list[Notification] = []
+    with PipelinedMarks() as marks:
+        for row, outgoing in built:
+            try:
+                _send_one(mailer, outgoing)
+            except Exception as error:
+                row.error = _describe(error)
+                (to_retry if is_transient(error) else failed).append(row)
+            else:
+                marks.mark(row)
+                outcome["sent"] += 1
+    return to_retry, failed
+
+
+def _send_batch(rows: list[Notification], outcome: dict) -> list[Notification]:
+    """Send claimed rows over one SMTP connection; record each outcome; return those to retry."""
+    built = _build_all(rows, outcome)
+    if not built:
+        return []
+    try:
+        mailer = kept_mailers.checkout()
+    except Exception as error:
+        # Cannot even connect: every row in the batch waits for the next try.
+        for row, _message in built:
+            row.error = _describe(error)
+        return [row for row, _message in built]
+    try:
+        to_retry, failed = _send_built(mailer, built, outcome)
+    except BaseException:
+        kept_mailers.discard(mailer)
+        raise
+    for row in failed:
+        _mark_failed(row, row.error)
+        outcome["failed"] += 1
+        logger.error("notification %s failed permanently: %s", row.id, row.error)
+    if to_retry or failed:
+        # The connection may be what failed: the next batch starts a fresh one.
+        kept_mailers.discard(mailer)
+    else:
+        kept_mailers.checkin(mailer)
     return to_retry
 
 

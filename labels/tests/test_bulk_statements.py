@@ -10,7 +10,7 @@ from conftest import service_missing
 from consent import bulk_write
 from consent.models import AuditActorData, AuditEvent, AuditSubjectData, BulkChange
 from consent.selectors import iter_state_mismatches, verify_chains
-from consent.services import RequestMeta
+from platformkit.request_meta import RequestMeta
 from labels import bulk as bulk_changes
 from notifications.models import Notification
 from tracks.models import Track

@@ -1,0 +1,278 @@
+"""Email delivery against the SMTP sink's own rate, in one run.
+
+On the database in DATABASE_URL (a throwaway PostgreSQL database) and the Redis
+in REDIS_URL (the broker), with an aiosmtpd sink in another process:
+
+1. the sink's own rate: the same policy notices, encoded beforehand, sent over
+   one SMTP connection as fast as a bare client can (and with as many bare
+   clients in parallel as there are worker processes);
+2. delivery by real `celery worker` processes (prefork, 1 and 4 processes),
+   from the moment the batches are enqueued until the last row is marked sent;
+3. the ratio of the two, and a check that every Message-ID reached the sink
+   exactly once and every row is marked sent.
+
+    createdb -h 127.0.0.1 -U postgres bench_delivery
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_delivery .venv/bin/python manage.py migrate
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_delivery REDIS_URL=redis://127.0.0.1:6379/7 \\
+        .venv/bin/python benchmarks/bench_delivery.py
+
+Options: --users N (notices per round, default 3000), --processes 1,4, --rounds 2, --batch N (rows per task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
+QUEUE = f"bench-delivery-{os.getpid()}"
+os.environ["CELERY_QUEUE"] = QUEUE
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from consent.models import PolicyVersion  # noqa: E402
+from consent.policy import FAN_OUT_BATCH, batch_bounds, insert_policy_notices  # noqa: E402
+from notifications.models import Notification  # noqa: E402
+from notifications.rendering import build_message  # noqa: E402
+from notifications.tasks import deliver_notifications  # noqa: E402
+
+# The sink: accepts everything, counts each Message-ID, writes the counts on SIGTERM.
+SINK = r"""
+import asyncio, collections, json, signal, sys
+from aiosmtpd.controller import Controller
+counts = collections.Counter()
+class Counting:
+    async def handle_DATA(self, server, session, envelope):
+        for line in envelope.content.split(b"\r\n"):
+            if not line:
+                break
+            if line.lower().startswith(b"message-id:"):
+                counts[line.split(b":", 1)[1].strip().decode()] += 1
+        return "250 OK"
+controller = Controller(Counting(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+def stop(*_):
+    controller.stop()
+    open(sys.argv[2], "w").write(json.dumps(counts))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+# Rows per delivery task (the fan-out and the sweep use NOTIFICATIONS_BATCH_SIZE); --batch changes it here.
+BATCH = [settings.NOTIFICATIONS_BATCH_SIZE]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Sink:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.counts_path = workdir / f"sink-{self.port}.json"
+        # Run outside the repository: its `public` app would shadow a module aiosmtpd imports.
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SINK, str(self.port), str(self.counts_path)],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def stop(self) -> dict[str, int]:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        return json.loads(self.counts_path.read_text())
+
+
+def ensure_users(count: int) -> None:
+    have = User.objects.filter(email__startswith="bench-user-").count()
+    joined = timezone.now() - timedelta(days=1)
+    User.objects.bulk_create(
+        [
+            User(email=f"bench-user-{n}@example.test", display_name=f"Bench {n}", date_joined=joined)
+            for n in range(have, count)
+        ],
+        batch_size=5000,
+    )
+
+
+def write_notices() -> list[int]:
+    """A new policy version and its outbox rows, written as the fan-out writes them."""
+    latest = PolicyVersion.objects.order_by("-version").first()
+    version = PolicyVersion.objects.create(
+        version=latest.version + 1,
+        summary="Benchmark terms.",
+        full_text=f"Benchmark terms, version {latest.version + 1}.",
+        effective_at=timezone.now(),
+        is_material=True,
+        published_at=timezone.now(),
+    )
+    ids: list[int] = []
+    after = 0
+    while True:
+        with transaction.atomic():
+            ids += insert_policy_notices(version, after_user_id=after)
+        last_id, count = batch_bounds(version, after_user_id=after)
+        if last_id is None or count < FAN_OUT_BATCH:
+            return sorted(ids)
+        after = last_id
+
+
+def encoded(ids: list[int]) -> list[tuple[str, list[str], bytes]]:
+    """The same messages as (sender, recipients, bytes), built the ordinary way, before any timing."""
+    from email import policy
+
+    out = []
+    for row in Notification.objects.filter(id__in=ids).select_related("recipient").order_by("id"):
+        message = build_message(row)
+        out.append((settings.DEFAULT_FROM_EMAIL, message.recipients(), message.message(policy=policy.SMTP).as_bytes()))
+    return out
+
+
+def _bare_client(port: int, messages: list[tuple[str, list[str], bytes]]) -> int:
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for sender, recipients, data in messages:
+            client.sendmail(sender, recipients, data)
+    return len(messages)
+
+
+def sink_rate(port: int, messages, clients: int) -> float:
+    """Messages per second the sink takes from `clients` bare SMTP clients in parallel."""
+    shares = [messages[n::clients] for n in range(clients)]
+    with ProcessPoolExecutor(clients) as pool:
+        started = time.perf_counter()
+        sent = sum(pool.map(_bare_client, [port] * clients, shares))
+        return sent / (time.perf_counter() - started)
+
+
+class Workers:
+    def __init__(self, processes: int, port: int, workdir: Path) -> None:
+        env = {
+            **os.environ,
+            "EMAIL_URL": f"smtp://127.0.0.1:{port}",
+            "CELERY_QUEUE": QUEUE,
+            "DJANGO_SETTINGS_MODULE": "creatorportal.settings",
+        }
+        self.log_path = workdir / f"worker-{processes}-{port}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
+        command = [
+            sys.executable, "-m", "celery", "-A", "creatorportal", "worker", "--loglevel=WARNING",
+            "--pool=prefork", f"--concurrency={processes}", "--prefetch-multiplier=1",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", QUEUE, "-n", f"{QUEUE}-{port}@%h",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+def wait_sent(ids: list[int], timeout: float = 600) -> float:
+    """When the last of these rows is marked sent, polled cheaply (the poll must not load the database it measures)."""
+    deadline = time.monotonic() + timeout
+    campaign = Notification.objects.get(id=ids[0]).campaign
+    sent = Notification.objects.filter(
+        campaign=campaign, id__gte=ids[0], id__lte=ids[-1], status=Notification.Status.SENT
+    )
+    while sent.count() < len(ids):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not all sent: {len(ids) - sent.count()} left")
+        time.sleep(0.25)
+    return time.perf_counter()
+
+
+def enqueue(ids: list[int]) -> None:
+    batch = BATCH[0]
+    for start in range(0, len(ids), batch):
+        deliver_notifications.delay(ids[start : start + batch])
+
+
+def worker_rate(processes: int, port: int, ids: list[int], workdir: Path) -> float:
+    workers = Workers(processes, port, workdir)
+    try:
+        # Warm up every child (imports, templates, database and SMTP connections), untimed.
+        warm, timed = ids[: 2 * processes * BATCH[0]], ids[2 * processes * BATCH[0] :]
+        enqueue(warm)
+        wait_sent(warm, timeout=300)
+        started = time.perf_counter()
+        enqueue(timed)
+        return len(timed) / (wait_sent(timed) - started)
+    finally:
+        workers.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=3000)
+    parser.add_argument("--processes", default="1,4")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=settings.NOTIFICATIONS_BATCH_SIZE, help="rows per task")
+    args = parser.parse_args()
+    BATCH[0] = args.batch
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        raise SystemExit("needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    ensure_users(args.users)
+    print(f"load average before: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for round_number in range(1, args.rounds + 1):
+            for processes in [int(p) for p in args.processes.split(",")]:
+                ids = write_notices()
+                # The floors on a sink of their own, so the workers' sink counts only their messages.
+                # The machine's load moves a lot within a minute: the floors are measured
+                # just before and just after the workers' run, and averaged.
+                floor_sink = Sink(workdir)
+                messages = encoded(ids[:1000])
+                floors = [sink_rate(floor_sink.port, messages, n) for n in sorted({1, processes})]
+                sink = Sink(workdir)
+                rate = worker_rate(processes, sink.port, ids, workdir)
+                counts = sink.stop()
+                after = [sink_rate(floor_sink.port, messages, n) for n in sorted({1, processes})]
+                floor_sink.stop()
+                floor_one = (floors[0] + after[0]) / 2
+                floor_same = (floors[-1] + after[-1]) / 2
+                expected = {row.message_id for row in Notification.objects.filter(id__in=ids)}
+                once = set(counts) >= expected and all(counts[m] == 1 for m in expected)
+                twice = sum(1 for m in expected if counts.get(m, 0) > 1)
+                print(
+                    f"round {round_number}, {processes} worker process(es): delivery {rate:,.0f} emails/s; "
+                    f"sink with 1 bare client {floor_one:,.0f}/s (ratio {rate / floor_one:.2f}), "
+                    f"with {processes} bare client(s) {floor_same:,.0f}/s (ratio {rate / floor_same:.2f}); "
+                    f"{len(ids)} rows sent, each Message-ID exactly once: {once} (repeated: {twice})"
+                )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""A batch's emails: built once per content, sent over a connection kept between batches."""
+
+import email
+import smtplib
+import socket
+from email import policy
+
+import pytest
+
+from notifications.models import Notification
+from notifications.rendering import MessageBuilder
+from notifications.tasks import deliver_notifications, kept_mailers
+
+pytestmark = pytest.mark.django_db
+
+
+def _parsed(data: bytes):
+    return email.message_from_bytes(data, policy=policy.default)
+
+
+def test_the_shared_encoding_is_the_email_django_would_send(queue_email):
+    rows = [
+        queue_email(deliver=False, to_email=f"fan{n}@example.test", subject="Same", body="Same body") for n in range(3)
+    ]
+
+    builder = MessageBuilder(rows)
+    for row in rows:
+        outgoing = builder.outgoing(row)
+        assert outgoing.data is not None
+        ours = _parsed(outgoing.data)
+        django = _parsed(outgoing.email.message(policy=policy.SMTP).as_bytes())
+        for header in ("From", "To", "Subject", "Message-ID", "Auto-Submitted", "MIME-Version"):
+            assert ours[header] == django[header], header
+        assert ours["To"] == row.to_email and ours["Message-ID"] == row.message_id
+        for kind in ("plain", "html"):
+            assert ours.get_body((kind,)).get_content() == django.get_body((kind,)).get_content()
+
+
+def test_an_address_that_is_not_plain_ascii_gets_its_own_encoding(queue_email):
+    row = queue_email(deliver=False, to_email="zoë@example.test")
+
+    assert MessageBuilder([row]).outgoing(row).data is None
+
+
+def _count_connections(monkeypatch) -> list:
+    opened = []
+    real_init = smtplib.SMTP.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(args)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(smtplib.SMTP, "__init__", counting_init)
+    return opened
+
+
+def test_consecutive_batches_share_one_smtp_connection(smtp_server, queue_email, monkeypatch):
+    first, second = [queue_email(deliver=False) for _ in range(3)], [queue_email(deliver=False) for _ in range(3)]
+    opened = _count_connections(monkeypatch)
+
+    deliver_notifications.delay([row.id for row in first])
+    deliver_notifications.delay([row.id for row in second])
+
+    assert len(opened) == 1
+    assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in first + second)
+    assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+
+def test_a_kept_connection_that_went_dead_is_replaced_before_the_next_batch(smtp_server, queue_email, monkeypatch):
+    deliver_notifications.delay([queue_email(deliver=False).id])
+    _key, mailer, _used = kept_mailers._kept
+    mailer.connection.sock.shutdown(socket.SHUT_RDWR)  # as when the server drops an idle client
+    opened = _count_connections(monkeypatch)
+
+    row = queue_email(deliver=False)
+    deliver_notifications.delay([row.id])
+
+    assert len(opened) == 1
+    row.refresh_from_db()
+    assert row.status == Notification.Status.SENT
+    assert smtp_server.message_ids()[-1] == row.message_id
+
+
+def test_a_connection_idle_too_long_is_not_reused(smtp_server, queue_email, monkeypatch, settings):
+    settings.NOTIFICATIONS_SMTP_IDLE_SECONDS = 0
+    opened = _count_connections(monkeypatch)
+
+    deliver_notifications.delay([queue_email(deliver=False).id])
+    deliver_notifications.delay([queue_email(deliver=False).id])
+
+    assert len(opened) == 2
+    assert len(smtp_server.messages) == 2
