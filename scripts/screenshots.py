@@ -24,107 +24,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
 
 ARTIST_EMAIL = "demo-artist@localhost"
 MANAGER_EMAIL = "demo-manager@localhost"
-TITLES = [
-    "Harbour Lights",
-    "Salt and Iron",
-    "Northbound",
-    "Paper Moons",
-    "Glasshouse",
-    "Low Tide",
-    "The Long Field",
-    "Copper Wire",
-    "Night Ferry",
-    "Winter Orchard",
-    "Signal Fires",
-    "Afterglow",
-]
 PAGES = {"dashboard": "/dashboard/", "matrix": "/consent/"}
 WIDTHS = {1280: 800, 390: 844}
 
 
 def seed() -> None:
-    import hashlib
-    from datetime import timedelta
-
     import django
 
     django.setup()
-    from allauth.account.models import EmailAddress
-    from django.utils import timezone
-
-    from accounts.models import Delegation, User
-    from consent import services
-    from consent.models import AuditEvent, PolicyVersion, Purpose
-    from consent.policy import publish_policy_version
-    from labels import services as label_services
-    from tracks.models import Track
+    from accounts.models import User
+    from tests.demo import seed_demo
 
     if User.objects.filter(email=ARTIST_EMAIL).exists():
         raise SystemExit(f"{ARTIST_EMAIL} exists already; use a fresh database.")
-    artist = User.objects.create_user(email=ARTIST_EMAIL, password="demo-password", display_name="Rosa Demo")
-    manager = User.objects.create_user(email=MANAGER_EMAIL, password="demo-password", display_name="Mia Manager")
-    for user in (artist, manager):
-        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-    tracks = Track.objects.bulk_create(
-        Track(
-            owner=artist,
-            title=title,
-            isrc=f"GBDEM26{n:05d}",
-            audio_file=f"audio/demo-{n}.flac",
-            sha256=hashlib.sha256(f"demo-{n}".encode()).hexdigest(),
-            container="FLAC",
-            codec="FLAC",
-            duration_seconds=180 + n,
-            status=Track.Status.READY,
-        )
-        for n, title in enumerate(TITLES)
-    )
-    ids = [t.pk for t in tracks]
-    slug = Purpose.objects.values_list("slug", flat=True)
-    assert "generative_training" in slug
-
-    def change(actor, pks, changes, **extra):
-        services.change_consent(
-            actor=actor,
-            tracks=Track.objects.filter(pk__in=pks),
-            changes=changes,
-            source=extra.pop("source", AuditEvent.Source.WEB),
-            **extra,
-        )
-
-    change(artist, ids[:8], {"recommendation": True})
-    change(artist, ids[:3], {"generative_training": True}, confirmed_purposes={"generative_training"})
-    label = label_services.create_label(owner=manager, name="Northern Records")
-    Delegation.objects.create(
-        artist=artist,
-        label=label,
-        status=Delegation.Status.ACTIVE,
-        scopes={"recommendation": "grant_withdraw", "fraud_detection": "grant_withdraw"},
-    )
-    change(manager, ids[2:7], {"fraud_detection": True}, source=AuditEvent.Source.BULK)
-    change(artist, ids[6:8], {"recommendation": False})
-    # A new meaning of generative training: the grant on the first track lapses.
-    latest = PolicyVersion.objects.order_by("-version").first()
-    version = PolicyVersion.objects.create(
-        version=latest.version + 1,
-        summary="Generative training now includes voice models.",
-        full_text="Generative training now includes training voice models on your recordings.",
-        is_material=True,
-    )
-    version.purposes_changed.add(Purpose.objects.get(slug="generative_training"))
-    publish_policy_version(version=version, effective_at=timezone.now() + timedelta(days=30))
-    # Demo data only: the notice period is skipped so that the lapse shows now.
-    PolicyVersion.objects.filter(pk=version.pk).update(effective_at=timezone.now())
-    version.refresh_from_db()
-    services.lapse_unconfirmed_grants(version=version)
-    label_services.propose_grant(
-        actor=manager,
-        label=label,
-        tracks=Track.objects.filter(pk__in=ids[8:]),
-        purpose_slug="recommendation",
-        message="For the autumn playlists.",
-    )
-    print(f"seeded {ARTIST_EMAIL} with {len(ids)} tracks")
+    demo = seed_demo(password="demo-password")  # noqa: S106 -- a development database only
+    print(f"seeded {demo.artist.email} with {len(demo.tracks)} tracks")
 
 
 def shoot(base_url: str, prefix: str) -> None:
