@@ -20,10 +20,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from consent import selectors, services
-from consent.forms import AuditFilterForm, ConfirmForm
+from consent.forms import AuditFilterForm, CatalogueFilterForm, ConfirmForm
 from consent.models import AuditEvent, Purpose
 from consent.receipts import receipt_for
 from consent.receipts import receipt_schema as published_receipt_schema
@@ -60,17 +61,29 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 
 def _saved_message(request: HttpRequest, result: services.ChangeResult) -> None:
     if not result.changed:
-        messages.info(request, "Nothing changed, so nothing was recorded.")
+        messages.info(request, gettext("Nothing changed, so nothing was recorded."))
         return
     names = dict(Purpose.objects.filter(slug__in=result.counts).values_list("slug", "name"))
     parts = []
     for slug, counts in result.counts.items():
         name = names.get(slug, slug)
         if counts["granted"]:
-            parts.append(f"{name} allowed on {counts['granted']}")
+            parts.append(
+                ngettext("%(use)s allowed on %(count)d track", "%(use)s allowed on %(count)d tracks", counts["granted"])
+                % {"use": name, "count": counts["granted"]}
+            )
         if counts["withdrawn"]:
-            parts.append(f"{name} withdrawn on {counts['withdrawn']}")
-    messages.success(request, f"Saved: {'; '.join(parts)}. The change and its receipt are in your audit log.")
+            parts.append(
+                ngettext(
+                    "%(use)s withdrawn on %(count)d track", "%(use)s withdrawn on %(count)d tracks", counts["withdrawn"]
+                )
+                % {"use": name, "count": counts["withdrawn"]}
+            )
+    messages.success(
+        request,
+        gettext("Saved: %(changes)s. The change and its receipt are in your audit log.")
+        % {"changes": "; ".join(parts)},
+    )
 
 
 def _confirm_url(purpose: Purpose, *, tracks: Iterable[uuid.UUID] = (), scope: str = "tracks", next_url: str) -> str:
@@ -119,14 +132,28 @@ def matrix(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _save_matrix(request)
     purpose_list = selectors.purposes()
-    tracks = Track.objects.filter(owner=request.user).order_by("-created_at", "-id")
+    form = CatalogueFilterForm(request.GET or None, purposes=purpose_list)
+    own = Track.objects.filter(owner=request.user)
+    tracks = selectors.filter_tracks(own, form.to_filter())
     page = Paginator(tracks, MATRIX_PAGE_SIZE).get_page(request.GET.get("page"))
     cells = selectors.consent_matrix(list(page.object_list), purpose_list, viewer_id=request.user.pk)
     rows = [(track, cells[track.pk]) for track in page.object_list]
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "consent/matrix.html",
-        {"page": page, "rows": rows, "purposes": purpose_list, "next": request.get_full_path()},
+        {
+            "page": page,
+            "rows": rows,
+            "purposes": purpose_list,
+            "next": request.get_full_path(),
+            "catalogue_form": form,
+            "catalogue_total": page.paginator.count,
+            "catalogue_clear_url": reverse("consent:matrix"),
+            "query": query.urlencode(),
+            "has_tracks": bool(rows) or own.exists(),
+        },
     )
 
 

@@ -135,6 +135,8 @@ def test_every_page_has_no_axe_violation_and_fits_the_screen(
                 "violations": len(findings),
                 "nodes": sum(len(f.targets) for f in findings),
                 "findings": [str(f) for f in findings],
+                "too_wide": too_wide,
+                "failed": failed,
             },
             indent=1,
         )

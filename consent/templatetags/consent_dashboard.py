@@ -1,0 +1,23 @@
+from django import template
+
+from consent import selectors
+
+register = template.Library()
+
+
+@register.simple_tag
+def consent_overview(user) -> selectors.DashboardOverview:
+    """Per use: allowed, withdrawn, lapsed, never granted; the latest changes; what waits for the artist."""
+    return selectors.dashboard_overview(user)
+
+
+@register.filter
+def changer(event) -> str:
+    """Who made an audited change, as the artist reads it: you, your label, staff, policy."""
+    from django.utils.translation import gettext as _
+
+    if event.source == "policy_lapse":
+        return _("policy change")
+    if event.actor_kind == "artist" and event.actor_id == event.artist_id:
+        return _("you")
+    return {"label": _("your label"), "staff": _("staff"), "system": _("the system")}.get(event.actor_kind, _("you"))
