@@ -113,6 +113,10 @@ class CatalogueFilterForm(forms.Form):
         super().__init__(data, auto_id=f"{prefix_id}-%s", **kwargs)
         self.fields["purpose"].choices = [("", gettext_lazy("Any use")), *((p.slug, p.name) for p in purposes)]
 
+    def filter_fields(self) -> list:
+        """The fields that narrow the list (a catalogue with its own sort renders these only)."""
+        return [self[name] for name in self.FILTER_KEYS]
+
     def to_filter(self) -> selectors.TrackFilter:
         if not self.is_bound or not self.is_valid():
             return selectors.TrackFilter()

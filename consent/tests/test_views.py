@@ -169,7 +169,7 @@ def test_track_panel_renders_state_and_description(artist_client, owned):
     html = body(artist_client.get(reverse("consent:track_update", args=[track.uuid])))
     assert "How this track may be used" in html
     assert "train AI models" in html
-    assert "last changed by you" in html
+    assert "granted by you" in html
 
 
 @pytest.mark.parametrize(
