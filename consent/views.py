@@ -496,3 +496,104 @@ def receipt_schema(request: HttpRequest) -> HttpResponse:
     response["Content-Type"] = "application/schema+json"
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+# --- Bulk change of the artist's own catalogue: select all matching, preview, confirm ---------
+
+
+def _bulk_request(request: HttpRequest):
+    """(form, tracks, purpose, granted) from a bulk POST, or an error message."""
+    purpose_list = selectors.purposes()
+    form = CatalogueFilterForm(
+        {k: request.POST.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purpose_list
+    )
+    purpose = next((p for p in purpose_list if p.slug == request.POST.get("bulk_purpose")), None)
+    action = request.POST.get("bulk_action")
+    if not form.is_valid() or purpose is None or action not in ("grant", "withdraw"):
+        return None, gettext("Choose a use and whether to allow or withdraw it; nothing was changed.")
+    tracks = selectors.filter_tracks(Track.objects.filter(owner=request.user), form.to_filter())
+    if request.POST.get("scope") != "all":
+        uuids = _parse_uuids(request.POST.getlist("track")[: MATRIX_PAGE_SIZE * 4])
+        if not uuids:
+            return None, gettext("Tick the tracks to change, or choose every track matching the filter.")
+        tracks = tracks.filter(uuid__in=uuids)
+    return (form, tracks, purpose, action == "grant"), None
+
+
+def _bulk_effect(tracks, purpose: Purpose, granted: bool) -> tuple[int, int]:
+    """(tracks the change would change, tracks already so), in two queries."""
+    total = tracks.count()
+    already = tracks.filter(consents__purpose=purpose, consents__granted=True).count()
+    if not granted:
+        return already, total - already
+    return total - already, already
+
+
+@login_required
+@require_http_methods(["POST"])
+def bulk_preview(request: HttpRequest) -> HttpResponse:
+    parsed, problem = _bulk_request(request)
+    if parsed is None:
+        messages.error(request, problem)
+        return redirect(_safe_next(request, reverse("consent:matrix")))
+    form, tracks, purpose, granted = parsed
+    will_change, already = _bulk_effect(tracks, purpose, granted)
+    confirm_form = ConfirmForm(request.POST if "apply" in request.POST else None)
+    needs_confirmation = granted and purpose.requires_confirmation
+    if "apply" in request.POST:
+        return _bulk_apply(request, form, tracks, purpose, granted, will_change, confirm_form)
+    return render(
+        request,
+        "consent/bulk_preview.html",
+        {
+            "purpose": purpose,
+            "granted": granted,
+            "will_change": will_change,
+            "already": already,
+            "sample": list(tracks.values_list("title", flat=True)[:20]),
+            "params": form.filter_params(),
+            "scope": request.POST.get("scope", ""),
+            "selected": request.POST.getlist("track")[: MATRIX_PAGE_SIZE * 4],
+            "needs_confirmation": needs_confirmation,
+            "confirm_form": confirm_form,
+            "next": _safe_next(request, reverse("consent:matrix")),
+        },
+    )
+
+
+def _bulk_apply(request, form, tracks, purpose, granted, will_change, confirm_form) -> HttpResponse:
+    next_url = _safe_next(request, reverse("consent:matrix"))
+    previewed = request.POST.get("previewed_count", "")
+    if previewed != str(will_change):
+        # The catalogue changed between preview and confirm: show the new preview instead of guessing.
+        messages.warning(
+            request, gettext("Your tracks changed since the preview; here is what the change would do now.")
+        )
+        post = request.POST.copy()
+        post.pop("apply", None)
+        request.POST = post
+        return bulk_preview(request)
+    confirmed: set[str] = set()
+    if granted and purpose.requires_confirmation:
+        confirm_form.fields["understand"].label = _confirmation_sentence(purpose, "tracks", will_change)
+        if not confirm_form.is_valid():
+            messages.error(request, gettext("Tick the box to confirm; nothing was granted."))
+            post = request.POST.copy()
+            post.pop("apply", None)
+            request.POST = post
+            return bulk_preview(request)
+        confirmed = {purpose.slug}
+    try:
+        result = services.change_consent(
+            actor=request.user,
+            tracks=tracks,
+            changes={purpose.slug: granted},
+            source=AuditEvent.Source.WEB,
+            request_meta=RequestMeta.from_request(request),
+            confirmed_purposes=confirmed,
+        )
+    except ConsentError as error:
+        messages.error(request, error.message)
+        return redirect(next_url)
+    _saved_message(request, result)
+    return redirect(next_url)
