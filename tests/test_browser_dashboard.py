@@ -157,8 +157,34 @@ def test_keyboard_alone_grants_and_withdraws_generative_training_through_its_con
     assert page.evaluate("document.activeElement.checked")
     page.keyboard.press("Space")
     _tab_to(page, "el.textContent.trim() === 'Save this page'")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/consent/")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert not generative.get().granted
     assert page.locator(f"#s-{track.uuid}-generative_training").inner_text().startswith("withdrawn by you")
+
+
+def test_leaving_the_matrix_with_unsaved_ticks_asks_first(browser_page, live_server, client):
+    artist = make_user("unsaved.artist@example.test", "Uma Unsaved", PASSWORD)
+    track = make_tracks(artist, ["Half Done"], isrc_prefix="GBUNS26")[0]
+    page = browser_page
+    sign_in(page, client, live_server, artist)
+    page.goto("/consent/")
+    seen = []
+
+    def answer(dialog):
+        seen.append(dialog.type)
+        dialog.dismiss()  # "stay on this page"
+
+    page.on("dialog", answer)
+    page.get_by_label("Allow Recommendation for Half Done").check()
+    page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_timeout(500)
+    assert seen == ["beforeunload"]
+    assert page.url.endswith("/consent/")
+    assert not Consent.objects.filter(track=track).exists()
+
+    # Untick again: nothing unsaved, so leaving asks nothing.
+    page.get_by_label("Allow Recommendation for Half Done").uncheck()
+    page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_url("**/dashboard/")
+    assert seen == ["beforeunload"]
