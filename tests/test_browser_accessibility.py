@@ -4,6 +4,7 @@ and nothing wider than a 390 px screen."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,6 +17,8 @@ from tests.demo import make_user, seed_demo
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a long and unusual passphrase 7"
+# "<page> · Creator Consent Portal": a page name, then the site's.
+TITLE = re.compile(r"^\S.* · Creator Consent Portal$")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
@@ -30,7 +33,6 @@ def artist_pages(demo) -> list[str]:
         "/dashboard/",
         "/notices/",
         "/tracks/",
-        "/tracks/?consent=generative_training:granted",
         "/tracks/upload/",
         f"/tracks/{track.uuid}/",
         f"/tracks/{track.uuid}/edit/",
@@ -115,7 +117,7 @@ def test_every_page_has_no_axe_violation_and_fits_the_screen(
         context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
     page = context.new_page()
     page.set_default_timeout(30_000)
-    findings, too_wide, failed = [], [], []
+    findings, too_wide, failed, bad_titles = [], [], [], []
     try:
         for path in pages(demo):
             response = page.goto(path)
@@ -123,6 +125,9 @@ def test_every_page_has_no_axe_violation_and_fits_the_screen(
                 failed.append(f"{path}: HTTP {response.status if response else 'none'}")
                 continue
             findings += axe_findings(page)
+            title = page.title()
+            if not TITLE.match(title):
+                bad_titles.append(f"{path}: {title!r}")
             overflow = horizontal_overflow(page)
             if width < 600 and overflow:
                 too_wide.append(f"{path}: {overflow}px wider than the screen")
@@ -137,6 +142,7 @@ def test_every_page_has_no_axe_violation_and_fits_the_screen(
                 "findings": [str(f) for f in findings],
                 "too_wide": too_wide,
                 "failed": failed,
+                "bad_titles": bad_titles,
             },
             indent=1,
         )
@@ -144,3 +150,4 @@ def test_every_page_has_no_axe_violation_and_fits_the_screen(
     assert failed == []
     assert [str(f) for f in findings] == []
     assert too_wide == []
+    assert bad_titles == []
