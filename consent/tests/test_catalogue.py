@@ -137,3 +137,28 @@ def test_bulk_never_reaches_another_artists_tracks(artist, other_artist, artist_
     bulk(artist_client, bulk_purpose="recommendation", bulk_action="grant", apply="1", previewed_count="6")
     assert not Consent.objects.filter(track=theirs).exists()
     assert Purpose.objects.filter(slug="recommendation").exists()
+
+
+def test_after_acknowledging_new_terms_the_grants_to_confirm_again_stay_on_the_dashboard(
+    artist, artist_client, make_track, new_policy_version
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consent.policy import publish_policy_version
+
+    tracks = [make_track(owner=artist, title=f"Early {n}") for n in range(2)]
+    change(artist, tracks, {"generative_training": True}, confirmed_purposes={"generative_training"})
+    version = new_policy_version(summary="Voice models too.")
+    version.purposes_changed.add(Purpose.objects.get(slug="generative_training"))
+    publish_policy_version(version=version, effective_at=timezone.now() + timedelta(days=30))
+    reconfirm = reverse("policy:reconfirm", args=[version.version])
+
+    before = artist_client.get(reverse("dashboard")).content.decode()
+    assert before.count(f'href="{reconfirm}"') == 2  # the banner's link and the dashboard's
+    artist_client.post(reverse("policy:acknowledge", args=[version.version]), {"next": reverse("dashboard")})
+    after = artist_client.get(reverse("dashboard")).content.decode()
+    assert "policy-banner" not in after
+    assert after.count(f'href="{reconfirm}"') == 1
+    assert "confirm 2 tracks again" in after
