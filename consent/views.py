@@ -150,6 +150,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
             "next": request.get_full_path(),
             "catalogue_form": form,
             "catalogue_total": page.paginator.count,
+            "catalogue_counts": selectors.purpose_counts(tracks, purpose_list) if form.is_filtering() else None,
             "catalogue_clear_url": reverse("consent:matrix"),
             "query": query.urlencode(),
             "has_tracks": bool(rows) or own.exists(),

@@ -65,6 +65,8 @@ def test_matrix_page_filters_and_says_each_state_in_words(artist_client, catalog
     assert "lapsed under policy" in html
     html = artist_client.get(reverse("consent:matrix")).content.decode()
     assert "withdrawn by you" in html and "never granted" in html and "granted by you" in html
+    html = artist_client.get(reverse("consent:matrix") + "?q=Tune").content.decode()
+    assert "Generative AI training: 1 allowed" in html  # counts of what the filter matched
 
 
 def test_a_bad_filter_value_is_reported_not_a_500(artist_client, catalogue):
