@@ -66,7 +66,8 @@ class CatalogueFilterForm(forms.Form):
     """
 
     q = forms.CharField(required=False, max_length=200, label=gettext_lazy("Title or ISRC"))
-    purpose = forms.ChoiceField(required=False, label=gettext_lazy("Use"))
+    # "use", not "purpose": a label's bulk form posts its own "purpose" boxes beside these keys.
+    use = forms.ChoiceField(required=False, label=gettext_lazy("Use"))
     state = forms.ChoiceField(
         required=False,
         label=gettext_lazy("State"),
@@ -107,11 +108,11 @@ class CatalogueFilterForm(forms.Form):
         ],
     )
     # The keys that make up the filter (sort and page are view state), for links and bulk changes.
-    FILTER_KEYS = ("q", "purpose", "state", "changed_by", "changed_from", "changed_to")
+    FILTER_KEYS = ("q", "use", "state", "changed_by", "changed_from", "changed_to")
 
     def __init__(self, data=None, *, purposes: list[Purpose], prefix_id: str = "cf", **kwargs):
         super().__init__(data, auto_id=f"{prefix_id}-%s", **kwargs)
-        self.fields["purpose"].choices = [("", gettext_lazy("Any use")), *((p.slug, p.name) for p in purposes)]
+        self.fields["use"].choices = [("", gettext_lazy("Any use")), *((p.slug, p.name) for p in purposes)]
 
     def filter_fields(self) -> list:
         """The fields that narrow the list (a catalogue with its own sort renders these only)."""
@@ -123,7 +124,7 @@ class CatalogueFilterForm(forms.Form):
         data = self.cleaned_data
         return selectors.TrackFilter(
             q=data["q"].strip(),
-            purpose=data["purpose"],
+            purpose=data["use"],
             state=data["state"],
             changed_by=data["changed_by"],
             changed_from=data["changed_from"],

@@ -98,7 +98,7 @@ def test_dashboard_numbers_match_the_database_and_each_leads_to_its_tracks(
     # One click from a number to exactly the tracks it counts.
     card = page.locator(".dash-use").filter(has=page.get_by_role("heading", name="Generative AI training", exact=True))
     card.get_by_role("link", name="lapsed after a policy change").click()
-    page.wait_for_url("**/consent/?purpose=generative_training&state=lapsed")
+    page.wait_for_url("**/consent/?use=generative_training&state=lapsed")
     listed = set(page.locator("tbody th[scope=row] a").all_inner_texts())
     assert listed == {t.title for t in tracks[:4]}
     assert page.locator(".state--lapsed").first.inner_text().startswith("lapsed under policy")

@@ -60,7 +60,7 @@ def test_counts_per_use_add_up_and_match_the_filter(artist, catalogue):
 
 
 def test_matrix_page_filters_and_says_each_state_in_words(artist_client, catalogue):
-    html = artist_client.get(reverse("consent:matrix") + "?purpose=generative_training&state=lapsed").content.decode()
+    html = artist_client.get(reverse("consent:matrix") + "?use=generative_training&state=lapsed").content.decode()
     assert "Tune 0" in html and "Tune 2" in html and "Tune 4" not in html
     assert "lapsed under policy" in html
     html = artist_client.get(reverse("consent:matrix")).content.decode()
@@ -77,7 +77,7 @@ def test_a_bad_filter_value_is_reported_not_a_500(artist_client, catalogue):
 
 def test_dashboard_counts_link_to_the_filtered_list(artist_client, catalogue):
     html = artist_client.get(reverse("dashboard")).content.decode()
-    assert "?purpose=generative_training&amp;state=lapsed" in html
+    assert "?use=generative_training&amp;state=lapsed" in html
     assert "What your music is used for" in html
 
 
@@ -102,7 +102,7 @@ def test_select_all_matching_previews_then_withdraws_every_matching_track(artist
 def test_a_preview_that_went_out_of_date_is_shown_again_not_applied(artist, artist_client, catalogue):
     response = bulk(
         artist_client,
-        purpose="generative_training",
+        use="generative_training",
         state="never",
         bulk_purpose="recommendation",
         bulk_action="grant",
@@ -116,7 +116,7 @@ def test_a_preview_that_went_out_of_date_is_shown_again_not_applied(artist, arti
 
 def test_granting_generative_training_in_bulk_needs_its_confirmation(artist, artist_client, catalogue):
     data = {
-        "purpose": "generative_training",
+        "use": "generative_training",
         "state": "never",
         "bulk_purpose": "generative_training",
         "bulk_action": "grant",
