@@ -85,7 +85,8 @@ class StatementLog:
 
 
 def _setup(n_artists: int, per_artist: int):
-    from accounts.models import Delegation, Label, LabelMembership, User
+    from accounts.models import User
+    from labels.models import Delegation, Label, LabelMembership
     from tracks.models import Track
 
     artists = User.objects.bulk_create(
@@ -119,9 +120,9 @@ def _setup(n_artists: int, per_artist: int):
 def _apply_once(manager, label, granted: bool, log: StatementLog, profile: cProfile.Profile | None):
     from django.db import connection
 
-    from consent.models import BulkChange
     from labels import bulk as bulk_changes
     from labels import services
+    from labels.models import BulkChange
 
     bulk = bulk_changes.preview_bulk_edit(
         actor=manager,

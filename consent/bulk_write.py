@@ -41,13 +41,15 @@ from consent.services import (
     delegated_scopes,
 )
 from consent.services.audit import lock_chain_heads, policy_in_force, require_confirmation, valid_source
+from consent.services.writes import BulkChangeRef
 from notifications.notices import ChangedCell, queue_consent_change_notices_at_once
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 if TYPE_CHECKING:
     from accounts.models import User
-    from consent.models import BulkChange, PolicyVersion
+    from consent.models import PolicyVersion
+
 
 Kind = AuditEvent.Kind
 
@@ -346,7 +348,7 @@ def write_cells(
     source: str,
     request_meta: RequestMeta | None = None,
     confirmed_purposes: Collection[str] = (),
-    bulk_change: BulkChange | None = None,
+    bulk_change: BulkChangeRef | None = None,
     unchanged_since=None,
 ) -> ChangeResult:
     """Set each cell of `cells` (a values_list of track_id, purpose_id, new_granted) for the artists `owner_ids`.

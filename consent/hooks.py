@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,19 @@ def delegations_of(actor, owner_ids: Collection[int], label_id: int | None) -> d
     if not _delegation_source:
         return {}
     return _delegation_source[0](actor, owner_ids, label_id)
+
+
+# user -> what an app above consent has waiting for this artist (a label's proposals and roster
+# invitations), as consent.selectors.WaitingItem rows for the dashboard.
+WaitingSource = Callable[[object], list[Any]]
+
+_waiting_sources: dict[str, WaitingSource] = {}
+
+
+def register_waiting_source(key: str, source: WaitingSource) -> None:
+    """An app above consent adds what waits for the artist; registering the same key again replaces it."""
+    _waiting_sources[key] = source
+
+
+def waiting_from_above(user: object) -> list[Any]:
+    return [item for source in _waiting_sources.values() for item in source(user)]

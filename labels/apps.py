@@ -15,3 +15,8 @@ class LabelsConfig(AppConfig):
         from labels.selectors import delegated_scopes
 
         register_delegation_source(delegated_scopes)
+        # A label's proposals and roster invitations on the artist's dashboard.
+        from consent.hooks import register_waiting_source
+        from labels.dashboard import waiting_for_artist
+
+        register_waiting_source("labels", waiting_for_artist)

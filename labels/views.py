@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.requests import AuthenticatedRequest
 from consent.confirmation import needs_own_confirmation
+from consent.forms import CatalogueFilterForm
 from consent.models import Purpose
 from consent.services import ConsentError
 from labels import bulk as bulk_changes
@@ -296,7 +297,9 @@ def roster(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "invitations": label.invitations.filter(accepted_at__isnull=True),
             "artist_invitations": ArtistInvitation.objects.pending().filter(label=label).order_by("email"),
             "is_owner": is_owner,
-            "email_form": EmailForm(),
+            # Two invitation forms on one page: their ids must differ.
+            "artist_email_form": EmailForm(auto_id="artist-%s"),
+            "manager_email_form": EmailForm(auto_id="manager-%s"),
         },
     )
 
@@ -426,6 +429,10 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "filter_query": urlencode(params),
             "statuses": _statuses(),
             "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
+            # The catalogue filter the artist's matrix uses too (search, use, state, who, when).
+            "catalogue_form": CatalogueFilterForm(
+                {k: request.GET.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes
+            ),
         },
     )
 

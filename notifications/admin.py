@@ -3,13 +3,14 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from notifications.services import enqueue_delivery
+from platformkit.admin_filters import LabelledValuesFilter
 
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "kind", "to_email", "status", "attempts", "sent_at", "short_error"]
     search_fields = ["to_email", "dedupe_key", "campaign"]
-    list_filter = ["status", "kind", "campaign"]
+    list_filter = ["status", "kind", ("campaign", LabelledValuesFilter)]
     date_hierarchy = "created_at"
     actions = ["resend"]
     readonly_fields = [*(field.name for field in Notification._meta.fields), "message_id"]

@@ -8,11 +8,12 @@ from django.test.utils import CaptureQueriesContext
 
 from conftest import service_missing
 from consent import bulk_write
-from consent.models import AuditActorData, AuditEvent, AuditSubjectData, BulkChange
+from consent.models import AuditActorData, AuditEvent, AuditSubjectData
 from consent.selectors import iter_state_mismatches, verify_chains
-from platformkit.request_meta import RequestMeta
 from labels import bulk as bulk_changes
+from labels.models import BulkChange
 from notifications.models import Notification
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 GW_REC = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}

@@ -154,9 +154,7 @@ def test_the_confirm_check_takes_the_same_number_of_queries_for_any_size(
             artist = make_user()
             make_tracks(tracks_each, owner=artist)
             delegate(artist, REC_SCOPES)
-        bulk = preview(
-            manager, label, {"recommendation": True, "fraud_detection": False}, tracks=roster_tracks(label)
-        )
+        bulk = preview(manager, label, {"recommendation": True, "fraud_detection": False}, tracks=roster_tracks(label))
         with CaptureQueriesContext(connection) as captured:
             assert bulk_changes.find_drift(bulk_change=bulk, actor=manager) == []
         return len(captured)
