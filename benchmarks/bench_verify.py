@@ -44,9 +44,10 @@ from consent import selectors, services  # noqa: E402
 from consent.audit_verify import create_checkpoint, verify_audit_chains  # noqa: E402
 from consent.audit_walk import V2, fetch_rows  # noqa: E402
 from consent.models import AuditEvent  # noqa: E402
+from platformkit.request_meta import RequestMeta  # noqa: E402
 from tracks.models import Track  # noqa: E402
 
-META = services.RequestMeta(ip="198.51.100.20", user_agent="BenchBrowser/1.0", request_id="bench")
+META = RequestMeta(ip="198.51.100.20", user_agent="BenchBrowser/1.0", request_id="bench")
 
 
 def make_artist(tracks: int) -> User:

@@ -20,11 +20,12 @@ from consent.audit_verify import CheckpointRefused, create_checkpoint, verify_au
 from consent.audit_walk import COLUMNS, canonical_from_row, fetch_rows
 from consent.chain import BODY_COLUMNS, canonical_json, event_hash
 from consent.models import GENESIS_HASH, AuditEvent
+from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 pytestmark = pytest.mark.django_db
 
-META = services.RequestMeta(ip="203.0.113.9", user_agent="Browser/2.0", request_id="req-cp")
+META = RequestMeta(ip="203.0.113.9", user_agent="Browser/2.0", request_id="req-cp")
 
 
 def _toggle(artist, track, times: int, *, meta=META):
