@@ -121,7 +121,7 @@ def verify_audit_chains(
         breaks = _anchor_breaks(checkpoint, artist_id, store) if checkpoint else []
         rewritten = {b.artist_id for b in breaks}
         anchors = {}
-        if incremental:
+        if incremental and checkpoint is not None:
             anchors = {
                 artist: Anchor(seq, hash_)
                 for artist, (seq, hash_) in checkpoint.heads.items()

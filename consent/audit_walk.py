@@ -205,6 +205,7 @@ class ChainWalker:
         prev = row[_PREV]
         if prev != self.expected_prev:
             return [("prev_hash does not link to the previous event", self.expected_prev, prev, True)]
+        computed: str | None
         if row[_VERSION] == 2:
             problems = self._v2_parts(row)
             computed = hashlib.sha256((prev + V2(row)).encode()).hexdigest()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 
 from consent import chain
@@ -82,6 +82,18 @@ class _Cell(NamedTuple):
     purpose: Purpose
     granted: bool
     exists: bool  # a consent row for the cell exists already
+
+
+def _event_field(name: str) -> Field[Any, Any]:
+    field = AuditEvent._meta.get_field(name)
+    assert isinstance(field, Field)  # every column written here is a concrete field of the event
+    return field
+
+
+def _event_column(name: str) -> str:
+    column = _event_field(name).column
+    assert column is not None
+    return column
 
 
 def _table(model) -> str:
@@ -238,11 +250,10 @@ def _append(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], common: 
         actor_parts = [("", "")] * len(changed)
     subject_parts = chain.commit_many(chain.SUBJECT_DATA_FIELDS, [(c.title[:300],) for c in changed])
     fields = common.fields()
+    varying: tuple[str, ...] = VARYING
     if any(digest for _, digest in actor_parts):
         fields.pop("actor_data_digest")
         varying = (*VARYING, "actor_data_digest")
-    else:
-        varying = VARYING
     template = chain.LinkTemplate(fields, varying)
     kinds = {owner: actor_kind_for(common.actor, owner) for owner in heads}
     values = [
@@ -282,13 +293,13 @@ def _insert_events(fields: Mapping[str, Any], varying: Sequence[str], values, li
     arrays[varying.index("seq")] = _plain_array(link[0] for link in links)
     arrays += [_plain_array(link[1] for link in links), _plain_array(link[2] for link in links)]
     unnest = ", ".join([*(f"%s::{column_types[name]}[]" for name in varying), "%s::varchar[]", "%s::varchar[]"])
-    names = [AuditEvent._meta.get_field(name).column for name in columns]
+    names = [_event_column(name) for name in columns]
     sql = f"""
         INSERT INTO {_table(AuditEvent)} ({", ".join(names)})
         SELECT {", ".join(["%s"] * len(constant))}, x.*
         FROM unnest({unnest}) AS x
     """  # noqa: S608
-    constants = [AuditEvent._meta.get_field(name).get_db_prep_save(fields[name], connection) for name in constant]
+    constants = [_event_field(name).get_db_prep_save(fields[name], connection) for name in constant]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*constants, *arrays])
 

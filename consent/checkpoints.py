@@ -224,7 +224,7 @@ def last_good(store: CheckpointStore | None = None) -> tuple[Checkpoint | None, 
     if not numbers:
         return None, []
     keys = trusted_keys()
-    problems = []
+    problems: list[str] = []
     for number in reversed(numbers):
         try:
             return load(store, number, keys), problems
@@ -268,7 +268,7 @@ def write(
         "created_at": (now or timezone.now()).astimezone(datetime.UTC).isoformat(timespec="microseconds"),
         "previous": previous.digest if previous else None,
         "chains": len(head_rows),
-        "events": sum(seq for _artist, seq, _hash in head_rows),
+        "events": sum(seq for seq, _hash in heads.values()),
         "events_recorded": len(new_events),
         "merkle_root": heads_root(head_rows),
         "heads_sha256": hashlib.sha256(heads_file).hexdigest(),

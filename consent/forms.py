@@ -114,7 +114,9 @@ class CatalogueFilterForm(forms.Form):
 
     def __init__(self, data=None, *, purposes: list[Purpose], prefix_id: str = "cf", **kwargs):
         super().__init__(data, auto_id=f"{prefix_id}-%s", **kwargs)
-        self.fields["use"].choices = [("", gettext_lazy("Any use")), *((p.slug, p.name) for p in purposes)]
+        use = self.fields["use"]
+        assert isinstance(use, forms.ChoiceField)
+        use.choices = [("", gettext_lazy("Any use")), *((p.slug, p.name) for p in purposes)]
 
     def filter_fields(self) -> list:
         """The fields that narrow the list (a catalogue with its own sort renders these only)."""

@@ -41,7 +41,7 @@ def notify_consent_changed(changes: Sequence[ConsentCellChange]) -> None:
 
 
 # (actor, owner ids, label id or None) -> owner id -> {purpose slug: scope}.
-DelegatedScopes = Callable[[object, Collection[int], int | None], dict[int, dict[str, str]]]
+DelegatedScopes = Callable[[Any, Collection[int], int | None], dict[int, dict[str, str]]]
 
 _delegation_source: list[DelegatedScopes] = []
 
@@ -60,7 +60,7 @@ def delegations_of(actor, owner_ids: Collection[int], label_id: int | None) -> d
 
 # user -> what an app above consent has waiting for this artist (a label's proposals and roster
 # invitations), as consent.selectors.WaitingItem rows for the dashboard.
-WaitingSource = Callable[[object], list[Any]]
+WaitingSource = Callable[[Any], list[Any]]
 
 _waiting_sources: dict[str, WaitingSource] = {}
 

@@ -45,7 +45,7 @@ class Purpose(models.Model):
 
 
 class PolicyVersionQuerySet(models.QuerySet):
-    def published(self):
+    def published(self) -> PolicyVersionQuerySet:
         return self.filter(published_at__isnull=False)
 
     def in_force(self, at=None) -> PolicyVersion | None:

@@ -63,6 +63,8 @@ class PolicyContexts:
         return self._changes[key]
 
     def context_for(self, notification: Notification) -> dict:
+        if notification.recipient_id is None:
+            return {}
         version = self.versions.get(notification.context.get("version"))
         if version is None:
             return {}

@@ -24,6 +24,7 @@ from consent.models import (
     Purpose,
     UploadDefault,
 )
+from tracks.models import Track
 
 
 def purposes() -> list[Purpose]:
@@ -142,14 +143,14 @@ class TrackFilter:
     sort: str = "newest"
 
 
-def _consent_condition(purpose: str, condition: Q | None = None, **fields) -> Exists:
+def _consent_condition(purpose: str, condition: Q | None = None, **fields: object) -> Exists:
     rows = Consent.objects.filter(condition or Q(), track=OuterRef("pk"), **fields)
     if purpose:
         rows = rows.filter(purpose__slug=purpose)
     return Exists(rows)
 
 
-def filter_tracks(tracks: QuerySet, flt: TrackFilter) -> QuerySet:
+def filter_tracks(tracks: QuerySet[Track], flt: TrackFilter) -> QuerySet[Track]:
     """Narrow `tracks` (already scoped to what the viewer may see) by a TrackFilter, in SQL."""
     from tracks.validators import isrc_key
 
@@ -165,7 +166,7 @@ def filter_tracks(tracks: QuerySet, flt: TrackFilter) -> QuerySet:
         tracks = tracks.filter(_consent_condition(flt.purpose, granted=False, changed_by_kind="system"))
     elif flt.state == WITHDRAWN:
         tracks = tracks.filter(_consent_condition(flt.purpose, Q(granted=False) & ~Q(changed_by_kind="system")))
-    changed: dict = {}
+    changed: dict[str, object] = {}
     if flt.changed_by:
         changed["changed_by_kind"] = "artist" if flt.changed_by == "you" else flt.changed_by
     if flt.changed_from:
@@ -173,7 +174,7 @@ def filter_tracks(tracks: QuerySet, flt: TrackFilter) -> QuerySet:
     if flt.changed_to:
         changed["changed_at__date__lte"] = flt.changed_to
     if changed:
-        tracks = tracks.filter(_consent_condition(flt.purpose, **changed))
+        tracks = tracks.filter(_consent_condition(flt.purpose, Q(**changed)))
     return tracks.order_by(*CATALOGUE_SORTS.get(flt.sort, CATALOGUE_SORTS["newest"]))
 
 
@@ -191,7 +192,7 @@ class PurposeCounts:
         return self.total - self.granted - self.withdrawn - self.lapsed
 
 
-def purpose_counts(tracks: QuerySet, purpose_list: Sequence[Purpose]) -> list[PurposeCounts]:
+def purpose_counts(tracks: QuerySet[Track], purpose_list: Sequence[Purpose]) -> list[PurposeCounts]:
     """Per purpose, how many of `tracks` are granted, withdrawn, lapsed or never granted: two queries."""
     total = tracks.order_by().count()
     system = Q(changed_by_kind="system")
@@ -221,7 +222,7 @@ def purpose_counts(tracks: QuerySet, purpose_list: Sequence[Purpose]) -> list[Pu
     ]
 
 
-def recent_changes(*, artist, limit: int = 8) -> QuerySet[AuditEvent]:
+def recent_changes(*, artist: User, limit: int = 8) -> QuerySet[AuditEvent]:
     """The artist's latest consent changes, whoever made them (the dashboard's "what changed lately")."""
     return (
         AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.CONSENT_CHANGED)
@@ -606,7 +607,7 @@ class DashboardOverview:
     waiting: list[WaitingItem]
 
 
-def _waiting_for(user) -> list[WaitingItem]:
+def _waiting_for(user: User) -> list[WaitingItem]:
     from django.urls import reverse
     from django.utils.translation import ngettext
 
@@ -648,9 +649,7 @@ def _waiting_for(user) -> list[WaitingItem]:
     return waiting
 
 
-def dashboard_overview(user) -> DashboardOverview:
-    from tracks.models import Track
-
+def dashboard_overview(user: User) -> DashboardOverview:
     tracks = Track.objects.filter(owner=user)
     uses = purpose_counts(tracks, purposes())
     return DashboardOverview(

@@ -505,7 +505,7 @@ def receipt_schema(request: HttpRequest) -> HttpResponse:
 # --- Bulk change of the artist's own catalogue: select all matching, preview, confirm ---------
 
 
-def _bulk_request(request: HttpRequest):
+def _bulk_request(request: AuthenticatedRequest):
     """(form, tracks, purpose, granted) from a bulk POST, or an error message."""
     purpose_list = selectors.purposes()
     form = CatalogueFilterForm(
@@ -535,7 +535,7 @@ def _bulk_effect(tracks, purpose: Purpose, granted: bool) -> tuple[int, int]:
 
 @login_required
 @require_http_methods(["POST"])
-def bulk_preview(request: HttpRequest) -> HttpResponse:
+def bulk_preview(request: AuthenticatedRequest) -> HttpResponse:
     parsed, problem = _bulk_request(request)
     if parsed is None:
         messages.error(request, problem)

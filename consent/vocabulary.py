@@ -40,4 +40,5 @@ class Scope(models.TextChoices):
 
     @classmethod
     def rank(cls, value: str) -> int:
-        return {cls.NONE: 0, cls.WITHDRAW: 1, cls.GRANT_WITHDRAW: 2}.get(value, 0)
+        ranks: dict[str, int] = {cls.NONE: 0, cls.WITHDRAW: 1, cls.GRANT_WITHDRAW: 2}
+        return ranks.get(value, 0)

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern
 from django.urls import path as django_path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -113,7 +114,7 @@ class PortalApi(NinjaAPI):
     def _get_urls(self):
         urls = super()._get_urls()
         for index, pattern in enumerate(urls):
-            if getattr(pattern, "name", None) == "track_consent":
+            if isinstance(pattern, URLPattern) and pattern.name == "track_consent":
                 urls[index] = django_path(
                     str(pattern.pattern), _fast_track_consent(pattern.callback), name=pattern.name
                 )

@@ -213,16 +213,22 @@ def _lookup_sql(id_type: str, with_track_ids: bool) -> str:
     )
 
 
-def _lookup_rows(id_type: str, keys: Collection[str], purpose: Purpose, with_track_ids: bool) -> list[tuple]:
+def _lookup_rows(id_type: str, keys: Collection[str], purpose: Purpose, with_track_ids: bool) -> list[tuple[Any, ...]]:
     """([key,] track uuid, reason or None[, track id, owner id]) of every track matching one of the keys; no key
     for uuids (it is the track's uuid)."""
     if not keys:
         return []
     if connection.vendor == "postgresql":
-        params = [Track.Status.READY.value, Reason.NOT_PROCESSED, Reason.NOT_GRANTED, purpose.pk, _array_literal(keys)]
+        params: list[Any] = [
+            Track.Status.READY.value,
+            Reason.NOT_PROCESSED,
+            Reason.NOT_GRANTED,
+            purpose.pk,
+            _array_literal(keys),
+        ]
         with connection.cursor() as cursor:
             cursor.execute(_lookup_sql(id_type, with_track_ids), params)
-            rows = cursor.fetchall()
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
         return rows
     column = _COLUMNS[id_type]
     found = (
@@ -419,7 +425,7 @@ def _token_read_sql() -> str:
     )
 
 
-def _fetch_planned_once(sql: str, params: Sequence) -> list[tuple]:
+def _fetch_planned_once(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run a statement PostgreSQL plans once per connection (a prepared statement), and fetch its rows.
 
     For the API's hot read, planning costs several times the execution. Django binds parameters on the client
@@ -430,7 +436,8 @@ def _fetch_planned_once(sql: str, params: Sequence) -> list[tuple]:
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            return rows
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.close_if_health_check_failed()
@@ -440,13 +447,16 @@ def _fetch_planned_once(sql: str, params: Sequence) -> list[tuple]:
         # Django turns psycopg's automatic preparation off; it stays off (no other statement ever reaches a
         # count this high), and prepare=True below prepares this one.
         connection.connection.prepare_threshold = 2**31
-    with ServerBindingCursor(connection.connection) as raw, connection.wrap_database_errors:
+    # The stubs do not know psycopg's cursor class Django builds this one from.
+    server_cursor: Any = ServerBindingCursor
+    with server_cursor(connection.connection) as raw, connection.wrap_database_errors:
         if connection.queries_logged:
             with connection.make_debug_cursor(raw).debug_sql(sql, params):
                 raw.execute(sql, params, prepare=True)
         else:
             raw.execute(sql, params, prepare=True)
-        return raw.fetchall()
+        fetched: list[tuple[Any, ...]] = raw.fetchall()
+        return fetched
 
 
 def track_consent_for_token(*, token_hash: str, track_uuid: uuid.UUID) -> TokenRead | None:

@@ -67,11 +67,11 @@ class LabelInvitation(models.Model):
         return f"Invitation of {self.email} to {self.label}"
 
 
-class DelegationQuerySet(models.QuerySet):
-    def active(self):
+class DelegationQuerySet(models.QuerySet["Delegation"]):
+    def active(self) -> DelegationQuerySet:
         return self.filter(status=Delegation.Status.ACTIVE, ended_at__isnull=True)
 
-    def open(self):
+    def open(self) -> DelegationQuerySet:
         return self.filter(ended_at__isnull=True)
 
 
@@ -269,8 +269,8 @@ class ConsentProposal(models.Model):
         return f"{self.label} proposes {self.purpose} to {self.artist}"
 
 
-class ArtistInvitationQuerySet(models.QuerySet):
-    def pending(self):
+class ArtistInvitationQuerySet(models.QuerySet["ArtistInvitation"]):
+    def pending(self) -> ArtistInvitationQuerySet:
         return self.filter(accepted_at__isnull=True, declined_at__isnull=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -47,8 +47,8 @@ class CatalogueFilter:
     status: str = ""
     uploaded_from: datetime.date | None = None
     uploaded_to: datetime.date | None = None
-    states: dict[str, str] | None = None
-    errors: list[str] | None = None
+    states: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
     # The catalogue filter the artist's pages share: search, use, state, who changed it, when.
     shared: TrackFilter | None = None
 

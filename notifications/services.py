@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -59,7 +60,7 @@ class NewNotification:
     kind: str
     to_email: str
     dedupe_key: str
-    context: dict
+    context: dict[str, Any]
     recipient: Any = None
 
 
@@ -101,7 +102,7 @@ def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
     batch = settings.NOTIFICATIONS_BATCH_SIZE
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
-        transaction.on_commit(lambda chunk=chunk: enqueue_delivery(chunk))
+        transaction.on_commit(functools.partial(enqueue_delivery, chunk))
     return ids
 
 

@@ -155,7 +155,7 @@ class PipelinedMarks:
             self._pg = connection.connection.pgconn
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.drain()
         if self._pg is not None:
             with connection.cursor() as cursor:
@@ -179,6 +179,7 @@ class PipelinedMarks:
             return
         self._pending = False
         pg = self._pg
+        assert pg is not None  # only PostgreSQL marks are pipelined
         error = None
         while True:
             pg.consume_input()
@@ -222,7 +223,7 @@ class _KeptMailers:
     """
 
     def __init__(self) -> None:
-        self._kept: tuple[str, object, float] | None = None
+        self._kept: tuple[str, Any, float] | None = None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -230,15 +231,15 @@ class _KeptMailers:
         return json.dumps(settings.MAILERS.get("default", {}), sort_keys=True, default=str)
 
     @staticmethod
-    def _usable(mailer, last_used: float) -> bool:
+    def _usable(mailer: Any, last_used: float) -> bool:
         if time.monotonic() - last_used > settings.NOTIFICATIONS_SMTP_IDLE_SECONDS:
             return False
         try:
-            return mailer.connection.noop()[0] == 250
+            return bool(mailer.connection.noop()[0] == 250)
         except Exception:
             return False
 
-    def checkout(self):
+    def checkout(self) -> Any:
         """An open mailer for this batch (raises when the server cannot be reached)."""
         with self._lock:
             kept, self._kept = self._kept, None
@@ -251,7 +252,7 @@ class _KeptMailers:
         mailer.open()
         return mailer
 
-    def checkin(self, mailer) -> None:
+    def checkin(self, mailer: Any) -> None:
         """Keep an open SMTP connection for the next batch; close anything else."""
         if getattr(mailer, "connection", None) is None:
             self.discard(mailer)
@@ -262,7 +263,7 @@ class _KeptMailers:
             self.discard(previous[1])
 
     @staticmethod
-    def discard(mailer) -> None:
+    def discard(mailer: Any) -> None:
         try:
             mailer.close()
         except Exception:
@@ -272,10 +273,10 @@ class _KeptMailers:
 kept_mailers = _KeptMailers()
 
 
-def _build_all(rows: list[Notification], outcome: dict) -> list[tuple[Notification, object]]:
+def _build_all(rows: list[Notification], outcome: dict[str, int]) -> list[tuple[Notification, Outgoing]]:
     """Every row's email, built before the first is sent; a row that cannot be built fails for good."""
     builder = MessageBuilder(rows)
-    built = []
+    built: list[tuple[Notification, Outgoing]] = []
     for row in rows:
         try:
             built.append((row, builder.outgoing(row)))
@@ -286,7 +287,7 @@ def _build_all(rows: list[Notification], outcome: dict) -> list[tuple[Notificati
     return built
 
 
-def _send_one(mailer, outgoing: Outgoing) -> None:
+def _send_one(mailer: Any, outgoing: Outgoing) -> None:
     """Hand one email to the mail server; a shared encoding goes over SMTP as it is."""
     if outgoing.data is None or not isinstance(mailer, SMTPEmailBackend):
         mailer.send_messages([outgoing.email])
@@ -294,10 +295,13 @@ def _send_one(mailer, outgoing: Outgoing) -> None:
     email = outgoing.email
     sender = mailer.prep_address(email.from_email)
     recipients = [mailer.prep_address(address) for address in email.recipients()]
+    assert mailer.connection is not None  # checked out open
     mailer.connection.sendmail(sender, recipients, outgoing.data)
 
 
-def _send_built(mailer, built, outcome: dict) -> tuple[list[Notification], list[Notification]]:
+def _send_built(
+    mailer: Any, built: list[tuple[Notification, Outgoing]], outcome: dict[str, int]
+) -> tuple[list[Notification], list[Notification]]:
     """Send over one connection, marking each accepted message at once; (to retry, failed for good)."""
     to_retry: list[Notification] = []
     failed: list[Notification] = []
@@ -314,7 +318,7 @@ def _send_built(mailer, built, outcome: dict) -> tuple[list[Notification], list[
     return to_retry, failed
 
 
-def _send_batch(rows: list[Notification], outcome: dict) -> list[Notification]:
+def _send_batch(rows: list[Notification], outcome: dict[str, int]) -> list[Notification]:
     """Send claimed rows over one SMTP connection; record each outcome; return those to retry."""
     built = _build_all(rows, outcome)
     if not built:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from accounts.requests import AuthenticatedRequest
 from notifications.models import Notification
 from notifications.rendering import build_message
 
@@ -16,7 +17,7 @@ PAGE_SIZE = 50
 
 @login_required
 @require_GET
-def notice_list(request: HttpRequest) -> HttpResponse:
+def notice_list(request: AuthenticatedRequest) -> HttpResponse:
     notices = Notification.objects.filter(recipient=request.user).order_by("-created_at", "-id")
     page = Paginator(notices, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "notifications/list.html", {"page": page})
@@ -24,7 +25,7 @@ def notice_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def notice_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def notice_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     # Scoped to the recipient: someone else's notice is a 404, not a 403.
     notice = get_object_or_404(Notification, pk=pk, recipient=request.user)
     # Built exactly as the worker builds it, so the portal shows what the email says.

@@ -26,6 +26,7 @@ def artist_pages(demo) -> list[str]:
     track = demo.tracks[0]
     never = demo.tracks[-1]
     proposal = ConsentProposal.objects.filter(artist=demo.artist).first()
+    assert proposal is not None, "the demo data has a proposal for the artist"
     confirm = urlencode(
         {"purpose": "generative_training", "scope": "tracks", "track": str(never.uuid), "next": "/consent/"}
     )

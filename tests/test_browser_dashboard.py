@@ -35,6 +35,7 @@ def expected_counts(artist, purpose: Purpose) -> dict[str, int]:
             .order_by("-seq")
             .first()
         )
+        assert last is not None
         if last.source == AuditEvent.Source.POLICY_LAPSE:
             lapsed_tracks.add(track_id)
     withdrawn = rows.filter(granted=False).count() - len(lapsed_tracks)
@@ -51,6 +52,7 @@ def expected_counts(artist, purpose: Purpose) -> dict[str, int]:
 def shown_counts(page, purpose: Purpose) -> dict[str, int]:
     card = page.locator(".dash-use").filter(has=page.get_by_role("heading", name=purpose.name, exact=True))
     big = re.match(r"(\d+) of (\d+) tracks? allowed", card.locator(".dash-use__big").inner_text().strip())
+    assert big is not None, "the card states how many tracks are allowed"
     shown = {"granted": int(big.group(1)), "total": int(big.group(2)), "by_label": 0}
     for term, key in [
         ("allowed by your label", "by_label"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,7 @@ def event_row(
     actor: User | None,
     kind: str,
     source: str,
-    now,
+    now: datetime.datetime,
     request_meta: RequestMeta | None,
     policy: PolicyVersion | None,
     receipt_id: uuid.UUID | None = None,

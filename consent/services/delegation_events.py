@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,7 @@ def record_delegation_events(
     label_id: int,
     changes: Iterable[DelegationChange],
     request_meta: RequestMeta | None = None,
-    apply=None,
+    apply: Callable[[], object] | None = None,
 ) -> ChangeResult:
     """Append one delegation event per change that changes something to the artist's chain.
 

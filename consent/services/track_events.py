@@ -35,7 +35,9 @@ Source = AuditEvent.Source
 Kind = AuditEvent.Kind
 
 
-def _record_track_event(*, actor, track: Track, kind: str, source: str, request_meta) -> None:
+def _record_track_event(
+    *, actor: User | None, track: Track, kind: str, source: str, request_meta: RequestMeta | None
+) -> None:
     with transaction.atomic():
         heads = lock_chain_heads([track.owner_id])
         append_events(

@@ -98,7 +98,7 @@ def apply_upload_consent(
 
 def set_upload_defaults(
     *,
-    actor: User,
+    actor: User | None,
     artist: User,
     choices: Mapping[str, bool],
     request_meta: RequestMeta | None = None,

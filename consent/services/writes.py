@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent.hooks import ConsentCellChange, notify_consent_changed
-from consent.models import AuditEvent, Consent, PolicyVersion, Purpose
+from consent.models import AuditChainHead, AuditEvent, Consent, PolicyVersion, Purpose
 from consent.services.audit import (
     append_events,
     event_row,
@@ -145,15 +145,15 @@ class Cell:
 
 def write_track_consent(
     *,
-    actor,
-    tracks,
-    wanted,
-    slugs,
-    source,
-    request_meta,
-    confirmed_purposes,
-    bulk_change=None,
-    unchanged_since=None,
+    actor: User | None,
+    tracks: QuerySet[Track],
+    wanted: Callable[[uuid.UUID], Mapping[str, bool] | None],
+    slugs: Collection[str],
+    source: str,
+    request_meta: RequestMeta | None,
+    confirmed_purposes: Collection[str],
+    bulk_change: BulkChangeRef | None = None,
+    unchanged_since: datetime.datetime | None = None,
     sources: Mapping[str, str] | None = None,
     what: str = "tracks",
 ) -> ChangeResult:
@@ -248,7 +248,9 @@ def write_track_consent(
         )
 
 
-def _lock_heads_and_tracks(scope: QuerySet[Track], owner_ids: set[int]) -> tuple[dict, list[TrackRow]]:
+def _lock_heads_and_tracks(
+    scope: QuerySet[Track], owner_ids: set[int]
+) -> tuple[dict[int, AuditChainHead], list[TrackRow]]:
     heads = lock_chain_heads(owner_ids)
     # Locking the tracks after the heads (the order record_track_deleted
     # uses too) keeps a concurrent deletion from racing the insert below.
@@ -261,7 +263,9 @@ def _lock_heads_and_tracks(scope: QuerySet[Track], owner_ids: set[int]) -> tuple
     return heads, rows
 
 
-def _check_permission(actor, cells: list[Cell], owner_ids: set[int], bulk_change: BulkChangeRef | None) -> None:
+def _check_permission(
+    actor: User | None, cells: list[Cell], owner_ids: set[int], bulk_change: BulkChangeRef | None
+) -> None:
     # Read after the chain heads are locked: ending a delegation locks the
     # same head, so a delegation ended a moment ago is seen as ended here.
     delegations = delegated_scopes(actor, owner_ids, label_id=bulk_change.label_id if bulk_change else None)
@@ -317,7 +321,9 @@ def _counts(changed: list[Cell]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _write_consent_rows(*, actor, changed: list[Cell], policy: PolicyVersion, now) -> None:
+def _write_consent_rows(
+    *, actor: User | None, changed: list[Cell], policy: PolicyVersion, now: datetime.datetime
+) -> None:
     """New rows in one INSERT; existing rows in one UPDATE per (value, actor kind)."""
     inserts = []
     updates: dict[tuple[bool, str], list[int]] = defaultdict(list)

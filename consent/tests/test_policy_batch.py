@@ -32,6 +32,7 @@ def _grant(artist, tracks, slug):
 def _publish(purposes, django_capture_on_commit_callbacks, *, text: str, changes=()):
     """Publish the next version; its fan-out writes the notices (delivered to the test mailbox)."""
     previous = PolicyVersion.objects.order_by("-version").first()
+    assert previous is not None
     version = PolicyVersion.objects.create(
         version=previous.version + 1,
         summary=f"Summary of {text}",

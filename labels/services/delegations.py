@@ -57,7 +57,9 @@ def _scope_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[Deleg
     return [DelegationChange(s, old.get(s, Scope.NONE), new.get(s, Scope.NONE)) for s in slugs]
 
 
-def _notify_delegation(delegation: Delegation, *, headline: str, receipt_id, actor: User | None) -> None:
+def _notify_delegation(
+    delegation: Delegation, *, headline: str, receipt_id: uuid.UUID | None, actor: User | None
+) -> None:
     """Both sides hear of every delegation event: the artist and each member of the label."""
     names = dict(Purpose.objects.values_list("slug", "name"))
     scope_lines = [
@@ -95,7 +97,7 @@ def _notify_delegation(delegation: Delegation, *, headline: str, receipt_id, act
 
 def transition(
     *,
-    actor: User,
+    actor: User | None,
     delegation: Delegation,
     status: str,
     scopes: Mapping[str, str] | None,

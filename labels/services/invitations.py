@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Mapping
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
@@ -60,8 +61,11 @@ def invite_artist(
     return invitation
 
 
-def _verified_emails(user: User) -> QuerySet:
-    return EmailAddress.objects.filter(user=user, verified=True).annotate(address=Lower("email")).values("address")
+def _verified_emails(user: User) -> QuerySet[Any, Any]:
+    emails: QuerySet[Any, Any] = (
+        EmailAddress.objects.filter(user=user, verified=True).annotate(address=Lower("email")).values("address")
+    )
+    return emails
 
 
 def invitations_for(user: User) -> QuerySet[ArtistInvitation]:

@@ -74,7 +74,7 @@ def decide_proposal(
     accept: bool,
     confirmed: bool = False,
     request_meta: RequestMeta | None = None,
-):
+) -> consent_services.ChangeResult | None:
     """Accepting is the artist's own grant, through the consent service; declining changes nothing."""
     if proposal.artist_id != artist.pk or proposal.status != ConsentProposal.Status.PENDING:
         raise LabelError("This proposal is not waiting for an answer.")

@@ -55,6 +55,7 @@ def _queued(manager, label, artists, changes=None) -> BulkChange:
 def _apply_counting(bulk: BulkChange, request_meta=None) -> int:
     with CaptureQueriesContext(connection) as queries:
         applied = bulk_changes.apply_bulk_change(bulk.pk, request_meta=request_meta)
+    assert applied is not None
     assert applied.status == BulkChange.Status.DONE, applied.error
     return len(queries.captured_queries)
 

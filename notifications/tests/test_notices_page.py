@@ -26,6 +26,7 @@ def queue(user, key: str, **fields) -> Notification:
         },
         recipient=user,
     )
+    assert notice is not None
     if fields:
         Notification.objects.filter(pk=notice.pk).update(**fields)
     return notice

@@ -33,8 +33,8 @@ class Command(BaseCommand):
         seconds = time.perf_counter() - started
         for problem in verification.checkpoint_problems:
             self.stderr.write(f"CHECKPOINT: {problem}")
-        for problem in verification.breaks:
-            self.stderr.write(f"BROKEN: {problem}")
+        for chain_break in verification.breaks:
+            self.stderr.write(f"BROKEN: {chain_break}")
         mismatches = 0
         if not chains_only:
             for mismatch in iter_state_mismatches(artist_id=artist, chunk_size=chunk_size):
