@@ -82,6 +82,8 @@ class _Cell(NamedTuple):
     purpose: Purpose
     granted: bool
     exists: bool  # a consent row for the cell exists already
+    purpose_id: int
+    purpose_slug: str
 
 
 def _event_field(name: str) -> Field[Any, Any]:
@@ -105,18 +107,15 @@ def _plain_array(values: Iterable[Any]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _array(values: Iterable[Any]) -> str:
-    """A PostgreSQL array literal of any text elements, each quoted (NULL for None)."""
-    quoted = []
-    for value in values:
-        if value is None:
-            quoted.append("NULL")
-        else:
-            text = str(value)
-            if "\\" in text or '"' in text:
-                text = text.replace("\\", "\\\\").replace('"', '\\"')
-            quoted.append('"' + text + '"')
-    return "{" + ",".join(quoted) + "}"
+def _array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of any text elements, each quoted."""
+    texts = list(values)
+    if not texts:
+        return "{}"
+    if any("\\" in text or '"' in text for text in set(texts)):
+        texts = [text.replace("\\", "\\\\").replace('"', '\\"') for text in texts]
+    # Quoted, every element is itself: commas, braces, spaces, "" and "NULL" included.
+    return '{"' + '","'.join(texts) + '"}'
 
 
 def _read_cells(cells: QuerySet) -> list[tuple]:
@@ -150,8 +149,11 @@ def _decide(rows: Sequence[tuple], purposes: Mapping[int, Purpose], unchanged_si
         if unchanged_since is not None and changed_at is not None and changed_at > unchanged_since:
             skipped += 1
         elif bool(old) != granted:
-            cell = _Cell(track_id, track_uuid, title or "", owner_id, purposes[purpose_id], granted, old is not None)
-            changed.append(cell)
+            purpose = purposes[purpose_id]
+            exists = old is not None
+            changed.append(
+                _Cell(track_id, track_uuid, title or "", owner_id, purpose, granted, exists, purpose_id, purpose.slug)
+            )
     return changed, skipped
 
 
@@ -203,7 +205,7 @@ def _write_consent(actor, changed: Sequence[_Cell], policy: PolicyVersion, now) 
                 actor.pk if actor else None,
                 policy.pk,
                 _plain_array(c.track_id for c in cells),
-                _plain_array(c.purpose.pk for c in cells),
+                _plain_array(c.purpose_id for c in cells),
                 _plain_array("t" if c.granted else "f" for c in cells),
                 _array(kinds[c.owner_id] for c in cells),
             ]
@@ -263,8 +265,8 @@ def _append(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], common: 
             kinds[c.owner_id],
             c.track_id,
             c.track_uuid,
-            c.purpose.pk,
-            c.purpose.slug,
+            c.purpose_id,
+            c.purpose_slug,
             NOT_GRANTED if c.granted else GRANTED,
             GRANTED if c.granted else NOT_GRANTED,
             subject[1],
@@ -288,7 +290,7 @@ def _insert_events(fields: Mapping[str, Any], varying: Sequence[str], values, li
     columns = [*constant, *varying, "prev_hash", "hash"]
     column_types = {name: AuditEvent._meta.get_field(name).db_type(connection) for name in varying}
     # The digests may be "" (nothing personal to commit to), which only a quoted element can hold.
-    plain = {"artist_id", "track_id", "track_uuid", "purpose_id"}
+    plain = {"artist_id", "seq", "track_id", "track_uuid", "purpose_id"}
     arrays = [(_plain_array if name in plain else _array)(row[i] for row in values) for i, name in enumerate(varying)]
     arrays[varying.index("seq")] = _plain_array(link[0] for link in links)
     arrays += [_plain_array(link[1] for link in links), _plain_array(link[2] for link in links)]
@@ -384,7 +386,8 @@ def write_cells(
         changed, skipped = _decide(rows, purposes, unchanged_since)
         if not changed:
             return ChangeResult(skipped=skipped)
-        require_confirmation({c.purpose for c in changed if c.granted}, confirmed_purposes)
+        granting = {c.purpose_id for c in changed if c.granted}
+        require_confirmation([purposes[pk] for pk in granting], confirmed_purposes)
         common = _Common(
             actor=actor,
             source=source,
@@ -396,7 +399,7 @@ def write_cells(
             now=timezone.now(),
         )
         _write_consent(actor, changed, common.policy, common.now)
-        notify_consent_changed([ConsentCellChange(c.track_id, c.purpose.slug, c.granted) for c in changed])
+        notify_consent_changed([ConsentCellChange(c.track_id, c.purpose_slug, c.granted) for c in changed])
         _append(heads, changed, common)
         return _result(actor, changed, heads, common, skipped, bulk_change)
 
@@ -404,7 +407,7 @@ def write_cells(
 def _result(actor, changed: Sequence[_Cell], heads, common: _Common, skipped: int, bulk_change) -> ChangeResult:
     counts: dict[str, dict[str, int]] = {}
     for c in changed:
-        bucket = counts.setdefault(c.purpose.slug, {"granted": 0, "withdrawn": 0})
+        bucket = counts.setdefault(c.purpose_slug, {"granted": 0, "withdrawn": 0})
         bucket["granted" if c.granted else "withdrawn"] += 1
     touched = sorted({c.owner_id for c in changed})
     chain_heads = {a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in touched}
@@ -414,7 +417,7 @@ def _result(actor, changed: Sequence[_Cell], heads, common: _Common, skipped: in
         receipt_id=common.receipt_id,
         source=common.source,
         cells=[
-            ChangedCell(c.owner_id, c.title, c.purpose.slug, c.purpose.name, c.granted, c.track_id) for c in changed
+            ChangedCell(c.owner_id, c.title, c.purpose_slug, c.purpose.name, c.granted, c.track_id) for c in changed
         ],
         chain_heads=chain_heads,
         label_name=bulk_change.label.name if bulk_change else "",
