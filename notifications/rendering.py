@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
 
+from accounts.locale import user_locale
 from notifications.models import Notification
 
 # How many changed lines of the terms a policy email quotes before it links to the rest.
@@ -27,7 +30,11 @@ def _context_at_send_time(notification: Notification) -> dict:
         from consent.receipts import receipt_for
 
         receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
-        return {"receipt": receipt} if receipt else {}
+        if not receipt:
+            return {}
+        # Shown in the recipient's time zone (the email is rendered under it).
+        saved_at = datetime.datetime.fromtimestamp(receipt["consentTimestamp"], tz=datetime.UTC)
+        return {"receipt": receipt, "saved_at": saved_at}
     if notification.kind == Notification.Kind.POLICY_CHANGE:
         return _policy_context(notification)
     return {}
@@ -61,6 +68,20 @@ def _policy_context(notification: Notification) -> dict:
 
 
 def build_message(notification: Notification) -> EmailMultiAlternatives:
+    """The email in the recipient's language and time zone, whatever the worker's are.
+
+    A notice to an address without an account is written in the language that
+    was active when it was queued (the sender's page), kept in its context.
+    """
+    if notification.recipient_id is not None:
+        locale = user_locale(notification.recipient)
+    else:
+        locale = translation.override(notification.context.get("language") or settings.LANGUAGE_CODE)
+    with locale:
+        return _build_message(notification)
+
+
+def _build_message(notification: Notification) -> EmailMultiAlternatives:
     context: dict = {}
     if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
         # allauth renders its own templates when it queues the row.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from creatorportal.queueing import enqueue
 from notifications.models import Notification
@@ -26,6 +28,9 @@ def queue_notification(
     Returns None when a row with the same dedupe key already exists: the same
     notice is never queued twice.
     """
+    if recipient is None and "language" not in context:
+        # No account to ask later: the email is written in the language of the page that queued it.
+        context = {**context, "language": translation.get_language() or settings.LANGUAGE_CODE}
     try:
         # A savepoint, so a duplicate leaves the caller's transaction usable.
         with transaction.atomic():

@@ -1,0 +1,18 @@
+"""Text that lives in the database but was written by the project (seeded purposes)."""
+
+from django import template
+from django.utils.translation import gettext
+
+# Listed so that makemessages finds them: the names and descriptions the data
+# migrations seed. A purpose staff add later is shown as typed.
+from consent.seeded_text import SEEDED_TEXT  # noqa: F401
+
+register = template.Library()
+
+
+@register.filter
+def translated(value):
+    """The translation of a seeded text, or the text itself (gettext("") would be the catalogue header)."""
+    if not isinstance(value, str) or not value:
+        return value
+    return gettext(value)
