@@ -227,11 +227,11 @@ class DataExport(models.Model):
     """One "download my data" archive: built by a worker, linked by email, expiring."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for a worker"
-        BUILDING = "building", "Being built"
-        READY = "ready", "Ready to download"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
+        PENDING = "pending", _("Waiting for a worker")
+        BUILDING = "building", _("Being built")
+        READY = "ready", _("Ready to download")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
 
     # In the link; the download is still served only to its owner.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 GENESIS_HASH = "0" * 64
 
@@ -193,33 +195,33 @@ class AuditEvent(models.Model):
     """One fact in an artist's history. Append-only; hash-chained per artist."""
 
     class ActorKind(models.TextChoices):
-        ARTIST = "artist", "Artist"
-        STAFF = "staff", "Staff"
-        LABEL = "label", "Label"
-        SYSTEM = "system", "System"
+        ARTIST = "artist", _("Artist")
+        STAFF = "staff", _("Staff")
+        LABEL = "label", _("Label")
+        SYSTEM = "system", _("System")
 
     class Source(models.TextChoices):
-        WEB = "web", "Web"
-        UPLOAD = "upload", "Upload form"
-        ACCOUNT_DEFAULT = "account_default", "Account default"
-        ADMIN = "admin", "Admin"
-        BULK = "bulk", "Bulk edit"
-        CSV = "csv", "CSV import"
-        API = "api", "API"
-        POLICY_LAPSE = "policy_lapse", "Policy lapse"
-        POLICY_ACK = "policy_ack", "Policy acknowledgement"
-        ACCOUNT_DELETION = "account_deletion", "Account deletion"
-        SYSTEM = "system", "System"
+        WEB = "web", _("Web")
+        UPLOAD = "upload", _("Upload form")
+        ACCOUNT_DEFAULT = "account_default", _("Account default")
+        ADMIN = "admin", _("Admin")
+        BULK = "bulk", _("Bulk edit")
+        CSV = "csv", _("CSV import")
+        API = "api", _("API")
+        POLICY_LAPSE = "policy_lapse", _("Policy lapse")
+        POLICY_ACK = "policy_ack", _("Policy acknowledgement")
+        ACCOUNT_DELETION = "account_deletion", _("Account deletion")
+        SYSTEM = "system", _("System")
 
     class Kind(models.TextChoices):
-        CONSENT_CHANGED = "consent_changed", "Consent changed"
-        DEFAULTS_CHANGED = "defaults_changed", "Upload default changed"
-        TRACK_UPLOADED = "track_uploaded", "Track uploaded"
-        TRACK_DELETED = "track_deleted", "Track deleted"
-        POLICY_ACKNOWLEDGED = "policy_acknowledged", "Policy acknowledged"
-        CONSENT_RECONFIRMED = "consent_reconfirmed", "Consent confirmed again"
-        DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
-        ACCOUNT_DELETED = "account_deleted", "Account deleted"
+        CONSENT_CHANGED = "consent_changed", _("Consent changed")
+        DEFAULTS_CHANGED = "defaults_changed", _("Upload default changed")
+        TRACK_UPLOADED = "track_uploaded", _("Track uploaded")
+        TRACK_DELETED = "track_deleted", _("Track deleted")
+        POLICY_ACKNOWLEDGED = "policy_acknowledged", _("Policy acknowledged")
+        CONSENT_RECONFIRMED = "consent_reconfirmed", _("Consent confirmed again")
+        DELEGATION_CHANGED = "delegation_changed", _("Label delegation changed")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted")
 
     # Users and tracks are referenced without a database constraint and with
     # DO_NOTHING: the history must outlive them, and a cascade or SET NULL would
@@ -324,7 +326,7 @@ class AuditEvent(models.Model):
     @property
     def actor_label(self) -> str:
         if self.actor_kind == self.ActorKind.ARTIST and self.actor_id == self.artist_id:
-            return "You"
+            return gettext("You")
         return self.get_actor_kind_display()
 
 

@@ -34,3 +34,22 @@ SEEDED_TEXT = [
         "already trained on the track forget it."
     ),
 ]
+
+# AuditEvent.delegation_words (English in receipts, translated on the audit log page).
+DELEGATION_WORDS = [
+    gettext_noop("nothing"),
+    gettext_noop("withdraw only"),
+    gettext_noop("grant and withdraw"),
+    gettext_noop("invited"),
+    gettext_noop("requested"),
+    gettext_noop("active"),
+    gettext_noop("declined"),
+    gettext_noop("ended"),
+]
+
+# accounts.Delegation.Scope labels, as the label forms show them.
+DELEGATION_SCOPES = [
+    gettext_noop("Nothing"),
+    gettext_noop("Withdraw only"),
+    gettext_noop("Grant and withdraw"),
+]

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -211,7 +212,7 @@ def track_edit(request: HttpRequest, uuid) -> HttpResponse:
             new_artwork=form.renditions,
             remove_artwork=bool(form.cleaned_data.get("remove_artwork")),
         )
-        messages.success(request, "Your changes are saved.")
+        messages.success(request, gettext("Your changes are saved."))
         return redirect(track)
     status = 400 if request.method == "POST" else 200
     return render(request, "tracks/edit.html", {"track": track, "form": form}, status=status)
@@ -224,7 +225,7 @@ def track_delete(request: HttpRequest, uuid) -> HttpResponse:
     if request.method == "POST":
         title = track.display_title
         services.delete_track(track=track, actor=request.user, request_meta=RequestMeta.from_request(request))
-        messages.success(request, f"“{title}” is deleted.")
+        messages.success(request, gettext("“%(title)s” is deleted.") % {"title": title})
         return redirect("tracks:list")
     return render(request, "tracks/confirm_delete.html", {"track": track})
 

@@ -16,3 +16,10 @@ def translated(value):
     if not isinstance(value, str) or not value:
         return value
     return gettext(value)
+
+
+@register.filter
+def join_purpose_names(purposes, conjunction):
+    """ "Recommendation and Fraud detection", each name translated, joined by the translated "and"."""
+    names = [translated(purpose.name) for purpose in purposes]
+    return f" {conjunction} ".join(names)
