@@ -17,5 +17,5 @@ migrations-check:
 # Extract every marked message into locale/de/LC_MESSAGES/django.po, then (after
 # translating) compile the .mo that is committed with it. Needs GNU gettext.
 messages:
-	.venv/bin/python manage.py makemessages -l de --no-location --ignore=var --ignore=benchmarks --ignore=tests --ignore=test-artifacts --ignore=media --ignore=staticfiles
+	.venv/bin/python manage.py makemessages -l de --no-location --no-obsolete --ignore=var --ignore=benchmarks --ignore=tests --ignore=test-artifacts --ignore=media --ignore=staticfiles
 	.venv/bin/python manage.py compilemessages -l de --ignore=.venv
