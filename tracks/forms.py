@@ -52,7 +52,10 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["consent"].choices = [(p.slug, p.name) for p in Purpose.objects.filter(requires_confirmation=False)]
+        # Seeded purpose names are in the catalogue (consent/seeded_text.py).
+        self.fields["consent"].choices = [
+            (p.slug, gettext(p.name)) for p in Purpose.objects.filter(requires_confirmation=False)
+        ]
         max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
         max_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
         self.fields["files"].help_text = gettext(
