@@ -25,6 +25,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from consent import services as consent_services
@@ -119,7 +120,9 @@ def validate_upload(*, upload: UploadedFile) -> metadata.AudioInfo:
     if getattr(upload, "over_limit", False) or upload.size > settings.TRACKS_MAX_UPLOAD_BYTES:
         limit = human_size(settings.TRACKS_MAX_UPLOAD_BYTES)
         raise UploadRejected(
-            f"The file is {human_size(upload.size)}; the largest file accepted is {limit}.", code="too_large"
+            gettext("The file is %(size)s; the largest file accepted is %(limit)s.")
+            % {"size": human_size(upload.size), "limit": limit},
+            code="too_large",
         )
     upload.seek(0)
     try:
@@ -286,7 +289,7 @@ def _record_tracks(
 
 def _duplicate(existing: Track) -> UploadRejected:
     return UploadRejected(
-        f"You already uploaded this exact file as “{existing.display_title}”.",
+        gettext("You already uploaded this exact file as “%(title)s”.") % {"title": existing.display_title},
         code="duplicate",
         existing_track=existing,
     )

@@ -164,10 +164,10 @@ def _upload_result(outcome: services.UploadOutcome) -> dict:
 
 def _status_sentence(track: Track) -> str:
     if track.status == Track.Status.READY:
-        return "Ready to play."
+        return gettext("Ready to play.")
     if track.status == Track.Status.FAILED:
-        return f"Failed: {track.failure_reason}"
-    return "Processing…"
+        return gettext("Failed: %(reason)s") % {"reason": track.failure_reason}
+    return gettext("Processing…")
 
 
 @track_owner_only
