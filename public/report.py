@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from public import channels, copies, selectors
 from public.answers import TRACKS_PREFIX, Answer, Signals, absolute, answer_for, signals_for
@@ -77,15 +78,15 @@ def copy_state(track: Track, answer: Answer) -> CopyState:
     serving = "copy" if selectors.servable_copy(track, answer) else "original"
     common = {"format_label": support.label, "xmp_place": support.xmp_place, "c2pa": support.c2pa}
     if not support.any:
-        return CopyState("unsupported", "Not supported for this format", serving, **common)
+        return CopyState("unsupported", gettext("Not supported for this format"), serving, **common)
     if copy is None:
-        return CopyState("none", "No copy yet: the track has never been public", serving, **common)
+        return CopyState("none", gettext("No copy yet: the track has never been public"), serving, **common)
     verified = copy.verified if copy.file else {}
     if serving == "copy":
-        return CopyState("current", "Current", serving, verified=verified, **common)
+        return CopyState("current", gettext("Current"), serving, verified=verified, **common)
     if copy.status == DistributionCopy.Status.FAILED:
-        return CopyState("failed", "Failed", serving, verified=verified, error=copy.last_error, **common)
-    return CopyState("rebuilding", "Rebuilding", serving, verified=verified, error=copy.last_error, **common)
+        return CopyState("failed", gettext("Failed"), serving, verified=verified, error=copy.last_error, **common)
+    return CopyState("rebuilding", gettext("Rebuilding"), serving, verified=verified, error=copy.last_error, **common)
 
 
 def crawler_view(track: Track) -> CrawlerView:
