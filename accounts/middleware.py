@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone, translation
 
@@ -24,7 +25,8 @@ class UserLocaleMiddleware:
                 request.LANGUAGE_CODE = chosen
             else:
                 detected = translation.get_language()
-                if detected and user.browser_language != detected:
+                # "" stands for the default language: an English browser never writes.
+                if detected and (user.browser_language or settings.LANGUAGE_CODE) != detected:
                     get_user_model().objects.filter(pk=user.pk).update(browser_language=detected)
                     user.browser_language = detected
             timezone.activate(time_zone_for(user))
