@@ -1,6 +1,7 @@
 """Text that lives in the database but was written by the project (seeded purposes)."""
 
 from django import template
+from django.utils.html import format_html_join
 from django.utils.translation import gettext
 
 # Listed so that makemessages finds them: the names and descriptions the data
@@ -23,3 +24,15 @@ def join_purpose_names(purposes, conjunction):
     """ "Recommendation and Fraud detection", each name translated, joined by the translated "and"."""
     names = [translated(purpose.name) for purpose in purposes]
     return f" {conjunction} ".join(names)
+
+
+@register.filter
+def slugs_as_code(purposes):
+    """ "<code>recommendation</code>, <code>fraud_detection</code>": the CSV column names, escaped."""
+    return format_html_join(", ", "<code>{}</code>", ((purpose.slug,) for purpose in purposes))
+
+
+@register.filter
+def join_translated(names):
+    """Seeded names, each translated, joined by commas."""
+    return ", ".join(translated(name) for name in names)
