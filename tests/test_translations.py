@@ -82,11 +82,13 @@ def test_the_catalogue_keeps_no_message_the_code_no_longer_uses(extracted):
 
 
 def test_every_translation_keeps_the_placeholders_of_its_message():
+    # German's singular form stands for exactly one, like English's: each form
+    # keeps the placeholders of the English form it translates.
     wrong = []
     for entry in polib.pofile(str(PO_PATH)):
-        wanted = set(PLACEHOLDER.findall(entry.msgid + (entry.msgid_plural or "")))
-        for text in _translations(entry):
-            if set(PLACEHOLDER.findall(text)) != wanted:
+        sources = [entry.msgid, entry.msgid_plural] if entry.msgid_plural else [entry.msgid]
+        for source, text in zip(sources, _translations(entry), strict=True):
+            if set(PLACEHOLDER.findall(text)) != set(PLACEHOLDER.findall(source)):
                 wrong.append(entry.msgid)
     assert wrong == []
 
