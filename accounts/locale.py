@@ -19,12 +19,13 @@ from django.utils import timezone, translation
 
 @cache
 def time_zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    # The system's tz database also lists files that are not places ("localtime", "Factory").
+    return frozenset(name for name in zoneinfo.available_timezones() if name[:1].isupper() and name not in {"Factory"})
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
-    # "Europe/Berlin" reads "Europe / Berlin"; UTC first, as the default.
-    names = sorted(time_zone_names() - {"UTC"})
+    # Places ("Europe/Berlin", read "Europe / Berlin"), not the legacy aliases; UTC first, as the default.
+    names = sorted(name for name in time_zone_names() if "/" in name)
     return [("UTC", "UTC")] + [(name, name.replace("/", " / ").replace("_", " ")) for name in names]
 
 
