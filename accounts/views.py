@@ -46,7 +46,8 @@ def _dashboard_panels(request) -> list[str]:
 
     Kept as a list here so that the dashboard does not import every app.
     """
-    return ["tracks/_dashboard_panel.html", "downstream/_dashboard_usage.html"]
+    # Consent first: the dashboard answers "what is my music used for?" before anything else.
+    return ["consent/_dashboard_panel.html", "tracks/_dashboard_panel.html", "downstream/_dashboard_usage.html"]
 
 
 @login_required

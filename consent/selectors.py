@@ -7,7 +7,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from consent.chain import BODY_COLUMNS, digest_matches, event_hash
 from consent.models import (
@@ -25,18 +28,61 @@ def purposes() -> list[Purpose]:
     return list(Purpose.objects.all())
 
 
+# How a (track, purpose) stands, in the words every page uses. "lapsed" is a grant that a policy
+# change withdrew because it was not confirmed again; "never" has no row at all.
+GRANTED, WITHDRAWN, LAPSED, NEVER = "granted", "withdrawn", "lapsed", "never"
+STATES = (GRANTED, WITHDRAWN, LAPSED, NEVER)
+# Who made the last change, as Consent.changed_by_kind stores it ("you" is the artist).
+CHANGERS = ("you", "label", "staff", "system")
+
+
+def state_of(consent: Consent | None) -> str:
+    if consent is None:
+        return NEVER
+    if consent.granted:
+        return GRANTED
+    return LAPSED if consent.changed_by_kind == AuditEvent.ActorKind.SYSTEM else WITHDRAWN
+
+
 @dataclass(frozen=True)
 class Cell:
     purpose: Purpose
     granted: bool
     changed_at: datetime.datetime | None
     changed_by_label: str
+    state: str = NEVER
+    changed_by_kind: str = ""
+    policy_version: int | None = None
+
+    @property
+    def summary(self) -> str:
+        """One phrase that tells every state apart: by whom, withdrawn, lapsed under which terms, never."""
+        return describe_state(self.state, self.changed_by_kind, self.policy_version)
+
+
+def describe_state(state: str, changed_by_kind: str, policy_version: int | None) -> str:
+    if state == NEVER:
+        return _("never granted")
+    if state == LAPSED:
+        return _("lapsed under policy %(version)s") % {"version": policy_version}
+    if state == GRANTED:
+        return {
+            "label": _("granted by your label"),
+            "staff": _("granted by staff"),
+            "system": _("granted by the system"),
+        }.get(changed_by_kind, _("granted by you"))
+    return {
+        "label": _("withdrawn by your label"),
+        "staff": _("withdrawn by staff"),
+    }.get(changed_by_kind, _("withdrawn by you"))
 
 
 def _who(consent: Consent, viewer_id: int | None) -> str:
     if consent.changed_by_id is not None and consent.changed_by_id == viewer_id:
-        return "you"
-    return {"staff": "staff", "system": "the system", "label": "your label"}.get(consent.changed_by_kind, "you")
+        return _("you")
+    return {"staff": _("staff"), "system": _("the system"), "label": _("your label")}.get(
+        consent.changed_by_kind, _("you")
+    )
 
 
 def consent_matrix(
@@ -45,7 +91,9 @@ def consent_matrix(
     """Track id -> one Cell per purpose, in one query whatever the number of tracks."""
     found = {
         (c.track_id, c.purpose_id): c
-        for c in Consent.objects.filter(track__in=[t.pk for t in tracks], purpose__in=purpose_list)
+        for c in Consent.objects.filter(track__in=[t.pk for t in tracks], purpose__in=purpose_list).select_related(
+            "policy_version"
+        )
     }
     matrix = {}
     for track in tracks:
@@ -55,9 +103,129 @@ def consent_matrix(
             if consent is None:
                 cells.append(Cell(purpose, False, None, ""))
             else:
-                cells.append(Cell(purpose, consent.granted, consent.changed_at, _who(consent, viewer_id)))
+                cells.append(
+                    Cell(
+                        purpose,
+                        consent.granted,
+                        consent.changed_at,
+                        _who(consent, viewer_id),
+                        state=state_of(consent),
+                        changed_by_kind=consent.changed_by_kind,
+                        policy_version=consent.policy_version.version,
+                    )
+                )
         matrix[track.pk] = cells
     return matrix
+
+
+# --- The catalogue: one filter for the artist's matrix, the track list and the label catalogue ---
+
+CATALOGUE_SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "title": ("title", "id"),
+    "-title": ("-title", "-id"),
+    "isrc": ("isrc", "id"),
+}
+
+
+@dataclass(frozen=True)
+class TrackFilter:
+    q: str = ""
+    purpose: str = ""
+    state: str = ""
+    changed_by: str = ""
+    changed_from: datetime.date | None = None
+    changed_to: datetime.date | None = None
+    sort: str = "newest"
+
+
+def _consent_condition(purpose: str, condition: Q | None = None, **fields) -> Exists:
+    rows = Consent.objects.filter(condition or Q(), track=OuterRef("pk"), **fields)
+    if purpose:
+        rows = rows.filter(purpose__slug=purpose)
+    return Exists(rows)
+
+
+def filter_tracks(tracks: QuerySet, flt: TrackFilter) -> QuerySet:
+    """Narrow `tracks` (already scoped to what the viewer may see) by a TrackFilter, in SQL."""
+    from tracks.validators import isrc_key
+
+    if flt.q:
+        key = isrc_key(flt.q)
+        title = Q(title__icontains=flt.q)
+        tracks = tracks.filter(title | Q(isrc=key) if key else title)
+    if flt.state == NEVER:
+        tracks = tracks.exclude(_consent_condition(flt.purpose))
+    elif flt.state == GRANTED:
+        tracks = tracks.filter(_consent_condition(flt.purpose, granted=True))
+    elif flt.state == LAPSED:
+        tracks = tracks.filter(_consent_condition(flt.purpose, granted=False, changed_by_kind="system"))
+    elif flt.state == WITHDRAWN:
+        tracks = tracks.filter(_consent_condition(flt.purpose, Q(granted=False) & ~Q(changed_by_kind="system")))
+    changed: dict = {}
+    if flt.changed_by:
+        changed["changed_by_kind"] = "artist" if flt.changed_by == "you" else flt.changed_by
+    if flt.changed_from:
+        changed["changed_at__date__gte"] = flt.changed_from
+    if flt.changed_to:
+        changed["changed_at__date__lte"] = flt.changed_to
+    if changed:
+        tracks = tracks.filter(_consent_condition(flt.purpose, **changed))
+    return tracks.order_by(*CATALOGUE_SORTS.get(flt.sort, CATALOGUE_SORTS["newest"]))
+
+
+@dataclass(frozen=True)
+class PurposeCounts:
+    purpose: Purpose
+    total: int
+    granted: int
+    granted_by_label: int
+    withdrawn: int
+    lapsed: int
+
+    @property
+    def never(self) -> int:
+        return self.total - self.granted - self.withdrawn - self.lapsed
+
+
+def purpose_counts(tracks: QuerySet, purpose_list: Sequence[Purpose]) -> list[PurposeCounts]:
+    """Per purpose, how many of `tracks` are granted, withdrawn, lapsed or never granted: two queries."""
+    total = tracks.order_by().count()
+    system = Q(changed_by_kind="system")
+    rows = {
+        row["purpose_id"]: row
+        for row in Consent.objects.filter(track__in=tracks.order_by().values("pk"))
+        .values("purpose_id")
+        .annotate(
+            n_granted=Count("pk", filter=Q(granted=True)),
+            n_by_label=Count("pk", filter=Q(granted=True, changed_by_kind="label")),
+            n_withdrawn=Count("pk", filter=Q(granted=False) & ~system),
+            n_lapsed=Count("pk", filter=Q(granted=False) & system),
+        )
+        .order_by()
+    }
+    empty = {"n_granted": 0, "n_by_label": 0, "n_withdrawn": 0, "n_lapsed": 0}
+    return [
+        PurposeCounts(
+            purpose=p,
+            total=total,
+            granted=rows.get(p.pk, empty)["n_granted"],
+            granted_by_label=rows.get(p.pk, empty)["n_by_label"],
+            withdrawn=rows.get(p.pk, empty)["n_withdrawn"],
+            lapsed=rows.get(p.pk, empty)["n_lapsed"],
+        )
+        for p in purpose_list
+    ]
+
+
+def recent_changes(*, artist, limit: int = 8) -> QuerySet[AuditEvent]:
+    """The artist's latest consent changes, whoever made them (the dashboard's "what changed lately")."""
+    return (
+        AuditEvent.objects.filter(artist=artist, kind=AuditEvent.Kind.CONSENT_CHANGED)
+        .select_related("purpose", "subject_data", "policy_version")
+        .order_by("-seq")[:limit]
+    )
 
 
 def granted_slugs(track_ids: Sequence[int]) -> set[tuple[int, str]]:
@@ -416,3 +584,99 @@ def iter_state_mismatches(*, artist_id: int | None = None, chunk_size: int = 500
     for (artist, purpose_id), expected in default_state.items():
         if expected:
             yield StateMismatch(f"upload default of artist {artist}, purpose {purpose_id}", "granted", "no row")
+
+
+# --- The dashboard: what is my music used for, what changed, what waits for me ---------------
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    kind: str  # "proposal", "reconfirm", "policy", "delegation"
+    text: str
+    url: str
+
+
+@dataclass
+class DashboardOverview:
+    total_tracks: int
+    uses: list[PurposeCounts]
+    changes: list[AuditEvent]
+    waiting: list[WaitingItem]
+
+
+def _waiting_for(user) -> list[WaitingItem]:
+    from django.urls import reverse
+    from django.utils.translation import ngettext
+
+    from consent.models import ConsentProposal, PolicyVersion
+    from consent.policy import affected_tracks, pending_acknowledgement
+
+    waiting: list[WaitingItem] = []
+    proposals = ConsentProposal.objects.filter(artist=user, status=ConsentProposal.Status.PENDING).select_related(
+        "label", "purpose"
+    )
+    for proposal in proposals.order_by("-id")[:10]:
+        count = proposal.tracks.count()
+        waiting.append(
+            WaitingItem(
+                "proposal",
+                ngettext(
+                    "%(label)s asks you to allow %(use)s on %(count)d track.",
+                    "%(label)s asks you to allow %(use)s on %(count)d tracks.",
+                    count,
+                )
+                % {"label": proposal.label.name, "use": proposal.purpose.name, "count": count},
+                reverse("labels:proposal", args=[proposal.pk]),
+            )
+        )
+    # Terms that change what a use means and are not in force yet: grants lapse unless confirmed again.
+    upcoming = PolicyVersion.objects.published().filter(effective_at__gt=timezone.now(), purposes_changed__isnull=False)
+    for version in upcoming.distinct():
+        count = affected_tracks(user, version).count()
+        if count:
+            waiting.append(
+                WaitingItem(
+                    "reconfirm",
+                    ngettext(
+                        "Policy %(version)s changes what a use means: confirm %(count)d track again "
+                        "before %(date)s, or its permission lapses.",
+                        "Policy %(version)s changes what a use means: confirm %(count)d tracks again "
+                        "before %(date)s, or their permissions lapse.",
+                        count,
+                    )
+                    % {"version": version.version, "count": count, "date": date_format(version.effective_at)},
+                    reverse("policy:reconfirm", args=[version.version]),
+                )
+            )
+    pending = pending_acknowledgement(user)
+    if pending is not None:
+        waiting.append(
+            WaitingItem(
+                "policy",
+                _("New terms (version %(version)s) to read.") % {"version": pending.version},
+                reverse("consent:policy", args=[pending.version]),
+            )
+        )
+    # Through the relation, not the model: Delegation is moving between apps.
+    for delegation in user.delegations.filter(status="invited", ended_at__isnull=True).select_related("label"):
+        waiting.append(
+            WaitingItem(
+                "delegation",
+                _("%(label)s invites you to its roster.") % {"label": delegation.label.name},
+                reverse("labels:delegations"),
+            )
+        )
+    return waiting
+
+
+def dashboard_overview(user) -> DashboardOverview:
+    from tracks.models import Track
+
+    tracks = Track.objects.filter(owner=user)
+    uses = purpose_counts(tracks, purposes())
+    return DashboardOverview(
+        total_tracks=uses[0].total if uses else tracks.count(),
+        uses=uses,
+        changes=list(recent_changes(artist=user)),
+        waiting=_waiting_for(user),
+    )

@@ -20,10 +20,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from consent import selectors, services
-from consent.forms import AuditFilterForm, ConfirmForm
+from consent.forms import AuditFilterForm, CatalogueFilterForm, ConfirmForm
 from consent.models import AuditEvent, Purpose
 from consent.receipts import receipt_for
 from consent.receipts import receipt_schema as published_receipt_schema
@@ -60,17 +61,29 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 
 def _saved_message(request: HttpRequest, result: services.ChangeResult) -> None:
     if not result.changed:
-        messages.info(request, "Nothing changed, so nothing was recorded.")
+        messages.info(request, gettext("Nothing changed, so nothing was recorded."))
         return
     names = dict(Purpose.objects.filter(slug__in=result.counts).values_list("slug", "name"))
     parts = []
     for slug, counts in result.counts.items():
         name = names.get(slug, slug)
         if counts["granted"]:
-            parts.append(f"{name} allowed on {counts['granted']}")
+            parts.append(
+                ngettext("%(use)s allowed on %(count)d track", "%(use)s allowed on %(count)d tracks", counts["granted"])
+                % {"use": name, "count": counts["granted"]}
+            )
         if counts["withdrawn"]:
-            parts.append(f"{name} withdrawn on {counts['withdrawn']}")
-    messages.success(request, f"Saved: {'; '.join(parts)}. The change and its receipt are in your audit log.")
+            parts.append(
+                ngettext(
+                    "%(use)s withdrawn on %(count)d track", "%(use)s withdrawn on %(count)d tracks", counts["withdrawn"]
+                )
+                % {"use": name, "count": counts["withdrawn"]}
+            )
+    messages.success(
+        request,
+        gettext("Saved: %(changes)s. The change and its receipt are in your audit log.")
+        % {"changes": "; ".join(parts)},
+    )
 
 
 def _confirm_url(purpose: Purpose, *, tracks: Iterable[uuid.UUID] = (), scope: str = "tracks", next_url: str) -> str:
@@ -119,14 +132,29 @@ def matrix(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _save_matrix(request)
     purpose_list = selectors.purposes()
-    tracks = Track.objects.filter(owner=request.user).order_by("-created_at", "-id")
+    form = CatalogueFilterForm(request.GET or None, purposes=purpose_list)
+    own = Track.objects.filter(owner=request.user)
+    tracks = selectors.filter_tracks(own, form.to_filter())
     page = Paginator(tracks, MATRIX_PAGE_SIZE).get_page(request.GET.get("page"))
     cells = selectors.consent_matrix(list(page.object_list), purpose_list, viewer_id=request.user.pk)
     rows = [(track, cells[track.pk]) for track in page.object_list]
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "consent/matrix.html",
-        {"page": page, "rows": rows, "purposes": purpose_list, "next": request.get_full_path()},
+        {
+            "page": page,
+            "rows": rows,
+            "purposes": purpose_list,
+            "next": request.get_full_path(),
+            "catalogue_form": form,
+            "catalogue_total": page.paginator.count,
+            "catalogue_counts": selectors.purpose_counts(tracks, purpose_list) if form.is_filtering() else None,
+            "catalogue_clear_url": reverse("consent:matrix"),
+            "query": query.urlencode(),
+            "has_tracks": bool(rows) or own.exists(),
+        },
     )
 
 
@@ -469,3 +497,104 @@ def receipt_schema(request: HttpRequest) -> HttpResponse:
     response["Content-Type"] = "application/schema+json"
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+# --- Bulk change of the artist's own catalogue: select all matching, preview, confirm ---------
+
+
+def _bulk_request(request: HttpRequest):
+    """(form, tracks, purpose, granted) from a bulk POST, or an error message."""
+    purpose_list = selectors.purposes()
+    form = CatalogueFilterForm(
+        {k: request.POST.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purpose_list
+    )
+    purpose = next((p for p in purpose_list if p.slug == request.POST.get("bulk_purpose")), None)
+    action = request.POST.get("bulk_action")
+    if not form.is_valid() or purpose is None or action not in ("grant", "withdraw"):
+        return None, gettext("Choose a use and whether to allow or withdraw it; nothing was changed.")
+    tracks = selectors.filter_tracks(Track.objects.filter(owner=request.user), form.to_filter())
+    if request.POST.get("scope") != "all":
+        uuids = _parse_uuids(request.POST.getlist("track")[: MATRIX_PAGE_SIZE * 4])
+        if not uuids:
+            return None, gettext("Tick the tracks to change, or choose every track matching the filter.")
+        tracks = tracks.filter(uuid__in=uuids)
+    return (form, tracks, purpose, action == "grant"), None
+
+
+def _bulk_effect(tracks, purpose: Purpose, granted: bool) -> tuple[int, int]:
+    """(tracks the change would change, tracks already so), in two queries."""
+    total = tracks.count()
+    already = tracks.filter(consents__purpose=purpose, consents__granted=True).count()
+    if not granted:
+        return already, total - already
+    return total - already, already
+
+
+@login_required
+@require_http_methods(["POST"])
+def bulk_preview(request: HttpRequest) -> HttpResponse:
+    parsed, problem = _bulk_request(request)
+    if parsed is None:
+        messages.error(request, problem)
+        return redirect(_safe_next(request, reverse("consent:matrix")))
+    form, tracks, purpose, granted = parsed
+    will_change, already = _bulk_effect(tracks, purpose, granted)
+    confirm_form = ConfirmForm(request.POST if "apply" in request.POST else None)
+    needs_confirmation = granted and purpose.requires_confirmation
+    if "apply" in request.POST:
+        return _bulk_apply(request, form, tracks, purpose, granted, will_change, confirm_form)
+    return render(
+        request,
+        "consent/bulk_preview.html",
+        {
+            "purpose": purpose,
+            "granted": granted,
+            "will_change": will_change,
+            "already": already,
+            "sample": list(tracks.values_list("title", flat=True)[:20]),
+            "params": form.filter_params(),
+            "scope": request.POST.get("scope", ""),
+            "selected": request.POST.getlist("track")[: MATRIX_PAGE_SIZE * 4],
+            "needs_confirmation": needs_confirmation,
+            "confirm_form": confirm_form,
+            "next": _safe_next(request, reverse("consent:matrix")),
+        },
+    )
+
+
+def _bulk_apply(request, form, tracks, purpose, granted, will_change, confirm_form) -> HttpResponse:
+    next_url = _safe_next(request, reverse("consent:matrix"))
+    previewed = request.POST.get("previewed_count", "")
+    if previewed != str(will_change):
+        # The catalogue changed between preview and confirm: show the new preview instead of guessing.
+        messages.warning(
+            request, gettext("Your tracks changed since the preview; here is what the change would do now.")
+        )
+        post = request.POST.copy()
+        post.pop("apply", None)
+        request.POST = post
+        return bulk_preview(request)
+    confirmed: set[str] = set()
+    if granted and purpose.requires_confirmation:
+        confirm_form.fields["understand"].label = _confirmation_sentence(purpose, "tracks", will_change)
+        if not confirm_form.is_valid():
+            messages.error(request, gettext("Tick the box to confirm; nothing was granted."))
+            post = request.POST.copy()
+            post.pop("apply", None)
+            request.POST = post
+            return bulk_preview(request)
+        confirmed = {purpose.slug}
+    try:
+        result = services.change_consent(
+            actor=request.user,
+            tracks=tracks,
+            changes={purpose.slug: granted},
+            source=AuditEvent.Source.WEB,
+            request_meta=RequestMeta.from_request(request),
+            confirmed_purposes=confirmed,
+        )
+    except ConsentError as error:
+        messages.error(request, error.message)
+        return redirect(next_url)
+    _saved_message(request, result)
+    return redirect(next_url)

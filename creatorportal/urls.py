@@ -14,6 +14,7 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("tracks/", include("tracks.urls")),
     path("consent/", include("consent.urls")),
+    path("notices/", include("notifications.urls")),
     path("policy/", include("consent.policy_urls")),
     path("labels/", include("labels.urls")),
     path("admin/", admin.site.urls),

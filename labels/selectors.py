@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from accounts.models import Delegation, Label, User
+from consent.forms import CatalogueFilterForm
 from consent.models import Consent, Purpose
+from consent.selectors import TrackFilter, filter_tracks
 from labels.services import roster_tracks
 from tracks.models import Track
 
@@ -27,7 +29,7 @@ SORTS = {
 }
 STATE_CHOICES = ("granted", "not_granted")
 # The query parameters that make up a filter; everything else (page, sort) is view state.
-FILTER_KEYS = ("artist", "q", "status", "from", "to")
+FILTER_KEYS = ("artist", "status", "from", "to", *CatalogueFilterForm.FILTER_KEYS)
 
 
 @dataclass
@@ -39,6 +41,8 @@ class CatalogueFilter:
     uploaded_to: datetime.date | None = None
     states: dict[str, str] | None = None
     errors: list[str] | None = None
+    # The catalogue filter the artist's pages share: search, use, state, who changed it, when.
+    shared: TrackFilter | None = None
 
 
 def _date(value: str, name: str, errors: list[str]) -> datetime.date | None:
@@ -62,6 +66,11 @@ def parse_filter(params: Mapping[str, str], purposes: list[Purpose]) -> Catalogu
         else:
             errors.append("Unknown artist.")
     result.q = (params.get("q") or "").strip()[:200]
+    shared = CatalogueFilterForm({k: params.get(k) or "" for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes)
+    if shared.is_valid():
+        result.shared = shared.to_filter()
+    else:
+        errors.extend(str(error) for field_errors in shared.errors.values() for error in field_errors)
     status = params.get("status") or ""
     if status and status not in Track.Status.values:
         errors.append("Unknown status.")
@@ -87,8 +96,8 @@ def filter_params(params: Mapping[str, str], purposes: list[Purpose]) -> dict[st
 def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[Purpose]) -> QuerySet[Track]:
     if flt.artist is not None:
         tracks = tracks.filter(owner_id=flt.artist)
-    if flt.q:
-        tracks = tracks.filter(Q(title__icontains=flt.q) | Q(isrc__iexact=flt.q.replace("-", "")))
+    if flt.shared is not None:
+        tracks = filter_tracks(tracks, flt.shared)
     if flt.status:
         tracks = tracks.filter(status=flt.status)
     if flt.uploaded_from:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Delegation, Label, LabelInvitation, LabelMembership
+from consent.forms import CatalogueFilterForm
 from consent.models import BulkChange, ConsentProposal, Purpose
 from consent.services import ConsentError, RequestMeta
 from labels import bulk as bulk_changes
@@ -310,7 +311,9 @@ def roster(request: HttpRequest, slug: str) -> HttpResponse:
             "invitations": label.invitations.filter(accepted_at__isnull=True),
             "artist_invitations": ArtistInvitation.objects.pending().filter(label=label).order_by("email"),
             "is_owner": is_owner,
-            "email_form": EmailForm(),
+            # Two invitation forms on one page: their ids must differ.
+            "artist_email_form": EmailForm(auto_id="artist-%s"),
+            "manager_email_form": EmailForm(auto_id="manager-%s"),
         },
     )
 
@@ -441,6 +444,10 @@ def catalogue(request: HttpRequest, slug: str) -> HttpResponse:
             "filter_query": urlencode(params),
             "statuses": _statuses(),
             "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
+            # The catalogue filter the artist's matrix uses too (search, use, state, who, when).
+            "catalogue_form": CatalogueFilterForm(
+                {k: request.GET.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes
+            ),
         },
     )
 

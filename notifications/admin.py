@@ -3,6 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from creatorportal.admin_filters import LabelledValuesFilter
 from notifications.models import Notification
 from notifications.services import enqueue_delivery
 
@@ -11,7 +12,7 @@ from notifications.services import enqueue_delivery
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "kind", "to_email", "status", "attempts", "sent_at", "short_error"]
     search_fields = ["to_email", "dedupe_key", "campaign"]
-    list_filter = ["status", "kind", "campaign"]
+    list_filter = ["status", "kind", ("campaign", LabelledValuesFilter)]
     date_hierarchy = "created_at"
     actions = ["resend"]
     readonly_fields = [*(field.name for field in Notification._meta.fields), "message_id"]

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from consent.services import RequestMeta
+from creatorportal.admin_filters import LabelledValuesFilter
 from tracks import services
 from tracks.models import Track
 
@@ -11,7 +12,7 @@ class TrackAdmin(admin.ModelAdmin):
     results come only from uploads."""
 
     list_display = ["__str__", "owner", "status", "container", "duration_seconds", "size_bytes", "created_at"]
-    list_filter = ["status", "container", "failure_code", "created_at"]
+    list_filter = ["status", ("container", LabelledValuesFilter), ("failure_code", LabelledValuesFilter), "created_at"]
     search_fields = ["title", "artist_name", "album", "isrc", "original_filename", "sha256", "owner__email", "uuid"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"

@@ -37,7 +37,7 @@ def test_matrix_with_javascript_ticks_a_column_and_confirms_generative_training(
     sign_in(page, client, live_server, artist)
 
     page.goto(reverse("consent:matrix"))
-    page.get_by_role("button", name="Tick Recommendation for every track on this page", exact=True).click()
+    page.get_by_role("button", name="all (tick for every track on this page: Recommendation)", exact=True).click()
     page.get_by_label("Allow Generative AI training for Alpha").check()
     page.get_by_role("button", name="Save this page").click()
 
@@ -68,7 +68,7 @@ def test_matrix_and_track_panel_work_without_javascript(_chromium, live_server, 
         page.get_by_role("button", name="Save this page").click()
         page.wait_for_load_state()
         assert granted(artist) == {("Gamma", "fraud_detection")}
-        assert page.get_by_text("Fraud detection allowed on 1").is_visible()
+        assert page.get_by_text("Fraud detection allowed on 1 track").is_visible()
 
         page.goto(reverse("tracks:detail", kwargs={"uuid": track.uuid}))
         page.get_by_label("Fraud detection").uncheck()

@@ -97,7 +97,7 @@ def test_matrix_shows_tracks_and_who_changed_them(artist_client, owned):
     response = artist_client.get(reverse("consent:matrix"))
     html = body(response)
     assert "Secret Demo" in html
-    assert "Last changed by you" in html
+    assert "granted by you" in html
 
 
 def test_matrix_save_grants_and_withdraws(artist_client, artist, owned, make_track):
@@ -169,7 +169,7 @@ def test_track_panel_renders_state_and_description(artist_client, owned):
     html = body(artist_client.get(reverse("consent:track_update", args=[track.uuid])))
     assert "How this track may be used" in html
     assert "train AI models" in html
-    assert "last changed by you" in html
+    assert "granted by you" in html
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from consent import services as consent_services
 from consent.models import AuditEvent, BulkChange
 from consent.selectors import verify_chains
 from labels import bulk as bulk_changes
@@ -341,3 +342,33 @@ def test_the_bulk_change_link_is_covered_by_the_hash_and_old_events_keep_theirs(
     linked = event_hash("0" * 64, {**base, "label_id": 7, "bulk_change_id": 9})
     assert linked != before_the_columns_existed
     assert linked != event_hash("0" * 64, {**base, "label_id": 7, "bulk_change_id": 10})
+
+
+def test_the_shared_state_filter_is_saved_with_a_bulk_change_and_read_again_at_confirm(client, roster):
+    """The catalogue filter the artist's matrix uses (use, state) narrows a label's bulk change too."""
+    label, manager, artists = roster
+    first = list(Track.objects.filter(owner=artists[0]).order_by("pk")[:2])
+    for track, states in ((first[0], [True]), (first[1], [True, False])):
+        for allow in states:
+            consent_services.change_consent(
+                actor=artists[0],
+                tracks=Track.objects.filter(pk=track.pk),
+                changes={"recommendation": allow},
+                source="web",
+            )
+    client.force_login(manager)
+    client.post(
+        f"/labels/{label.slug}/bulk/preview/",
+        {
+            "all_matching": "1",
+            "use": "recommendation",
+            "state": "withdrawn",
+            "purpose": "recommendation",
+            "action": "grant",
+        },
+    )
+    bulk = BulkChange.objects.get()
+    # Only the withdrawn track matches; without the filter 14 tracks would change.
+    assert bulk.filter == {"use": "recommendation", "state": "withdrawn"} and bulk.will_change == 1
+    client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
+    assert set(Track.objects.filter(consents__granted=True)) == set(first)

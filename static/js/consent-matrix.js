@@ -1,34 +1,57 @@
-// Consent matrix: adds "tick all / untick all" per purpose column on this page.
+// Consent matrix: "all / none" per use column on this page, and a warning before leaving with unsaved ticks.
 // Progressive enhancement only: the form saves the same way without it, and
-// purposes that need confirmation still go through the confirmation page.
+// uses that need confirmation still go through the confirmation page.
 (function () {
   "use strict";
   var form = document.querySelector("[data-consent-matrix]");
   if (!form) { return; }
-  var headers = form.querySelectorAll("th.consent-matrix__purpose");
-  var slugs = [];
-  form.querySelectorAll("tbody tr:first-child input[data-purpose]").forEach(function (box) {
-    slugs.push(box.getAttribute("data-purpose"));
-  });
-  headers.forEach(function (th, index) {
-    var slug = slugs[index];
-    if (!slug) { return; }
+  // The words come from the template, translated there.
+  var words = {
+    all: form.getAttribute("data-word-all"),
+    none: form.getAttribute("data-word-none"),
+    tick: form.getAttribute("data-word-tick"),
+    untick: form.getAttribute("data-word-untick")
+  };
+
+  form.querySelectorAll("th[data-purpose-header]").forEach(function (th) {
+    var slug = th.getAttribute("data-purpose-header");
     var name = th.textContent.trim();
     var wrap = document.createElement("span");
     wrap.className = "consent-matrix__bulk";
-    [["all", true], ["none", false]].forEach(function (pair) {
+    [[words.all, words.tick, true], [words.none, words.untick, false]].forEach(function (spec) {
       var button = document.createElement("button");
       button.type = "button";
       button.className = "link-button";
-      button.textContent = pair[0];
-      button.setAttribute("aria-label", (pair[1] ? "Tick " : "Untick ") + name + " for every track on this page");
+      // The visible word starts the accessible name (WCAG 2.5.3); the rest says what it does.
+      button.appendChild(document.createTextNode(spec[0]));
+      var more = document.createElement("span");
+      more.className = "visually-hidden";
+      more.textContent = " (" + spec[1] + name + ")";
+      button.appendChild(more);
       button.addEventListener("click", function () {
         form.querySelectorAll('input[data-purpose="' + slug + '"]').forEach(function (box) {
-          box.checked = pair[1];
+          box.checked = spec[2];
         });
       });
       wrap.appendChild(button);
     });
     th.appendChild(wrap);
+  });
+
+  function unsaved() {
+    var boxes = form.querySelectorAll("input[type=checkbox][name=consent]");
+    for (var i = 0; i < boxes.length; i += 1) {
+      if (boxes[i].checked !== boxes[i].defaultChecked) { return true; }
+    }
+    return false;
+  }
+  var submitting = false;
+  form.addEventListener("submit", function () { submitting = true; });
+  window.addEventListener("beforeunload", function (event) {
+    if (!submitting && unsaved()) {
+      event.preventDefault();
+      // Browsers show their own text; older ones want a return value.
+      event.returnValue = form.getAttribute("data-unsaved-warning") || "";
+    }
   });
 })();
