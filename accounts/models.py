@@ -1,10 +1,12 @@
 import uuid
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class UserQuerySet(models.QuerySet["User"]):
@@ -58,10 +60,27 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     first_name = None  # type: ignore[assignment]
     last_name = None  # type: ignore[assignment]
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(_("email address"), unique=True)
     display_name = models.CharField(
+        _("display name"),
         max_length=150,
-        help_text="How your name appears to labels and in emails.",
+        help_text=_("How your name appears to labels and in emails."),
+    )
+    # Empty until the user chooses: pages follow the browser (Accept-Language)
+    # and emails the language the browser last asked for (browser_language).
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("The language of pages and emails. Empty: the language your browser asks for."),
+    )
+    browser_language = models.CharField(max_length=16, blank=True, editable=False)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        help_text=_("Every time on the pages and in emails is shown in this time zone."),
     )
 
     USERNAME_FIELD = "email"
@@ -99,11 +118,11 @@ class DataExport(models.Model):
     """One "download my data" archive: built by a worker, linked by email, expiring."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for a worker"
-        BUILDING = "building", "Being built"
-        READY = "ready", "Ready to download"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
+        PENDING = "pending", _("Waiting for a worker")
+        BUILDING = "building", _("Being built")
+        READY = "ready", _("Ready to download")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
 
     # In the link; the download is still served only to its owner.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -18,11 +18,13 @@ from django.http import FileResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services
 from accounts.forms import DeleteAccountForm, ProfileForm
+from accounts.locale import language_for
 from accounts.models import DataExport
 
 logger = logging.getLogger(__name__)
@@ -53,8 +55,10 @@ def _dashboard_panels(request) -> list[str]:
 def profile(request):
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, "Your profile is saved.")
+        user = form.save()
+        # Said in the language just chosen, which the next page will be in.
+        with translation.override(language_for(user) if user.language else translation.get_language()):
+            messages.success(request, gettext("Your settings are saved."))
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
 
@@ -69,10 +73,12 @@ def data(request):
         _export, created = services.request_data_export(user=request.user)
         if created:
             messages.success(
-                request, "Your archive is being prepared. We will email you a link as soon as it is ready."
+                request, gettext("Your archive is being prepared. We will email you a link as soon as it is ready.")
             )
         else:
-            messages.info(request, "Your archive is already being prepared; we will email you when it is ready.")
+            messages.info(
+                request, gettext("Your archive is already being prepared; we will email you when it is ready.")
+            )
         return redirect("accounts:data")
     exports = list(DataExport.objects.filter(user=request.user)[:10])
     context = {"exports": exports, "now": timezone.now(), "ttl": _duration(settings.ACCOUNTS_EXPORT_TTL_SECONDS)}
@@ -81,12 +87,14 @@ def data(request):
 
 def _duration(seconds: int) -> str:
     """The largest whole unit: "7 days", "36 hours", "90 minutes"."""
-    for unit, size in (("day", 86400), ("hour", 3600)):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' * (count != 1)}"
-    count = max(1, round(seconds / 60))
-    return f"{count} minute{'s' * (count != 1)}"
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    minutes = max(1, round(seconds / 60))
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 @login_required

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
 
+from django.utils.translation import gettext, ngettext
+
 from accounts.hooks import AccountDeletion, ErasureStep, ExportSection, erasure_steps, export_sections
 from consent import services
 from consent.chain import BODY_COLUMNS, HASHED_FIELDS_BY_VERSION, OPTIONAL_HASHED_FIELDS
@@ -29,7 +31,8 @@ def _request_meta(deletion: AccountDeletion) -> RequestMeta | None:
 
 
 def _purpose_names() -> dict[str, str]:
-    return dict(Purpose.objects.values_list("slug", "name"))
+    # Seeded names are in the catalogue (consent/seeded_text.py); said in the page's language.
+    return {slug: gettext(name) for slug, name in Purpose.objects.values_list("slug", "name")}
 
 
 # --- Erasure steps ----------------------------------------------------------------------------
@@ -42,14 +45,20 @@ def withdraw_everything(deletion: AccountDeletion) -> None:
     names = _purpose_names()
     if summary.withdrawn:
         parts = [
-            f"{names.get(slug, slug)} on {n} track{'s' if n != 1 else ''}" for slug, n in summary.withdrawn.items()
+            ngettext("%(purpose)s on %(count)d track", "%(purpose)s on %(count)d tracks", n)
+            % {"purpose": names.get(slug, slug), "count": n}
+            for slug, n in summary.withdrawn.items()
         ]
-        deletion.note(f"Every permission you had given was withdrawn and logged: {'; '.join(parts)}.")
+        deletion.note(
+            gettext("Every permission you had given was withdrawn and logged: %(parts)s.") % {"parts": "; ".join(parts)}
+        )
     else:
-        deletion.note("You had given no permission on any track, so there was nothing to withdraw.")
+        deletion.note(gettext("You had given no permission on any track, so there was nothing to withdraw."))
     if summary.defaults_switched_off:
         switched = ", ".join(names.get(slug, slug) for slug in summary.defaults_switched_off)
-        deletion.note(f"Your defaults for future uploads were switched off: {switched}.")
+        deletion.note(
+            gettext("Your defaults for future uploads were switched off: %(purposes)s.") % {"purposes": switched}
+        )
     deletion.summary["receipt_ids"] = summary.receipt_ids
 
 
@@ -57,11 +66,14 @@ def describe_withdrawal(user) -> str:
     granted = Consent.objects.filter(track__owner=user, granted=True)
     cells, tracks = granted.count(), granted.values("track_id").distinct().count()
     if not cells:
-        return "You have given no permission on any track, so nothing needs withdrawing."
-    return (
-        f"Every permission you have given ({cells} on {tracks} track{'s' if tracks != 1 else ''}) is withdrawn "
-        "first, and each withdrawal is logged, so every system that relies on the portal sees it."
-    )
+        return gettext("You have given no permission on any track, so nothing needs withdrawing.")
+    return ngettext(
+        "Every permission you have given (%(cells)d on %(tracks)d track) is withdrawn first, and each withdrawal "
+        "is logged, so every system that relies on the portal sees it.",
+        "Every permission you have given (%(cells)d on %(tracks)d tracks) is withdrawn first, and each withdrawal "
+        "is logged, so every system that relies on the portal sees it.",
+        tracks,
+    ) % {"cells": cells, "tracks": tracks}
 
 
 def delete_tracks(deletion: AccountDeletion) -> None:
@@ -69,12 +81,23 @@ def delete_tracks(deletion: AccountDeletion) -> None:
         actor=deletion.actor, artist=deletion.user, request_meta=_request_meta(deletion)
     )
     deletion.summary["tracks_deleted"] = deleted
-    deletion.note(f"{deleted} track{'s' if deleted != 1 else ''} and their audio and artwork files were deleted.")
+    deletion.note(
+        ngettext(
+            "%(count)d track and its audio and artwork files were deleted.",
+            "%(count)d tracks and their audio and artwork files were deleted.",
+            deleted,
+        )
+        % {"count": deleted}
+    )
 
 
 def describe_tracks(user) -> str:
     count = Track.objects.filter(owner=user).count()
-    return f"Your {count} track{'s' if count != 1 else ''}, with their audio and artwork files, are deleted."
+    return ngettext(
+        "Your %(count)d track, with its audio and artwork files, is deleted.",
+        "Your %(count)d tracks, with their audio and artwork files, are deleted.",
+        count,
+    ) % {"count": count}
 
 
 def close_chain(deletion: AccountDeletion) -> None:

@@ -5,6 +5,8 @@ from collections import defaultdict
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from consent import policy, services
 from consent.models import AuditErasure, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
@@ -48,34 +50,46 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, obj):
-        return "published" if obj.published_at else "draft"
+        return gettext("published") if obj.published_at else gettext("draft")
 
-    @admin.display(description="notice (sent / failed / total)")
+    @admin.display(description=_("notice (sent / failed / total)"))
     def notice_progress(self, obj):
         if obj is None or obj.published_at is None:
-            return "not published"
+            return gettext("not published")
         progress = policy.notice_progress(obj)
         return f"{progress['sent']} / {progress['failed']} / {progress['total']}"
 
-    @admin.action(description="Publish the selected drafts and notify every active user")
+    @admin.action(description=_("Publish the selected drafts and notify every active user"))
     def publish(self, request, queryset):
         for version in queryset.order_by("version"):
             try:
                 published = policy.publish_policy_version(version=version)
             except policy.PolicyError as error:
-                self.message_user(request, f"Version {version.version} was not published: {error}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Version %(version)s was not published: %(error)s")
+                    % {"version": version.version, "error": error},
+                    messages.ERROR,
+                )
                 continue
             if published:
                 self.message_user(
                     request,
-                    f"Version {version.version} is published; the notice is going out to every active user. "
-                    "Progress shows in the list.",
+                    gettext(
+                        "Version %(version)s is published; the notice is going out to every active user. "
+                        "Progress shows in the list."
+                    )
+                    % {"version": version.version},
                     messages.SUCCESS,
                 )
             else:
-                self.message_user(request, f"Version {version.version} was already published.", messages.WARNING)
+                self.message_user(
+                    request,
+                    gettext("Version %(version)s was already published.") % {"version": version.version},
+                    messages.WARNING,
+                )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -106,21 +120,23 @@ class ConsentAdmin(ReadOnlyAdmin):
     list_select_related = ["track__owner", "purpose", "changed_by", "policy_version"]
     actions = ["withdraw_selected"]
 
-    @admin.display(description="Artist")
+    @admin.display(description=_("Artist"))
     def owner(self, obj):
         return obj.track.owner
 
     def has_withdraw_permission(self, request):
         return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
 
-    @admin.action(description="Withdraw selected consents", permissions=["withdraw"])
+    @admin.action(description=_("Withdraw selected consents"), permissions=["withdraw"])
     def withdraw_selected(self, request, queryset):
         # Staff may only withdraw: the service refuses any grant by staff anyway.
         states: dict = defaultdict(dict)
         for track_uuid, slug in queryset.filter(granted=True).values_list("track__uuid", "purpose__slug"):
             states[track_uuid][slug] = False
         if not states:
-            self.message_user(request, "None of the selected consents is granted; nothing to withdraw.", messages.INFO)
+            self.message_user(
+                request, gettext("None of the selected consents is granted; nothing to withdraw."), messages.INFO
+            )
             return
         try:
             result = services.set_track_consents(
@@ -133,7 +149,15 @@ class ConsentAdmin(ReadOnlyAdmin):
         except ConsentError as error:
             self.message_user(request, error.message, messages.ERROR)
             return
-        self.message_user(request, f"Withdrew {result.event_count} consent(s); each is in the artist's audit log.")
+        self.message_user(
+            request,
+            ngettext(
+                "Withdrew %(count)d consent; it is in the artist's audit log.",
+                "Withdrew %(count)d consents; each is in the artist's audit log.",
+                result.event_count,
+            )
+            % {"count": result.event_count},
+        )
 
 
 @admin.register(UploadDefault)
@@ -187,11 +211,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
             )
         )
 
-    @admin.display(description="artist", ordering="artist_id")
+    @admin.display(description=_("artist"), ordering="artist_id")
     def artist_account(self, obj) -> str:
         return obj.artist_email or f"deleted account #{obj.artist_id}"
 
-    @admin.display(description="actor")
+    @admin.display(description=_("actor"))
     def actor_account(self, obj) -> str:
         if obj.actor_id is None:
             return "—"

@@ -12,6 +12,8 @@ from typing import NoReturn
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from consent import vocabulary
 
@@ -201,14 +203,14 @@ class AuditEvent(models.Model):
     Source = vocabulary.Source
 
     class Kind(models.TextChoices):
-        CONSENT_CHANGED = "consent_changed", "Consent changed"
-        DEFAULTS_CHANGED = "defaults_changed", "Upload default changed"
-        TRACK_UPLOADED = "track_uploaded", "Track uploaded"
-        TRACK_DELETED = "track_deleted", "Track deleted"
-        POLICY_ACKNOWLEDGED = "policy_acknowledged", "Policy acknowledged"
-        CONSENT_RECONFIRMED = "consent_reconfirmed", "Consent confirmed again"
-        DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
-        ACCOUNT_DELETED = "account_deleted", "Account deleted"
+        CONSENT_CHANGED = "consent_changed", _("Consent changed")
+        DEFAULTS_CHANGED = "defaults_changed", _("Upload default changed")
+        TRACK_UPLOADED = "track_uploaded", _("Track uploaded")
+        TRACK_DELETED = "track_deleted", _("Track deleted")
+        POLICY_ACKNOWLEDGED = "policy_acknowledged", _("Policy acknowledged")
+        CONSENT_RECONFIRMED = "consent_reconfirmed", _("Consent confirmed again")
+        DELEGATION_CHANGED = "delegation_changed", _("Label delegation changed")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted")
 
     # Users and tracks are referenced without a database constraint and with
     # DO_NOTHING: the history must outlive them, and a cascade or SET NULL would
@@ -313,7 +315,7 @@ class AuditEvent(models.Model):
     @property
     def actor_label(self) -> str:
         if self.actor_kind == self.ActorKind.ARTIST and self.actor_id == self.artist_id:
-            return "You"
+            return gettext("You")
         return self.get_actor_kind_display()
 
 

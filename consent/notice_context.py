@@ -6,6 +6,8 @@ terms and each recipient's accepted version for the whole batch in a few queries
 
 from __future__ import annotations
 
+import datetime
+
 from consent.models import PolicyVersion
 from consent.policy import affected_titles_by_owner, changes_between, changes_path, last_accepted_versions
 from consent.receipts import receipt_for
@@ -20,7 +22,11 @@ EMAIL_AFFECTED_TITLES = 20
 
 def receipt_context(notification: Notification) -> dict:
     receipt = receipt_for(notification.recipient, notification.context.get("receipt_id"))
-    return {"receipt": receipt} if receipt else {}
+    if not receipt:
+        return {}
+    # Shown in the recipient's time zone (the email is rendered under it).
+    saved_at = datetime.datetime.fromtimestamp(receipt["consentTimestamp"], tz=datetime.UTC)
+    return {"receipt": receipt, "saved_at": saved_at}
 
 
 def receipt_contexts(rows: list[Notification]) -> SendTimeContext:

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.requests import AuthenticatedRequest
@@ -79,7 +80,10 @@ def acknowledge(request: AuthenticatedRequest, version: int) -> HttpResponse:
         actor=request.user, version=policy_version, request_meta=RequestMeta.from_request(request)
     )
     policy.remember_acknowledgement(request.user, policy_version)
-    messages.success(request, f"Thank you: you have read version {policy_version.version} of the terms.")
+    messages.success(
+        request,
+        gettext("Thank you: you have read version %(version)s of the terms.") % {"version": policy_version.version},
+    )
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -105,11 +109,15 @@ def reconfirm(request: AuthenticatedRequest, version: int) -> HttpResponse:
         if result.changed:
             messages.success(
                 request,
-                f"Confirmed again: {result.event_count} permission{'s' if result.event_count != 1 else ''} "
-                "will stay in place under the new terms.",
+                ngettext(
+                    "Confirmed again: %(count)d permission will stay in place under the new terms.",
+                    "Confirmed again: %(count)d permissions will stay in place under the new terms.",
+                    result.event_count,
+                )
+                % {"count": result.event_count},
             )
         else:
-            messages.info(request, "There was nothing left to confirm.")
+            messages.info(request, gettext("There was nothing left to confirm."))
         return redirect("policy:reconfirm", version=policy_version.version)
     return render(
         request,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from consent import services
 from consent.confirmation import needs_own_confirmation
 from consent.models import AuditEvent, Purpose
@@ -33,7 +35,8 @@ def track_deleting(event: TrackDeleting) -> None:
 
 def upload_choices() -> list[tuple[str, str]]:
     # Purposes that need their own confirmation (generative training) are not offered on the upload form.
-    return [(p.slug, p.name) for p in Purpose.objects.all() if not needs_own_confirmation(p)]
+    # Seeded purpose names are in the translation catalogue (consent/seeded_text.py).
+    return [(p.slug, gettext(p.name)) for p in Purpose.objects.all() if not needs_own_confirmation(p)]
 
 
 def register() -> None:

@@ -8,35 +8,36 @@ models keep them as `AuditEvent.ActorKind`, `AuditEvent.Source` and
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ActorKind(models.TextChoices):
-    ARTIST = "artist", "Artist"
-    STAFF = "staff", "Staff"
-    LABEL = "label", "Label"
-    SYSTEM = "system", "System"
+    ARTIST = "artist", _("Artist")
+    STAFF = "staff", _("Staff")
+    LABEL = "label", _("Label")
+    SYSTEM = "system", _("System")
 
 
 class Source(models.TextChoices):
-    WEB = "web", "Web"
-    UPLOAD = "upload", "Upload form"
-    ACCOUNT_DEFAULT = "account_default", "Account default"
-    ADMIN = "admin", "Admin"
-    BULK = "bulk", "Bulk edit"
-    CSV = "csv", "CSV import"
-    API = "api", "API"
-    POLICY_LAPSE = "policy_lapse", "Policy lapse"
-    POLICY_ACK = "policy_ack", "Policy acknowledgement"
-    ACCOUNT_DELETION = "account_deletion", "Account deletion"
-    SYSTEM = "system", "System"
+    WEB = "web", _("Web")
+    UPLOAD = "upload", _("Upload form")
+    ACCOUNT_DEFAULT = "account_default", _("Account default")
+    ADMIN = "admin", _("Admin")
+    BULK = "bulk", _("Bulk edit")
+    CSV = "csv", _("CSV import")
+    API = "api", _("API")
+    POLICY_LAPSE = "policy_lapse", _("Policy lapse")
+    POLICY_ACK = "policy_ack", _("Policy acknowledgement")
+    ACCOUNT_DELETION = "account_deletion", _("Account deletion")
+    SYSTEM = "system", _("System")
 
 
 class Scope(models.TextChoices):
     """What an artist lets a label do with one purpose, weakest first."""
 
-    NONE = "none", "Nothing"
-    WITHDRAW = "withdraw", "Withdraw only"
-    GRANT_WITHDRAW = "grant_withdraw", "Grant and withdraw"
+    NONE = "none", _("Nothing")
+    WITHDRAW = "withdraw", _("Withdraw only")
+    GRANT_WITHDRAW = "grant_withdraw", _("Grant and withdraw")
 
     @classmethod
     def rank(cls, value: str) -> int:

@@ -8,6 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from downstream import selectors, services
 from downstream.models import ApiClient, Manifest, UsageRecord, WebhookDelivery
@@ -58,15 +60,15 @@ class ApiClientAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("purposes")
 
-    @admin.display(description="purposes")
+    @admin.display(description=_("purposes"))
     def scope(self, obj: ApiClient) -> str:
         return ", ".join(p.slug for p in obj.purposes.all()) or "—"
 
-    @admin.display(description="active", boolean=True)
+    @admin.display(description=_("active"), boolean=True)
     def active(self, obj: ApiClient) -> bool:
         return obj.revoked_at is None
 
-    @admin.display(description="lag (changes not acknowledged)")
+    @admin.display(description=_("lag (changes not acknowledged)"))
     def lag_summary(self, obj: ApiClient) -> str:
         parts = []
         for lag in selectors.client_lag(obj):
@@ -74,7 +76,7 @@ class ApiClientAdmin(admin.ModelAdmin):
             parts.append(f"{lag.purpose}: {behind}")
         return "; ".join(parts) or "—"
 
-    @admin.display(description="lag by purpose")
+    @admin.display(description=_("lag by purpose"))
     def lag_table(self, obj: ApiClient):
         if obj.pk is None:
             return "—"
@@ -99,7 +101,7 @@ class ApiClientAdmin(admin.ModelAdmin):
             rows,
         )
 
-    @admin.display(description="API documentation")
+    @admin.display(description=_("API documentation"))
     def docs(self, obj: ApiClient | None = None):
         return format_html('<a href="{}">Interactive API documentation</a>', reverse("api-v1:openapi-view"))
 
@@ -136,27 +138,27 @@ class ApiClientAdmin(admin.ModelAdmin):
         # Manifests and the ledger name the client: revoke it instead.
         return False
 
-    @admin.action(description="Revoke the selected clients (their tokens stop working at once)")
+    @admin.action(description=_("Revoke the selected clients (their tokens stop working at once)"))
     def revoke(self, request, queryset):
         for client in queryset.filter(revoked_at__isnull=True):
             services.revoke_client(client=client)
-        self.message_user(request, "Revoked.", messages.SUCCESS)
+        self.message_user(request, gettext("Revoked."), messages.SUCCESS)
 
-    @admin.action(description="Issue a new token (the old one stops working at once)")
+    @admin.action(description=_("Issue a new token (the old one stops working at once)"))
     def issue_new_token(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one client.", messages.ERROR)
+            self.message_user(request, gettext("Select exactly one client."), messages.ERROR)
             return None
         client = queryset.get()
         if client.revoked_at is not None:
-            self.message_user(request, "A revoked client gets no new token.", messages.ERROR)
+            self.message_user(request, gettext("A revoked client gets no new token."), messages.ERROR)
             return None
         return _token_page(request, client, token=services.issue_token(client=client))
 
-    @admin.action(description="Issue a new webhook signing secret")
+    @admin.action(description=_("Issue a new webhook signing secret"))
     def new_webhook_secret(self, request, queryset):
         if queryset.count() != 1 or not queryset.get().webhook_url:
-            self.message_user(request, "Select exactly one client that has a webhook.", messages.ERROR)
+            self.message_user(request, gettext("Select exactly one client that has a webhook."), messages.ERROR)
             return None
         client = queryset.get()
         return _token_page(request, client, webhook_secret=services.rotate_webhook_secret(client=client))
@@ -193,7 +195,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["status", "client"]
     actions = ["resend"]
 
-    @admin.action(description="Send the selected failed deliveries again")
+    @admin.action(description=_("Send the selected failed deliveries again"))
     def resend(self, request, queryset):
         from downstream.webhooks import enqueue
 
@@ -202,4 +204,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0, last_error=""
         )
         enqueue(ids)
-        self.message_user(request, f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} queued again.")
+        self.message_user(
+            request,
+            ngettext("%(count)d delivery queued again.", "%(count)d deliveries queued again.", len(ids))
+            % {"count": len(ids)},
+        )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext, ngettext
+
 from accounts.hooks import AccountDeletion, ErasureStep, ExportSection, erasure_steps, export_sections
 from labels.models import ConsentProposal, Delegation, LabelInvitation, LabelMembership
 from labels.services.delegations import transition
@@ -36,7 +38,10 @@ def end_delegations(deletion: AccountDeletion) -> None:
     ConsentProposal.objects.filter(artist=user).delete()
     LabelInvitation.objects.filter(email__iexact=user.email, accepted_at__isnull=True).delete()
     if ended:
-        deletion.note(f"Your delegations ended and each label was told: {', '.join(sorted(ended))}.")
+        deletion.note(
+            gettext("Your delegations ended and each label was told: %(labels)s.")
+            % {"labels": ", ".join(sorted(ended))}
+        )
 
 
 def describe_delegations(user) -> str | None:
@@ -44,9 +49,18 @@ def describe_delegations(user) -> str | None:
     memberships = LabelMembership.objects.filter(user=user).count()
     parts = []
     if labels:
-        parts.append(f"Your delegations to {', '.join(labels)} end, and each label is told.")
+        parts.append(
+            gettext("Your delegations to %(labels)s end, and each label is told.") % {"labels": ", ".join(labels)}
+        )
     if memberships:
-        parts.append(f"You leave the {memberships} label{'s' if memberships != 1 else ''} you help manage.")
+        parts.append(
+            ngettext(
+                "You leave the %(count)d label you help manage.",
+                "You leave the %(count)d labels you help manage.",
+                memberships,
+            )
+            % {"count": memberships}
+        )
     return " ".join(parts) or None
 
 

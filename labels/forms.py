@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
@@ -16,11 +18,13 @@ class ScopesForm(forms.Form):
         initial_scopes = initial_scopes or {}
         for purpose in purposes:
             self.fields[f"scope_{purpose.slug}"] = forms.ChoiceField(
-                label=purpose.name,
+                # Seeded purpose names and the scope words are in the catalogue (consent/seeded_text.py).
+                label=gettext_lazy(purpose.name),
+                # The scope words are translated where they are defined (consent/vocabulary.py).
                 choices=Delegation.Scope.choices,
                 initial=initial_scopes.get(purpose.slug, Delegation.Scope.NONE),
                 widget=forms.RadioSelect,
-                help_text=purpose.description,
+                help_text=gettext_lazy(purpose.description) if purpose.description else "",
             )
             if needs_own_confirmation(purpose):
                 # Not shown on this form: the confirmation is a page of its own
@@ -47,19 +51,19 @@ class ScopesForm(forms.Form):
 
 
 class LabelForm(forms.Form):
-    name = forms.CharField(max_length=150, label="Label name")
+    name = forms.CharField(max_length=150, label=_("Label name"))
 
 
 class EmailForm(forms.Form):
-    email = forms.EmailField(label="Email address")
+    email = forms.EmailField(label=_("Email address"))
 
 
 class JoinForm(forms.Form):
-    label = forms.SlugField(max_length=80, label="Label identifier", help_text="The label gives you this.")
+    label = forms.SlugField(max_length=80, label=_("Label identifier"), help_text=_("The label gives you this."))
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file")
+    file = forms.FileField(label=_("CSV file"))
     confirm_generative = forms.BooleanField(
-        required=False, label="I confirm granting purposes that need their own confirmation where the file says so."
+        required=False, label=_("I confirm granting purposes that need their own confirmation where the file says so.")
     )

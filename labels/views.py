@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.requests import AuthenticatedRequest
@@ -66,7 +67,9 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
         except LabelError as exc:
             _error(request, exc)
         else:
-            messages.success(request, f"{label.name} created. Invite your artists from its roster page.")
+            messages.success(
+                request, gettext("%(label)s created. Invite your artists from its roster page.") % {"label": label.name}
+            )
             return redirect("labels:roster", label.slug)
     memberships = LabelMembership.objects.filter(user=request.user).select_related("label")
     return render(request, "labels/home.html", {"memberships": memberships, "form": form})
@@ -112,11 +115,11 @@ def request_join(request: AuthenticatedRequest) -> HttpResponse:
     join = JoinForm(request.POST)
     scopes = ScopesForm(request.POST, purposes=purposes, prefix="join")
     if not (join.is_valid() and scopes.is_valid()):
-        messages.error(request, "Give the label identifier and choose what the label may do for each purpose.")
+        messages.error(request, gettext("Give the label identifier and choose what the label may do for each purpose."))
         return redirect("labels:delegations")
     label = Label.objects.filter(slug=join.cleaned_data["label"]).first()
     if label is None:
-        messages.error(request, "No label has that identifier.")
+        messages.error(request, gettext("No label has that identifier."))
         return redirect("labels:delegations")
     if scopes.unconfirmed():
         return _confirmation_page(request, scopes, label.name, reverse("labels:request_join"))
@@ -131,7 +134,10 @@ def request_join(request: AuthenticatedRequest) -> HttpResponse:
     except LabelError as exc:
         _error(request, exc)
     else:
-        messages.success(request, f"Request sent to {label.name}. Nothing is delegated until they approve.")
+        messages.success(
+            request,
+            gettext("Request sent to %(label)s. Nothing is delegated until they approve.") % {"label": label.name},
+        )
     return redirect("labels:delegations")
 
 
@@ -167,7 +173,7 @@ def delegation_action(request: AuthenticatedRequest, pk: int, action: str) -> Ht
         if action in ("accept", "scopes"):
             form = ScopesForm(request.POST, purposes=_purposes(), prefix=f"d{delegation.pk}")
             if not form.is_valid():
-                messages.error(request, "Choose what the label may do for each purpose.")
+                messages.error(request, gettext("Choose what the label may do for each purpose."))
                 return redirect("labels:delegations")
             previous = delegation.scopes if action == "scopes" and delegation.status == "active" else {}
             if form.unconfirmed(previous):
@@ -182,19 +188,25 @@ def delegation_action(request: AuthenticatedRequest, pk: int, action: str) -> Ht
                 confirmed=form.confirmed(),
                 request_meta=meta,
             )
-            messages.success(request, f"Saved what {delegation.label.name} may do. Both sides were emailed.")
+            messages.success(
+                request,
+                gettext("Saved what %(label)s may do. Both sides were emailed.") % {"label": delegation.label.name},
+            )
         elif action == "decline":
             services.decline(actor=request.user, delegation=delegation, request_meta=meta)
-            messages.success(request, "Declined.")
+            messages.success(request, gettext("Declined."))
         elif action == "end":
             services.end_delegation(artist=request.user, delegation=delegation, request_meta=meta)
             messages.success(
                 request,
-                f"{delegation.label.name} can no longer change anything for you, from now on. "
-                "Your consent settings are as they were.",
+                gettext(
+                    "%(label)s can no longer change anything for you, from now on. "
+                    "Your consent settings are as they were."
+                )
+                % {"label": delegation.label.name},
             )
         else:
-            messages.error(request, "Unknown action.")
+            messages.error(request, gettext("Unknown action."))
     except LabelError as exc:
         _error(request, exc)
     return redirect("labels:delegations")
@@ -215,13 +227,15 @@ def artist_invitation_action(request: AuthenticatedRequest, token: str, action: 
     invitation = services.invitations_for(request.user).filter(token=token).first()
     if invitation is None:
         # Not found, answered, or addressed to someone else: all say the same.
-        messages.error(request, "This invitation is not waiting for you. Sign in with the address it was sent to.")
+        messages.error(
+            request, gettext("This invitation is not waiting for you. Sign in with the address it was sent to.")
+        )
         return redirect("labels:delegations")
     try:
         if action == "accept":
             form = ScopesForm(request.POST, purposes=_purposes(), prefix=f"i{invitation.pk}")
             if not form.is_valid():
-                messages.error(request, "Choose what the label may do for each purpose.")
+                messages.error(request, gettext("Choose what the label may do for each purpose."))
                 return redirect("labels:artist_invitation", token)
             if form.unconfirmed():
                 return _confirmation_page(
@@ -237,10 +251,14 @@ def artist_invitation_action(request: AuthenticatedRequest, token: str, action: 
                 confirmed=form.confirmed(),
                 request_meta=RequestMeta.from_request(request),
             )
-            messages.success(request, f"You joined the roster of {invitation.label.name}. Both sides were emailed.")
+            messages.success(
+                request,
+                gettext("You joined the roster of %(label)s. Both sides were emailed.")
+                % {"label": invitation.label.name},
+            )
         elif action == "decline":
             services.decline_artist_invitation(artist=request.user, invitation=invitation)
-            messages.success(request, "Declined. Nothing was delegated.")
+            messages.success(request, gettext("Declined. Nothing was delegated."))
         else:
             raise Http404("No such action.")
     except LabelError as exc:
@@ -255,7 +273,11 @@ def proposal(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         accept = request.POST.get("decision") == "accept"
         if accept and needs_own_confirmation(item.purpose) and not request.POST.get("confirm"):
-            messages.error(request, f"Granting {item.purpose.name} needs its own confirmation: tick the box.")
+            messages.error(
+                request,
+                gettext("Granting %(purpose)s needs its own confirmation: tick the box.")
+                % {"purpose": gettext(item.purpose.name)},
+            )
             return redirect("labels:proposal", pk)
         try:
             services.decide_proposal(
@@ -268,7 +290,9 @@ def proposal(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         except (LabelError, ConsentError) as exc:
             _error(request, exc)
         else:
-            messages.success(request, "Accepted: the grant is in your audit log." if accept else "Declined.")
+            messages.success(
+                request, gettext("Accepted: the grant is in your audit log.") if accept else gettext("Declined.")
+            )
         return redirect("labels:delegations")
     tracks = item.tracks.order_by("title")[:50]
     return render(request, "labels/proposal.html", {"proposal": item, "tracks": tracks, "count": item.tracks.count()})
@@ -312,7 +336,7 @@ def roster_invite(request: AuthenticatedRequest, slug: str, who: str) -> HttpRes
         raise Http404("No such invitation.")
     form = EmailForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter a valid email address.")
+        messages.error(request, gettext("Enter a valid email address."))
         return redirect("labels:roster", slug)
     try:
         if who == "artist":
@@ -325,11 +349,12 @@ def roster_invite(request: AuthenticatedRequest, slug: str, who: str) -> HttpRes
             # Worded from the invitation alone: the same whether or not the address has an account.
             messages.success(
                 request,
-                f"Invitation emailed to {invitation.email}. If they accept, they choose what you may do.",
+                gettext("Invitation emailed to %(email)s. If they accept, they choose what you may do.")
+                % {"email": invitation.email},
             )
         else:
             services.invite_manager(actor=request.user, label=label, email=form.cleaned_data["email"])
-            messages.success(request, "Invitation sent.")
+            messages.success(request, gettext("Invitation sent."))
     except LabelError as exc:
         _error(request, exc)
     return redirect("labels:roster", slug)
@@ -344,12 +369,12 @@ def roster_action(request: AuthenticatedRequest, slug: str, pk: int, action: str
     try:
         if action == "approve":
             services.approve_request(actor=request.user, delegation=delegation, request_meta=meta)
-            messages.success(request, "Request approved.")
+            messages.success(request, gettext("Request approved."))
         elif action == "decline":
             services.decline(actor=request.user, delegation=delegation, request_meta=meta)
-            messages.success(request, "Declined.")
+            messages.success(request, gettext("Declined."))
         else:
-            messages.error(request, "Unknown action.")
+            messages.error(request, gettext("Unknown action."))
     except LabelError as exc:
         _error(request, exc)
     return redirect("labels:roster", slug)
@@ -365,7 +390,7 @@ def accept_manager(request: AuthenticatedRequest, token: str) -> HttpResponse:
         except LabelError as exc:
             _error(request, exc)
         else:
-            messages.success(request, f"You now manage {membership.label.name}.")
+            messages.success(request, gettext("You now manage %(label)s.") % {"label": membership.label.name})
             return redirect("labels:catalogue", membership.label.slug)
     return render(request, "labels/accept_manager.html", {"invitation": invitation})
 

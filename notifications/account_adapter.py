@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.sites.requests import RequestSite
 from django.db import transaction
 
+from accounts.locale import user_locale
 from notifications.models import Notification
 from notifications.services import queue_notification
 
@@ -52,6 +53,17 @@ class AccountAdapter(DefaultAccountAdapter):
         mail server outage loses no verification or reset email.
         """
         request = allauth_context.request
+        user = context.get("user")
+        # Someone with an account gets their language, which may not be the one
+        # of the browser that asked (a reset requested from a shared computer).
+        # A new sign-up has not chosen one yet: the page's language applies.
+        if user is not None and getattr(user, "pk", None) and user.language:
+            with user_locale(user):
+                self._queue_account_email(template_prefix, email, context, request, user)
+        else:
+            self._queue_account_email(template_prefix, email, context, request, user)
+
+    def _queue_account_email(self, template_prefix: str, email: str, context: dict, request, user) -> None:
         context = {
             **context,
             **{key: _on_site_url(context[key]) for key in _REQUEST_BUILT_LINKS if context.get(key)},
@@ -71,7 +83,6 @@ class AccountAdapter(DefaultAccountAdapter):
         html = next(
             (content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""
         )
-        user = context.get("user")
         with transaction.atomic():
             queue_notification(
                 kind=Notification.Kind.ACCOUNT_EMAIL,

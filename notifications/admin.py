@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from notifications.models import Notification
 from notifications.services import enqueue_delivery
@@ -25,15 +27,20 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def short_error(self, obj):
         return obj.last_error[:80]
 
-    @admin.action(description="Send the selected failed notifications again")
+    @admin.action(description=_("Send the selected failed notifications again"))
     def resend(self, request, queryset):
         ids = list(queryset.filter(status=Notification.Status.FAILED).values_list("id", flat=True))
         Notification.objects.filter(id__in=ids, status=Notification.Status.FAILED).update(
             status=Notification.Status.PENDING, next_attempt_at=timezone.now(), attempts=0, last_error=""
         )
         enqueue_delivery(ids)
-        self.message_user(request, f"{len(ids)} notification(s) queued again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d notification queued again.", "%(count)d notifications queued again.", len(ids))
+            % {"count": len(ids)},
+            messages.SUCCESS,
+        )

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def message_id_for(dedupe_key: str) -> str:
@@ -25,20 +26,20 @@ class Notification(models.Model):
     """
 
     class Kind(models.TextChoices):
-        CONSENT_RECEIPT = "consent_receipt", "Consent receipt"
-        CHANGED_ON_BEHALF = "changed_on_behalf", "Change made on your behalf"
-        POLICY_CHANGE = "policy_change", "Policy change"
-        ACCOUNT_EMAIL = "account_email", "Account email"
-        DELEGATION_CHANGED = "delegation_changed", "Label delegation changed"
-        LABEL_INVITATION = "label_invitation", "Label invitation"
-        CONSENT_PROPOSAL = "consent_proposal", "Consent proposal from a label"
-        API_ACK_OVERDUE = "api_ack_overdue", "Downstream system late to apply a withdrawal (staff)"
+        CONSENT_RECEIPT = "consent_receipt", _("Consent receipt")
+        CHANGED_ON_BEHALF = "changed_on_behalf", _("Change made on your behalf")
+        POLICY_CHANGE = "policy_change", _("Policy change")
+        ACCOUNT_EMAIL = "account_email", _("Account email")
+        DELEGATION_CHANGED = "delegation_changed", _("Label delegation changed")
+        LABEL_INVITATION = "label_invitation", _("Label invitation")
+        CONSENT_PROPOSAL = "consent_proposal", _("Consent proposal from a label")
+        API_ACK_OVERDUE = "api_ack_overdue", _("Downstream system late to apply a withdrawal (staff)")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"

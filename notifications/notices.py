@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
+from accounts.locale import user_locale
 from accounts.models import User
 from notifications.models import Notification
 from notifications.services import NewNotification, queue_notification, queue_notifications
@@ -31,14 +33,17 @@ class ChangedCell:
 
 
 def _actor_label(actor: User | None, artist_id: int, label_name: str = "") -> str:
+    """Who made the change, in the recipient's language (called under their locale)."""
     if actor is None:
-        return "the portal (automatic change)"
+        return gettext("the portal (automatic change)")
     if actor.pk == artist_id:
-        return "you"
+        return gettext("you")
     if actor.is_staff:
-        return "Portal staff"
-    manager = actor.display_name or "a label manager"
-    return f"{manager} of {label_name}" if label_name else manager
+        return gettext("Portal staff")
+    manager = actor.display_name or gettext("a label manager")
+    if label_name:
+        return gettext("%(manager)s of %(label)s") % {"manager": manager, "label": label_name}
+    return manager
 
 
 def _digest(cells: list[ChangedCell], *, limit: int | None = DIGEST_TITLES) -> list[dict]:
@@ -48,7 +53,7 @@ def _digest(cells: list[ChangedCell], *, limit: int | None = DIGEST_TITLES) -> l
             cell.purpose_slug,
             {"slug": cell.purpose_slug, "name": cell.purpose_name, "granted": [], "withdrawn": []},
         )
-        entry["granted" if cell.granted else "withdrawn"].append(cell.track_title or "Untitled track")
+        entry["granted" if cell.granted else "withdrawn"].append(cell.track_title or gettext("Untitled track"))
     digest = []
     for entry in per_purpose.values():
         summary = {"slug": entry["slug"], "name": entry["name"]}
@@ -147,9 +152,12 @@ def _consent_notices(
         artist = artists[artist_id]
         own_change = actor is not None and actor.pk == artist_id
         kind = Notification.Kind.CONSENT_RECEIPT if own_change else Notification.Kind.CHANGED_ON_BEHALF
+        with user_locale(artist):
+            actor_label = _actor_label(actor, artist_id, label_name)
+            purposes = _digest(artist_cells, limit=None if what == "upload" else DIGEST_TITLES)
         context = {
             "artist_name": artist.display_name or artist.email,
-            "actor_label": _actor_label(actor, artist_id, label_name),
+            "actor_label": actor_label,
             "label_name": label_name,
             "delegations_path": reverse("labels:delegations") if label_name else "",
             "source": source,
@@ -157,7 +165,7 @@ def _consent_notices(
             "receipt_id": str(receipt_id),
             "change_count": len(artist_cells),
             "track_count": len({cell.track_id for cell in artist_cells}),
-            "purposes": _digest(artist_cells, limit=None if what == "upload" else DIGEST_TITLES),
+            "purposes": purposes,
             "chain_head": chain_heads.get(artist_id, {}).get("hash", ""),
             "audit_log_path": f"{audit_url}?receipt={receipt_id}",
         }

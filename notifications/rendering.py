@@ -13,13 +13,16 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email import policy as email_policy
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
+from accounts.locale import user_locale
 from notifications.models import Notification
 
 # Rendered (subject, text, HTML) kept per worker process, by kind and context.
@@ -64,7 +67,9 @@ def _render_shared(kind: str, context: dict) -> tuple[str, str, str]:
     """Render once per distinct context; a receipt is one person's own, so it is not kept."""
     if "receipt" in context:
         return _render(kind, context)
-    key = (kind, json.dumps(context, sort_keys=True, default=str))
+    # The same context renders differently per language and time zone (dates, wording).
+    locale = f"{translation.get_language()}|{timezone.get_current_timezone_name()}"
+    key = (kind, locale + json.dumps(context, sort_keys=True, default=str))
     rendered = _rendered.get(key)
     if rendered is None:
         rendered = _render(kind, context)
@@ -154,7 +159,18 @@ class MessageBuilder:
         return self._providers[notification.kind](notification)
 
     def _rendered(self, notification: Notification) -> tuple[str, str, str, dict | None]:
-        """(subject, text, HTML, receipt or None)."""
+        """(subject, text, HTML, receipt or None), in the recipient's language and time zone, whatever the
+        worker's are. A notice to an address without an account is written in the language that was active
+        when it was queued (the sender's page), kept in its context."""
+        locale: AbstractContextManager[object]
+        if notification.recipient_id is not None:
+            locale = user_locale(notification.recipient)
+        else:
+            locale = translation.override(notification.context.get("language") or settings.LANGUAGE_CODE)
+        with locale:
+            return self._rendered_here(notification)
+
+    def _rendered_here(self, notification: Notification) -> tuple[str, str, str, dict | None]:
         if notification.kind == Notification.Kind.ACCOUNT_EMAIL:
             # allauth renders its own templates when it queues the row.
             context = notification.context

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from notifications.models import Notification
 from platformkit.queueing import enqueue, task_named
@@ -35,6 +35,9 @@ def queue_notification(
     Returns None when a row with the same dedupe key already exists: the same
     notice is never queued twice.
     """
+    if recipient is None and "language" not in context:
+        # No account to ask later: the email is written in the language of the page that queued it.
+        context = {**context, "language": translation.get_language() or settings.LANGUAGE_CODE}
     try:
         # A savepoint, so a duplicate leaves the caller's transaction usable.
         with transaction.atomic():

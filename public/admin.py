@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from public import services
 from public.models import ArtistPage, DistributionCopy, PublicTrack
@@ -45,7 +47,10 @@ class DistributionCopyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Rebuild the selected copies")
+    @admin.action(description=_("Rebuild the selected copies"))
     def rebuild(self, request, queryset):
         count = services.request_rebuild(track_ids=list(queryset.values_list("track_id", flat=True)))
-        messages.success(request, f"{count} cop{'y' if count == 1 else 'ies'} will be rebuilt.")
+        messages.success(
+            request,
+            ngettext("%(count)d copy will be rebuilt.", "%(count)d copies will be rebuilt.", count) % {"count": count},
+        )

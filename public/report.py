@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from public import channels, copies, selectors
 from public.answers import TRACKS_PREFIX, Answer, Signals, absolute, answer_for, signals_for
@@ -78,15 +79,15 @@ def copy_state(track: Track, answer: Answer) -> CopyState:
     serving = "copy" if selectors.servable_copy(track, answer) else "original"
     state = functools.partial(CopyState, format_label=support.label, xmp_place=support.xmp_place, c2pa=support.c2pa)
     if not support.any:
-        return state("unsupported", "Not supported for this format", serving)
+        return state("unsupported", gettext("Not supported for this format"), serving)
     if copy is None:
-        return state("none", "No copy yet: the track has never been public", serving)
+        return state("none", gettext("No copy yet: the track has never been public"), serving)
     verified = copy.verified if copy.file else {}
     if serving == "copy":
-        return state("current", "Current", serving, verified=verified)
+        return state("current", gettext("Current"), serving, verified=verified)
     if copy.status == DistributionCopy.Status.FAILED:
-        return state("failed", "Failed", serving, verified=verified, error=copy.last_error)
-    return state("rebuilding", "Rebuilding", serving, verified=verified, error=copy.last_error)
+        return state("failed", gettext("Failed"), serving, verified=verified, error=copy.last_error)
+    return state("rebuilding", gettext("Rebuilding"), serving, verified=verified, error=copy.last_error)
 
 
 def crawler_view(track: Track) -> CrawlerView:

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consent.hooks import ConsentCellChange
 from platformkit.sql import pk_in
@@ -54,9 +55,9 @@ class PublicError(Exception):
 def set_track_public(*, actor: User, track: Track, public: bool) -> bool:
     """Make the artist's own track public or private. Returns False when nothing changed."""
     if actor.pk != track.owner_id:
-        raise PublicError("Only the track's artist can make it public or private.")
+        raise PublicError(gettext("Only the track's artist can make it public or private."))
     if public and track.status != Track.Status.READY:
-        raise PublicError("Only a processed track can be made public; wait until it is ready.")
+        raise PublicError(gettext("Only a processed track can be made public; wait until it is ready."))
     with transaction.atomic():
         state, _ = PublicTrack.objects.select_for_update().get_or_create(track=track)
         if state.is_public == public:

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from accounts.requests import AuthenticatedRequest
@@ -174,7 +175,7 @@ def manage(request: AuthenticatedRequest, uuid) -> HttpResponse:
     if request.method == "POST":
         wanted = request.POST.get("public")
         if wanted not in ("1", "0"):
-            messages.error(request, "Choose whether the track should be public or private.")
+            messages.error(request, gettext("Choose whether the track should be public or private."))
         else:
             try:
                 changed = services.set_track_public(actor=request.user, track=track, public=wanted == "1")
@@ -182,11 +183,13 @@ def manage(request: AuthenticatedRequest, uuid) -> HttpResponse:
                 messages.error(request, exc.message)
             else:
                 if not changed:
-                    messages.info(request, "Nothing changed.")
+                    messages.info(request, gettext("Nothing changed."))
                 elif wanted == "1":
-                    messages.success(request, "The track is public. Its page and audio now answer to anyone.")
+                    messages.success(request, gettext("The track is public. Its page and audio now answer to anyone."))
                 else:
-                    messages.success(request, "The track is private again. Its page and audio answer 404 to others.")
+                    messages.success(
+                        request, gettext("The track is private again. Its page and audio answer 404 to others.")
+                    )
         return redirect("public:manage", uuid=track.uuid)
     view = report.crawler_view(track)
     page = ArtistPage.objects.filter(artist=request.user).first()

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tracks.sniff import looks_like_text
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
-ALLOWED_FORMATS_TEXT = "JPEG, PNG or WebP"
+ALLOWED_FORMATS_TEXT = gettext_noop("JPEG, PNG or WebP")
 # Longest edge in pixels of each stored size: the track page shows the display
 # image at up to 300 CSS pixels (so 600 covers 2x screens); lists show thumbnails.
 SIZES = {"display": 600, "thumbnail": 160}
@@ -68,22 +69,25 @@ def make_renditions(source: bytes | BinaryIO) -> dict[str, Rendition]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels() from None
     except UnidentifiedImageError:
-        raise UnsupportedImageError(f"{_describe(data)} Artwork must be a {ALLOWED_FORMATS_TEXT} image.") from None
+        raise UnsupportedImageError(
+            gettext("%(what)s Artwork must be a %(formats)s image.")
+            % {"what": _describe(data), "formats": gettext(ALLOWED_FORMATS_TEXT)}
+        ) from None
     except MemoryError:
         raise _too_many_pixels() from None
     except Exception as exc:
         # Decoders raise OSError, SyntaxError, ValueError, struct.error… on
         # damaged input; to the artist they all mean the same thing.
-        raise CorruptImageError("The image is damaged or incomplete and could not be read.") from exc
+        raise CorruptImageError(gettext("The image is damaged or incomplete and could not be read.")) from exc
 
 
 def _read_bounded(source: bytes | BinaryIO) -> bytes:
     limit = settings.ARTWORK_MAX_UPLOAD_BYTES
     data = source if isinstance(source, bytes) else source.read(limit + 1)
     if not data:
-        raise CorruptImageError("The image file is empty.", code="artwork_empty")
+        raise CorruptImageError(gettext("The image file is empty."), code="artwork_empty")
     if len(data) > limit:
-        raise ArtworkTooLargeError(f"The image is larger than {human_size(limit)}.")
+        raise ArtworkTooLargeError(gettext("The image is larger than %(limit)s.") % {"limit": human_size(limit)})
     return data
 
 
@@ -98,8 +102,11 @@ def human_size(size: int) -> str:
 def _too_many_pixels() -> ArtworkError:
     limit = settings.ARTWORK_MAX_PIXELS
     return ArtworkTooLargeError(
-        f"The image has too many pixels (the limit is {limit / 1_000_000:g} megapixels); "
-        "upload a smaller version, 3000 by 3000 pixels is plenty.",
+        gettext(
+            "The image has too many pixels (the limit is %(megapixels)s megapixels); "
+            "upload a smaller version, 3000 by 3000 pixels is plenty."
+        )
+        % {"megapixels": f"{limit / 1_000_000:g}"},
         code="artwork_too_many_pixels",
     )
 
@@ -111,7 +118,7 @@ def _open(data: bytes) -> Image.Image:
     if width * height > settings.ARTWORK_MAX_PIXELS:
         raise _too_many_pixels()
     if width < 1 or height < 1:
-        raise CorruptImageError("The image has no pixels.")
+        raise CorruptImageError(gettext("The image has no pixels."))
     return image
 
 
@@ -155,11 +162,11 @@ def _make_renditions(data: bytes) -> dict[str, Rendition]:
 def _describe(data: bytes) -> str:
     head = data[:256].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<?xml", b"<svg")) or b"<svg" in head:
-        return "This is an SVG drawing, not a raster image."
+        return gettext("This is an SVG drawing, not a raster image.")
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")):
-        return "This is a web page (HTML), not an image."
+        return gettext("This is a web page (HTML), not an image.")
     if head.startswith(b"gif8"):
-        return "GIF images are not accepted."
+        return gettext("GIF images are not accepted.")
     if looks_like_text(data[:256]):
-        return "This is a text file, not an image."
-    return "The file is not an image the portal can read."
+        return gettext("This is a text file, not an image.")
+    return gettext("The file is not an image the portal can read.")

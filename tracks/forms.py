@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tracks import artwork, hooks
 from tracks.metadata import FORMATS
@@ -34,18 +36,18 @@ class UploadForm(forms.Form):
     # The field's name is the form's (and the API's) "files"; the stubs see BaseForm.files, which the
     # metaclass leaves alone because declared fields are taken off the class.
     files = MultipleFileField(  # type: ignore[assignment]
-        label="Audio files",
-        help_text="MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC).",
-        error_messages={"required": "Choose at least one audio file to upload."},
+        label=_("Audio files"),
+        help_text=_("MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC)."),
+        error_messages={"required": _("Choose at least one audio file to upload.")},
         widget=MultipleFileInput(attrs={"accept": AUDIO_ACCEPT}),
     )
 
     # Opt-in per upload, every box unticked; the choices come from consent (tracks.hooks).
     consent = forms.MultipleChoiceField(
-        label="Allow from the start (optional)",
+        label=_("Allow from the start (optional)"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"invalid_choice": "That use cannot be chosen on the upload form."},
+        error_messages={"invalid_choice": _("That use cannot be chosen on the upload form.")},
     )
 
     def __init__(self, *args, **kwargs):
@@ -55,40 +57,43 @@ class UploadForm(forms.Form):
         consent.choices = hooks.upload_choices()
         max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
         max_mb = settings.TRACKS_MAX_UPLOAD_BYTES / (1024 * 1024)
-        self.fields[
-            "files"
-        ].help_text = (
-            f"MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC); up to {max_files} files at once, {max_mb:g} MB each."
-        )
+        self.fields["files"].help_text = gettext(
+            "MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC); "
+            "up to %(max_files)d files at once, %(max_mb)s MB each."
+        ) % {"max_files": max_files, "max_mb": f"{max_mb:g}"}
 
     def clean_files(self):
         files = self.cleaned_data["files"]
         max_files = settings.TRACKS_MAX_FILES_PER_REQUEST
         if len(files) > max_files:
             raise forms.ValidationError(
-                f"You chose {len(files)} files; upload at most {max_files} at a time.", code="too_many_files"
+                gettext("You chose %(count)d files; upload at most %(max)d at a time.")
+                % {"count": len(files), "max": max_files},
+                code="too_many_files",
             )
         return files
 
 
 class TrackFilterForm(forms.Form):
-    q = forms.CharField(label="Search titles", required=False, max_length=200)
-    status = forms.ChoiceField(label="Status", required=False, choices=[("", "Any status"), *Track.Status.choices])
+    q = forms.CharField(label=_("Search titles"), required=False, max_length=200)
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Track.Status.choices]
+    )
     sort = forms.ChoiceField(
-        label="Sort by",
+        label=_("Sort by"),
         required=False,
         choices=[
-            ("newest", "Newest first"),
-            ("oldest", "Oldest first"),
-            ("title", "Title, A to Z"),
-            ("-title", "Title, Z to A"),
-            ("duration", "Shortest first"),
-            ("-duration", "Longest first"),
-            ("status", "Status"),
+            ("newest", _("Newest first")),
+            ("oldest", _("Oldest first")),
+            ("title", _("Title, A to Z")),
+            ("-title", _("Title, Z to A")),
+            ("duration", _("Shortest first")),
+            ("-duration", _("Longest first")),
+            ("status", _("Status")),
         ],
     )
     per_page = forms.TypedChoiceField(
-        label="Per page",
+        label=_("Per page"),
         required=False,
         coerce=int,
         empty_value=25,  # type: ignore[arg-type]  # Django takes any empty value; the stubs say str
@@ -109,24 +114,24 @@ class TrackFilterForm(forms.Form):
 
 class TrackEditForm(forms.ModelForm):
     artwork_upload = forms.FileField(
-        label="Replace artwork",
+        label=_("Replace artwork"),
         required=False,
-        help_text="JPEG, PNG or WebP. It is re-encoded and its embedded data (EXIF, location) removed.",
+        help_text=_("JPEG, PNG or WebP. It is re-encoded and its embedded data (EXIF, location) removed."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
-    remove_artwork = forms.BooleanField(label="Remove the current artwork", required=False)
+    remove_artwork = forms.BooleanField(label=_("Remove the current artwork"), required=False)
     # Longer than the stored 12 characters: people paste ISRCs with hyphens and spaces.
     isrc = forms.CharField(
         label="ISRC",
         max_length=32,
         required=False,
-        help_text="International Standard Recording Code, e.g. GB-AYE-25-00001.",
+        help_text=_("International Standard Recording Code, e.g. GB-AYE-25-00001."),
     )
 
     class Meta:
         model = Track
         fields = ["title", "artist_name", "album", "year", "isrc"]
-        labels = {"artist_name": "Artist"}
+        labels = {"title": _("Title"), "artist_name": _("Artist"), "album": _("Album"), "year": _("Year")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -155,7 +160,10 @@ class TrackEditForm(forms.ModelForm):
         name = clean_filename(upload.name)
         if upload.size > settings.ARTWORK_MAX_UPLOAD_BYTES:
             limit = artwork.human_size(settings.ARTWORK_MAX_UPLOAD_BYTES)
-            raise forms.ValidationError(f"{name}: the image is larger than {limit}.", code="artwork_too_large")
+            raise forms.ValidationError(
+                gettext("%(name)s: the image is larger than %(limit)s.") % {"name": name, "limit": limit},
+                code="artwork_too_large",
+            )
         upload.seek(0)
         try:
             self.renditions = artwork.make_renditions(upload)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import mutagen
+from django.utils.translation import gettext, gettext_noop
 from mutagen.aiff import AIFF
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3, Frames, Frames_2_2
@@ -110,7 +111,7 @@ FORMATS: dict[str, AudioFormat] = {
         AudioFormat("m4a", "M4A (AAC)", "MP4", "m4a", "audio/mp4"),
     )
 }
-ALLOWED_FORMATS_TEXT = "MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC)"
+ALLOWED_FORMATS_TEXT = gettext_noop("MP3, FLAC, WAV, AIFF, Ogg Vorbis, Opus or M4A (AAC)")
 _MIME_BY_CONTAINER = {f.container: f.mime_type for f in FORMATS.values()}
 
 # Tags larger than this are refused rather than loaded: mutagen reads a whole
@@ -238,12 +239,14 @@ def read(fileobj: ByteStream, *, min_duration: float | None = None, max_duration
     except MetadataError:
         raise
     except MemoryError:
-        raise CorruptFileError("The file's headers claim an impossible size; it is damaged or not audio.") from None
+        raise CorruptFileError(
+            gettext("The file's headers claim an impossible size; it is damaged or not audio.")
+        ) from None
     except Exception as exc:
         # mutagen raises its own errors but also struct.error, IndexError,
         # ValueError, UnicodeDecodeError… on hostile input. All mean the same.
         raise CorruptFileError(
-            "The file could not be read as audio: it looks damaged or is not what its header claims."
+            gettext("The file could not be read as audio: it looks damaged or is not what its header claims.")
         ) from exc
 
 
@@ -252,7 +255,7 @@ def _read(fileobj: ByteStream, *, min_duration: float | None, max_duration: floa
     size = fileobj.tell()
     fileobj.seek(0)
     if size == 0:
-        raise EmptyFileError("The file is empty (0 bytes).")
+        raise EmptyFileError(gettext("The file is empty (0 bytes)."))
     kind, tag_end = _sniff(fileobj, size)
     fmt = FORMATS[kind]
     fileobj.seek(0)
@@ -261,15 +264,19 @@ def _read(fileobj: ByteStream, *, min_duration: float | None, max_duration: floa
     info = parsed.info
     duration = float(getattr(info, "length", 0) or 0)
     if not math.isfinite(duration) or duration <= 0:
-        raise CorruptFileError(f"The file looks like {fmt.label} but reports no playable audio.")
+        raise CorruptFileError(
+            gettext("The file looks like %(format)s but reports no playable audio.") % {"format": fmt.label}
+        )
     if min_duration is not None and duration < min_duration:
         raise DurationError(
-            f"The recording is {_seconds(duration)} long; the shortest allowed is {_seconds(min_duration)}.",
+            gettext("The recording is %(duration)s long; the shortest allowed is %(limit)s.")
+            % {"duration": _seconds(duration), "limit": _seconds(min_duration)},
             code="too_short",
         )
     if max_duration is not None and duration > max_duration:
         raise DurationError(
-            f"The recording is {_seconds(duration)} long; the longest allowed is {_seconds(max_duration)}.",
+            gettext("The recording is %(duration)s long; the longest allowed is %(limit)s.")
+            % {"duration": _seconds(duration), "limit": _seconds(max_duration)},
             code="too_long",
         )
     bitrate = int(getattr(info, "bitrate", 0) or 0) or int(size * 8 / duration)
@@ -304,18 +311,21 @@ def _id3v2_end(head: bytes) -> int:
     if len(head) < 10 or head[:3] != b"ID3":
         return 0
     if any(b & 0x80 for b in head[6:10]):
-        raise CorruptFileError("The file starts with a damaged ID3 tag (its size field is invalid).")
+        raise CorruptFileError(gettext("The file starts with a damaged ID3 tag (its size field is invalid)."))
     tag_size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
     footer = 10 if head[5] & 0x10 else 0
     if tag_size > MAX_TAG_BYTES:
-        raise CorruptFileError("The file's ID3 tag is unreasonably large; it is damaged or not a normal MP3.")
+        raise CorruptFileError(gettext("The file's ID3 tag is unreasonably large; it is damaged or not a normal MP3."))
     return 10 + tag_size + footer
 
 
 def _too_many_entries() -> CorruptFileError:
     return CorruptFileError(
-        f"The file holds more than {MAX_TAG_ENTRIES:,} tag entries or sections, far more than any recording "
-        "has; it is damaged or built to overload the portal.",
+        gettext(
+            "The file holds more than %(count)s tag entries or sections, far more than any recording "
+            "has; it is damaged or built to overload the portal."
+        )
+        % {"count": f"{MAX_TAG_ENTRIES:,}"},
         code="too_many_tags",
     )
 
@@ -362,8 +372,10 @@ class _Id3Cost:
             raise _too_many_entries()
         if self.text > MAX_ID3_TEXT_BYTES or self.dates > _ID3_MAX_DATE_BYTES:
             raise CorruptFileError(
-                "The file's tags hold far more text than any recording has; it is damaged or built to "
-                "overload the portal.",
+                gettext(
+                    "The file's tags hold far more text than any recording has; it is damaged or built to "
+                    "overload the portal."
+                ),
                 code="tags_too_large",
             )
 
@@ -411,7 +423,7 @@ def _sniff(fileobj: ByteStream, size: int) -> tuple[str, int]:
     tag_end = _id3v2_end(head)
     if tag_end:
         if tag_end >= size:
-            raise TruncatedFileError("The file holds an ID3 tag but no audio after it.")
+            raise TruncatedFileError(gettext("The file holds an ID3 tag but no audio after it."))
         fileobj.seek(tag_end)
         after = fileobj.read(16)
         # Some taggers put ID3 in front of FLAC; the audio decides the format.
@@ -428,28 +440,32 @@ def _sniff(fileobj: ByteStream, size: int) -> tuple[str, int]:
         return "m4a", 0
     if _is_mpeg_audio_sync(head):
         return "mp3", 0
-    raise UnsupportedFormatError(f"{_describe_non_audio(head)} Allowed formats: {ALLOWED_FORMATS_TEXT}.")
+    raise UnsupportedFormatError(
+        gettext("%(what)s Allowed formats: %(formats)s.")
+        % {"what": _describe_non_audio(head), "formats": gettext(ALLOWED_FORMATS_TEXT)}
+    )
 
 
 def _sniff_ogg(head: bytes) -> str:
     if len(head) < 28:
-        raise TruncatedFileError("The Ogg file ends inside its first page.")
+        raise TruncatedFileError(gettext("The Ogg file ends inside its first page."))
     first_packet = head[27 + head[26] :]
     if first_packet.startswith(b"\x01vorbis"):
         return "vorbis"
     if first_packet.startswith(b"OpusHead"):
         return "opus"
     raise UnsupportedFormatError(
-        f"This Ogg file holds a codec the portal does not accept. Allowed formats: {ALLOWED_FORMATS_TEXT}."
+        gettext("This Ogg file holds a codec the portal does not accept. Allowed formats: %(formats)s.")
+        % {"formats": gettext(ALLOWED_FORMATS_TEXT)}
     )
 
 
 _NON_AUDIO_SIGNATURES = (
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x89PNG", "a PNG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\xff\xd8\xff", gettext_noop("a JPEG image")),
+    (b"\x89PNG", gettext_noop("a PNG image")),
+    (b"GIF8", gettext_noop("a GIF image")),
+    (b"%PDF", gettext_noop("a PDF document")),
+    (b"PK\x03\x04", gettext_noop("a ZIP archive (or an Office document)")),
     (b"\x1f\x8b", "a gzip archive"),
 )
 
@@ -457,19 +473,19 @@ _NON_AUDIO_SIGNATURES = (
 def _describe_non_audio(head: bytes) -> str:
     for magic, what in _NON_AUDIO_SIGNATURES:
         if head.startswith(magic):
-            return f"This is {what}, not audio."
+            return gettext("This is %(what)s, not audio.") % {"what": gettext(what)}
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "This is a WebP image, not audio."
+        return gettext("This is a WebP image, not audio.")
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
-        return "This is a raw AAC (ADTS) stream; put it in an M4A container first."
+        return gettext("This is a raw AAC (ADTS) stream; put it in an M4A container first.")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")):
-        return "This is a web page (HTML), not audio."
+        return gettext("This is a web page (HTML), not audio.")
     if text.startswith((b"<?xml", b"<svg")):
-        return "This is an XML or SVG document, not audio."
+        return gettext("This is an XML or SVG document, not audio.")
     if looks_like_text(head):
-        return "This is a text file, not audio."
-    return "The file is not in a recognised audio format."
+        return gettext("This is a text file, not audio.")
+    return gettext("The file is not in a recognised audio format.")
 
 
 # --- per-format parsing and extra checks ------------------------------------------------
@@ -486,15 +502,21 @@ def _parse_mp3(fileobj: ByteStream, size: int, tag_end: int):
         parsed = None
     info = parsed.info if parsed is not None else None
     if info is None:
-        raise CorruptFileError("The file claims to be an MP3, but no valid MP3 audio frames follow its header.")
+        raise CorruptFileError(
+            gettext("The file claims to be an MP3, but no valid MP3 audio frames follow its header.")
+        )
     # mutagen hunts up to 1 MB for anything frame-shaped and settles for two
     # frames; in random bytes that finds ghosts. Real MP3s start their frames
     # right after the tag and mutagen finds a run of them (or a Xing header).
     if info.sketchy or info.layer != 3:
-        raise CorruptFileError("The file claims to be an MP3, but no valid MP3 audio frames follow its header.")
+        raise CorruptFileError(
+            gettext("The file claims to be an MP3, but no valid MP3 audio frames follow its header.")
+        )
     first_frame = getattr(info, "frame_offset", None)
     if first_frame is not None and first_frame - tag_end > 4096:
-        raise CorruptFileError("The file claims to be an MP3, but its audio frames do not start where they should.")
+        raise CorruptFileError(
+            gettext("The file claims to be an MP3, but its audio frames do not start where they should.")
+        )
     return parsed, "MP3"
 
 
@@ -502,7 +524,7 @@ def _parse_flac(fileobj: ByteStream, size: int, tag_end: int):
     audio_start, stream = _walk_flac_metadata(fileobj, size, tag_end)
     fileobj.seek(audio_start)
     if not _is_flac_frame_sync(fileobj.read(2)):
-        raise CorruptFileError("The FLAC file's metadata is not followed by audio frames.")
+        raise CorruptFileError(gettext("The FLAC file's metadata is not followed by audio frames."))
     _check_flac_tail(fileobj, size, audio_start, stream)
     fileobj.seek(0)
     return FLAC(fileobj), "FLAC"
@@ -524,20 +546,20 @@ def _walk_flac_metadata(fileobj: ByteStream, size: int, tag_end: int) -> tuple[i
         fileobj.seek(pos)
         header = fileobj.read(4)
         if len(header) < 4:
-            raise TruncatedFileError("The FLAC file ends inside its metadata: it was cut short.")
+            raise TruncatedFileError(gettext("The FLAC file ends inside its metadata: it was cut short."))
         is_last, block_type = header[0] & 0x80, header[0] & 0x7F
         length = int.from_bytes(header[1:4], "big")
         if block_type == 127:
-            raise CorruptFileError("The FLAC file has an invalid metadata block.")
+            raise CorruptFileError(gettext("The FLAC file has an invalid metadata block."))
         if pos + 4 + length > size:
-            raise TruncatedFileError("The FLAC file ends inside its metadata: it was cut short.")
+            raise TruncatedFileError(gettext("The FLAC file ends inside its metadata: it was cut short."))
         total += length
         if total > MAX_TAG_BYTES:
-            raise CorruptFileError("The FLAC file's metadata is unreasonably large.")
+            raise CorruptFileError(gettext("The FLAC file's metadata is unreasonably large."))
         if block_type == 0:
             stream = _flac_stream_info(fileobj.read(34), length)
         elif stream is None:
-            raise CorruptFileError("The FLAC file does not start with its stream information.")
+            raise CorruptFileError(gettext("The FLAC file does not start with its stream information."))
         elif block_type == 4:
             _check_vorbis_comment_count(fileobj.read(min(length, 64 * 1024)))
         pos += 4 + length
@@ -548,18 +570,20 @@ def _walk_flac_metadata(fileobj: ByteStream, size: int, tag_end: int) -> tuple[i
 
 def _flac_stream_info(body: bytes, length: int) -> _FlacStreamInfo:
     if length != 34 or len(body) != 34:
-        raise CorruptFileError("The FLAC file's stream information block is damaged.")
+        raise CorruptFileError(gettext("The FLAC file's stream information block is damaged."))
     min_bs, max_bs = struct.unpack(">HH", body[:4])
     max_fs = int.from_bytes(body[7:10], "big")
     packed = int.from_bytes(body[10:18], "big")
     sample_rate = packed >> 44
     total_samples = packed & ((1 << 36) - 1)
     if sample_rate == 0 or min_bs < 16 or max_bs < min_bs:
-        raise CorruptFileError("The FLAC file's stream information block is damaged.")
+        raise CorruptFileError(gettext("The FLAC file's stream information block is damaged."))
     if total_samples == 0:
         raise CorruptFileError(
-            "The FLAC file does not record how long it is (it was probably saved while streaming); "
-            "export it again from your audio software.",
+            gettext(
+                "The FLAC file does not record how long it is (it was probably saved while streaming); "
+                "export it again from your audio software."
+            ),
             code="unknown_length",
         )
     return _FlacStreamInfo(min_bs, max_bs, max_fs, total_samples)
@@ -689,7 +713,7 @@ def _check_flac_tail(fileobj: ByteStream, size: int, audio_start: int, stream: _
                 break
             return
         i -= 1
-    raise TruncatedFileError("The FLAC file was cut short: its last audio frame is missing or incomplete.")
+    raise TruncatedFileError(gettext("The FLAC file was cut short: its last audio frame is missing or incomplete."))
 
 
 def _walk_boxes(fileobj: ByteStream, size: int, *, container: str) -> list[tuple[bytes, int, int]]:
@@ -700,25 +724,34 @@ def _walk_boxes(fileobj: ByteStream, size: int, *, container: str) -> list[tuple
         fileobj.seek(pos)
         header = fileobj.read(16)
         if len(header) < 8:
-            raise TruncatedFileError(f"The {container} file ends in the middle of a box header: it was cut short.")
+            raise TruncatedFileError(
+                gettext("The %(container)s file ends in the middle of a box header: it was cut short.")
+                % {"container": container}
+            )
         length, kind = struct.unpack(">I4s", header[:8])
         if length == 1:
             if len(header) < 16:
-                raise TruncatedFileError(f"The {container} file was cut short.")
+                raise TruncatedFileError(gettext("The %(container)s file was cut short.") % {"container": container})
             length = struct.unpack(">Q", header[8:16])[0]
         elif length == 0:
             length = size - pos
         if length < 8:
-            raise CorruptFileError(f"The {container} file has a damaged box structure.")
+            raise CorruptFileError(
+                gettext("The %(container)s file has a damaged box structure.") % {"container": container}
+            )
         if pos + length > size:
             name = kind.decode("latin-1")
             raise TruncatedFileError(
-                f"The {container} file was cut short: it ends {pos + length - size:,} bytes before its "
-                f"'{name}' section does."
+                gettext(
+                    "The %(container)s file was cut short: it ends %(bytes)s bytes before its '%(name)s' section does."
+                )
+                % {"container": container, "bytes": f"{pos + length - size:,}", "name": name}
             )
         boxes.append((kind, pos, length))
         if len(boxes) > 10_000:
-            raise CorruptFileError(f"The {container} file has an implausible structure.")
+            raise CorruptFileError(
+                gettext("The %(container)s file has an implausible structure.") % {"container": container}
+            )
         pos += length
     return boxes
 
@@ -727,18 +760,19 @@ def _parse_m4a(fileobj: ByteStream, size: int, tag_end: int):
     boxes = _walk_boxes(fileobj, size, container="M4A")
     kinds = [kind for kind, _, _ in boxes]
     if b"moov" not in kinds:
-        raise CorruptFileError("The M4A file has no track information (no 'moov' box): it is incomplete.")
+        raise CorruptFileError(gettext("The M4A file has no track information (no 'moov' box): it is incomplete."))
     if b"mdat" not in kinds:
-        raise CorruptFileError("The M4A file has no audio data (no 'mdat' box): it is incomplete.")
+        raise CorruptFileError(gettext("The M4A file has no audio data (no 'mdat' box): it is incomplete."))
     moov_at, moov_length = next((offset, length) for kind, offset, length in boxes if kind == b"moov")
     if moov_length > MAX_TAG_BYTES:
-        raise CorruptFileError("The M4A file's track information is unreasonably large.")
+        raise CorruptFileError(gettext("The M4A file's track information is unreasonably large."))
     fileobj.seek(moov_at)
     _check_mp4_entries(fileobj.read(moov_length))
     fileobj.seek(0)
     if b"vide" in _mp4_track_handlers(fileobj):
         raise UnsupportedFormatError(
-            f"This is a video file, not an audio recording. Allowed formats: {ALLOWED_FORMATS_TEXT}."
+            gettext("This is a video file, not an audio recording. Allowed formats: %(formats)s.")
+            % {"formats": gettext(ALLOWED_FORMATS_TEXT)}
         )
     fileobj.seek(0)
     parsed = MP4(fileobj)
@@ -749,7 +783,8 @@ def _parse_m4a(fileobj: ByteStream, size: int, tag_end: int):
     if codec == "alac":
         return parsed, "ALAC"
     raise UnsupportedFormatError(
-        f"This MP4 file's audio is not AAC (found {codec or 'none'!r}). Allowed formats: {ALLOWED_FORMATS_TEXT}."
+        gettext("This MP4 file's audio is not AAC (found %(codec)s). Allowed formats: %(formats)s.")
+        % {"codec": repr(codec or "none"), "formats": gettext(ALLOWED_FORMATS_TEXT)}
     )
 
 
@@ -810,16 +845,21 @@ def _walk_iff_chunks(fileobj: ByteStream, size: int, *, order: str, audio_chunk:
         kind, length = struct.unpack(f"{order}4sI", fileobj.read(8))
         if kind == audio_chunk:
             if pos + 8 + length > size:
-                raise TruncatedFileError(f"The {container} file was cut short: its audio data is incomplete.")
+                raise TruncatedFileError(
+                    gettext("The %(container)s file was cut short: its audio data is incomplete.")
+                    % {"container": container}
+                )
             has_audio = True
         elif kind.lower() == b"id3 ":
             # mutagen parses an ID3 chunk wherever it is, often after the audio.
             if length > MAX_TAG_BYTES:
-                raise CorruptFileError(f"The {container} file's ID3 tag is unreasonably large.")
+                raise CorruptFileError(
+                    gettext("The %(container)s file's ID3 tag is unreasonably large.") % {"container": container}
+                )
             _check_id3_frames(fileobj.read(length))
         pos += 8 + length + (length & 1)
     if not has_audio:
-        raise CorruptFileError(f"The {container} file holds no audio data.")
+        raise CorruptFileError(gettext("The %(container)s file holds no audio data.") % {"container": container})
 
 
 def _parse_wav(fileobj: ByteStream, size: int, tag_end: int):
@@ -828,7 +868,9 @@ def _parse_wav(fileobj: ByteStream, size: int, tag_end: int):
     parsed = WAVE(fileobj, known_frames=_ID3_KNOWN_FRAMES)
     fmt = getattr(parsed.info, "audio_format", 1)
     if fmt not in (1, 3, 0xFFFE):
-        raise UnsupportedFormatError("This WAV file holds compressed audio; only uncompressed (PCM) WAV is accepted.")
+        raise UnsupportedFormatError(
+            gettext("This WAV file holds compressed audio; only uncompressed (PCM) WAV is accepted.")
+        )
     bits = getattr(parsed.info, "bits_per_sample", 0)
     return parsed, f"PCM {bits}-bit" if bits else "PCM"
 
@@ -866,10 +908,10 @@ def _check_ogg_headers(fileobj: ByteStream, size: int) -> None:
                 if packets_done == 2:
                     break
         if header_bytes > MAX_TAG_BYTES:
-            raise CorruptFileError("The Ogg file's tags are unreasonably large.")
+            raise CorruptFileError(gettext("The Ogg file's tags are unreasonably large."))
         pos += 27 + len(lacing) + sum(lacing)
         if pos > size:
-            raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+            raise TruncatedFileError(gettext("The Ogg file ends inside its headers: it was cut short."))
     for magic in (b"\x03vorbis", b"OpusTags"):
         if comments.startswith(magic):
             _check_vorbis_comment_count(comments[len(magic) :])
@@ -880,10 +922,10 @@ def _ogg_page_lacing(fileobj: ByteStream, pos: int) -> bytes:
     fileobj.seek(pos)
     page = fileobj.read(27)
     if len(page) < 27 or page[:4] != b"OggS":
-        raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+        raise TruncatedFileError(gettext("The Ogg file ends inside its headers: it was cut short."))
     lacing = fileobj.read(page[26])
     if len(lacing) < page[26]:
-        raise TruncatedFileError("The Ogg file ends inside its headers: it was cut short.")
+        raise TruncatedFileError(gettext("The Ogg file ends inside its headers: it was cut short."))
     return lacing
 
 

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from tracks.metadata import mime_type_for_container
 
@@ -11,9 +12,9 @@ class Track(models.Model):
     """One uploaded recording, owned by the artist who uploaded it."""
 
     class Status(models.TextChoices):
-        PROCESSING = "processing", "Processing"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        PROCESSING = "processing", _("Processing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
 
     # Public identifier for URLs and the API: not guessable, not a row count.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

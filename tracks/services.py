@@ -27,6 +27,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from platformkit.queueing import enqueue, task_named
@@ -119,7 +120,11 @@ def validate_upload(*, upload: UploadedFile[bytes]) -> metadata.AudioInfo:
     size = upload.size or 0
     if getattr(upload, "over_limit", False) or size > settings.TRACKS_MAX_UPLOAD_BYTES:
         limit = human_size(settings.TRACKS_MAX_UPLOAD_BYTES)
-        raise UploadRejected(f"The file is {human_size(size)}; the largest file accepted is {limit}.", code="too_large")
+        raise UploadRejected(
+            gettext("The file is %(size)s; the largest file accepted is %(limit)s.")
+            % {"size": human_size(size), "limit": limit},
+            code="too_large",
+        )
     upload.seek(0)
     try:
         info = metadata.probe(
@@ -283,7 +288,7 @@ def _record_tracks(
 
 def _duplicate(existing: Track) -> UploadRejected:
     return UploadRejected(
-        f"You already uploaded this exact file as “{existing.display_title}”.",
+        gettext("You already uploaded this exact file as “%(title)s”.") % {"title": existing.display_title},
         code="duplicate",
         existing_track=existing,
     )

@@ -10,15 +10,19 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
+from accounts.locale import user_locale
 from tracks import artwork, metadata, selectors, services
 from tracks.models import Track
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT_REASON = "Processing took too long and was stopped. Delete the track and upload it again."
-MISSING_REASON = "The uploaded file could not be found in storage. Delete the track and upload it again."
-INTERNAL_REASON = "Something went wrong on our side while processing this file. Delete the track and try again."
+TIMEOUT_REASON = gettext_noop("Processing took too long and was stopped. Delete the track and upload it again.")
+MISSING_REASON = gettext_noop("The uploaded file could not be found in storage. Delete the track and upload it again.")
+INTERNAL_REASON = gettext_noop(
+    "Something went wrong on our side while processing this file. Delete the track and try again."
+)
 
 
 @shared_task(name="tracks.process_track", acks_late=True, ignore_result=True)
@@ -32,22 +36,24 @@ def process_track(track_id: int) -> str:
     track = services.claim_for_processing(track_id=track_id)
     if track is None:
         return "skipped"
-    try:
-        return _process(track)
-    except SoftTimeLimitExceeded:
-        logger.warning("track %s: soft time limit reached", track_id)
-        services.fail_processing(track_id=track_id, code="timeout", reason=TIMEOUT_REASON)
-        return "failed"
-    except metadata.MetadataError as exc:
-        services.fail_processing(track_id=track_id, code=exc.code, reason=exc.reason)
-        return "failed"
-    except FileNotFoundError:
-        services.fail_processing(track_id=track_id, code="missing_file", reason=MISSING_REASON)
-        return "failed"
-    except Exception:
-        logger.exception("track %s: processing failed unexpectedly", track_id)
-        services.fail_processing(track_id=track_id, code="internal_error", reason=INTERNAL_REASON)
-        return "failed"
+    # The reason a track failed is stored as the artist will read it: in their language.
+    with user_locale(track.owner):
+        try:
+            return _process(track)
+        except SoftTimeLimitExceeded:
+            logger.warning("track %s: soft time limit reached", track_id)
+            services.fail_processing(track_id=track_id, code="timeout", reason=gettext(TIMEOUT_REASON))
+            return "failed"
+        except metadata.MetadataError as exc:
+            services.fail_processing(track_id=track_id, code=exc.code, reason=exc.reason)
+            return "failed"
+        except FileNotFoundError:
+            services.fail_processing(track_id=track_id, code="missing_file", reason=gettext(MISSING_REASON))
+            return "failed"
+        except Exception:
+            logger.exception("track %s: processing failed unexpectedly", track_id)
+            services.fail_processing(track_id=track_id, code="internal_error", reason=gettext(INTERNAL_REASON))
+            return "failed"
 
 
 @shared_task(name="tracks.requeue_stalled_tracks", ignore_result=True)

@@ -7,6 +7,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 # Country (2 letters), registrant (3 alphanumerics), year (2 digits), designation (5 digits).
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
@@ -35,8 +36,10 @@ def normalise_isrc(value: str) -> str:
     compact = isrc_key(value)
     if not _ISRC.match(compact):
         raise ValidationError(
-            "An ISRC is 12 characters: 2-letter country, 3-character registrant, 2-digit year, "
-            "5-digit number, e.g. GB-AYE-25-00001.",
+            gettext(
+                "An ISRC is 12 characters: 2-letter country, 3-character registrant, 2-digit year, "
+                "5-digit number, e.g. GB-AYE-25-00001."
+            ),
             code="invalid_isrc",
         )
     return compact
@@ -56,7 +59,10 @@ def max_year() -> int:
 
 def validate_year(value: int | None) -> None:
     if value is not None and not MIN_YEAR <= value <= max_year():
-        raise ValidationError(f"Enter a year between {MIN_YEAR} and {max_year()}.", code="invalid_year")
+        raise ValidationError(
+            gettext("Enter a year between %(min)s and %(max)s.") % {"min": MIN_YEAR, "max": max_year()},
+            code="invalid_year",
+        )
 
 
 def plausible_year(value: int | None) -> int | None:

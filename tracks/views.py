@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -164,10 +165,10 @@ def _upload_result(outcome: services.UploadOutcome) -> dict:
 
 def _status_sentence(track: Track) -> str:
     if track.status == Track.Status.READY:
-        return "Ready to play."
+        return gettext("Ready to play.")
     if track.status == Track.Status.FAILED:
-        return f"Failed: {track.failure_reason}"
-    return "Processing…"
+        return gettext("Failed: %(reason)s") % {"reason": track.failure_reason}
+    return gettext("Processing…")
 
 
 @signed_in_or_404
@@ -212,7 +213,7 @@ def track_edit(request: AuthenticatedRequest, uuid) -> HttpResponse:
             new_artwork=form.renditions,
             remove_artwork=bool(form.cleaned_data.get("remove_artwork")),
         )
-        messages.success(request, "Your changes are saved.")
+        messages.success(request, gettext("Your changes are saved."))
         return redirect(track)
     status = 400 if request.method == "POST" else 200
     return render(request, "tracks/edit.html", {"track": track, "form": form}, status=status)
@@ -225,7 +226,7 @@ def track_delete(request: AuthenticatedRequest, uuid) -> HttpResponse:
     if request.method == "POST":
         title = track.display_title
         services.delete_track(track=track, actor=request.user, request_meta=RequestMeta.from_request(request))
-        messages.success(request, f"“{title}” is deleted.")
+        messages.success(request, gettext("“%(title)s” is deleted.") % {"title": title})
         return redirect("tracks:list")
     return render(request, "tracks/confirm_delete.html", {"track": track})
 

@@ -120,7 +120,9 @@ def test_password_reset_email_links_to_the_site(
 
 
 def test_profile_updates_display_name(artist_client, artist):
-    response = artist_client.post(reverse("accounts:profile"), {"display_name": "  Ada   Lovelace "})
+    response = artist_client.post(
+        reverse("accounts:profile"), {"display_name": "  Ada   Lovelace ", "language": "", "time_zone": "UTC"}
+    )
 
     assert response.status_code == 302
     artist.refresh_from_db()

@@ -31,7 +31,7 @@ def test_staff_see_a_failed_notice_and_send_it_again_from_the_admin(
             follow=True,
         )
 
-    assert "1 notification(s) queued again." in response.text
+    assert "1 notification queued again." in response.text
     row.refresh_from_db()
     assert row.status == Notification.Status.SENT
     assert smtp_server.message_ids() == [row.message_id]
