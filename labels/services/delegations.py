@@ -63,7 +63,8 @@ def _notify_delegation(
     """Both sides hear of every delegation event: the artist and each member of the label."""
     names = dict(Purpose.objects.values_list("slug", "name"))
     scope_lines = [
-        {"name": names.get(slug, slug), "scope": Scope(value).label}
+        # The outbox stores JSON: the scope's words as text (in the language active when it is queued).
+        {"name": names.get(slug, slug), "scope": str(Scope(value).label)}
         for slug, value in delegation.scopes.items()
         if slug in names
     ]
