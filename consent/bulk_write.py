@@ -31,6 +31,7 @@ from django.utils import timezone
 from consent import chain
 from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import AuditActorData, AuditChainHead, AuditEvent, AuditSubjectData, Consent, Purpose
+from consent.notices import ChangedCell, queue_consent_change_notices_at_once
 from consent.services import (
     GRANTED,
     NOT_GRANTED,
@@ -42,7 +43,6 @@ from consent.services import (
 )
 from consent.services.audit import lock_chain_heads, policy_in_force, require_confirmation, valid_source
 from consent.services.writes import BulkChangeRef
-from notifications.notices import ChangedCell, queue_consent_change_notices_at_once
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 

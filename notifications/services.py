@@ -59,8 +59,19 @@ class NewNotification:
     kind: str
     to_email: str
     dedupe_key: str
-    context: dict
+    context: dict[str, Any]
     recipient: Any = None
+
+
+def queue_notice(notice: NewNotification) -> Notification | None:
+    """queue_notification for a row a notice builder made."""
+    return queue_notification(
+        kind=notice.kind,
+        to_email=notice.to_email,
+        dedupe_key=notice.dedupe_key,
+        context=notice.context,
+        recipient=notice.recipient,
+    )
 
 
 def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
@@ -73,12 +84,7 @@ def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
     if not notices:
         return []
     if connection.vendor != "postgresql":
-        rows = [
-            queue_notification(
-                kind=n.kind, to_email=n.to_email, dedupe_key=n.dedupe_key, context=n.context, recipient=n.recipient
-            )
-            for n in notices
-        ]
+        rows = [queue_notice(n) for n in notices]
         return [row.id for row in rows if row is not None]
     table = connection.ops.quote_name(Notification._meta.db_table)
     payload = [

@@ -9,15 +9,14 @@ from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from labels.models import ArtistInvitation, Delegation, Label, LabelMembership
+from labels.notices import artist_invitation_notice
 from labels.services.delegations import clean_scopes, open_delegation_exists, transition
 from labels.services.errors import LabelError
-from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.services import queue_notice
 from platformkit.request_meta import RequestMeta
 
 Status = Delegation.Status
@@ -43,17 +42,7 @@ def invite_artist(
             invitation = ArtistInvitation.objects.create(
                 label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
             )
-            queue_notification(
-                kind=Notification.Kind.LABEL_INVITATION,
-                to_email=email,
-                dedupe_key=f"artist-invitation:{invitation.pk}",
-                context={
-                    "for_artist": True,
-                    "label_name": label.name,
-                    "inviter": actor.display_name or actor.email,
-                    "accept_path": reverse("labels:artist_invitation", args=[invitation.token]),
-                },
-            )
+            queue_notice(artist_invitation_notice(invitation))
     except IntegrityError:
         # The one-pending-invitation constraint: the label's own earlier invitation.
         raise LabelError(f"{email} already has an invitation from this label waiting.") from None

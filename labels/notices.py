@@ -1,0 +1,101 @@
+"""Builders of the labels' notices: each takes the domain objects and returns the outbox rows.
+
+Kinds: label_invitation (to a manager or to an artist), delegation_changed (to
+both sides), consent_proposal; templates under templates/emails/<kind>/.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.urls import reverse
+
+from accounts.models import User
+from consent.models import Purpose
+from labels.models import ArtistInvitation, ConsentProposal, Delegation, LabelInvitation
+from notifications.models import Notification
+from notifications.services import NewNotification
+
+
+def _name(user: User) -> str:
+    return user.display_name or user.email
+
+
+def manager_invitation_notice(invitation: LabelInvitation) -> NewNotification:
+    return NewNotification(
+        kind=Notification.Kind.LABEL_INVITATION,
+        to_email=invitation.email,
+        dedupe_key=f"label-invitation:{invitation.pk}",
+        context={
+            "label_name": invitation.label.name,
+            "inviter": _name(invitation.invited_by),
+            "accept_path": reverse("labels:accept_manager", args=[invitation.token]),
+        },
+    )
+
+
+def artist_invitation_notice(invitation: ArtistInvitation) -> NewNotification:
+    return NewNotification(
+        kind=Notification.Kind.LABEL_INVITATION,
+        to_email=invitation.email,
+        dedupe_key=f"artist-invitation:{invitation.pk}",
+        context={
+            "for_artist": True,
+            "label_name": invitation.label.name,
+            "inviter": _name(invitation.invited_by),
+            "accept_path": reverse("labels:artist_invitation", args=[invitation.token]),
+        },
+    )
+
+
+def delegation_notices(
+    delegation: Delegation, *, headline: str, receipt_id: Any, actor: User | None
+) -> list[NewNotification]:
+    """Both sides hear of every delegation event: the artist and each member of the label."""
+    names = dict(Purpose.objects.values_list("slug", "name"))
+    scope_lines = [
+        {"name": names.get(slug, slug), "scope": Delegation.Scope(value).label}
+        for slug, value in delegation.scopes.items()
+        if slug in names
+    ]
+    key = receipt_id or uuid.uuid4()
+    context = {
+        "headline": headline,
+        "label_name": delegation.label.name,
+        "artist_name": _name(delegation.artist),
+        "actor_name": _name(actor) if actor else "the portal",
+        "status": delegation.get_status_display(),
+        "scopes": scope_lines if delegation.status == Delegation.Status.ACTIVE else [],
+        "artist_path": reverse("labels:delegations"),
+        "label_path": reverse("labels:roster", args=[delegation.label.slug]),
+    }
+    artist = delegation.artist
+    members = User.objects.filter(label_memberships__label=delegation.label, is_active=True)
+    return [
+        NewNotification(
+            kind=Notification.Kind.DELEGATION_CHANGED,
+            to_email=person.email,
+            dedupe_key=f"delegation:{key}:{person.pk}",
+            context={**context, "for_artist": for_artist},
+            recipient=person,
+        )
+        for person, for_artist in [(artist, True), *((member, False) for member in members)]
+    ]
+
+
+def proposal_notice(proposal: ConsentProposal, *, artist: User, track_count: int) -> NewNotification:
+    return NewNotification(
+        kind=Notification.Kind.CONSENT_PROPOSAL,
+        to_email=artist.email,
+        dedupe_key=f"proposal:{proposal.pk}",
+        context={
+            "artist_name": _name(artist),
+            "label_name": proposal.label.name,
+            "purpose_name": proposal.purpose.name,
+            "track_count": track_count,
+            "message": proposal.message,
+            "proposal_path": reverse("labels:proposal", args=[proposal.pk]),
+        },
+        recipient=artist,
+    )
