@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.models import User
 from consent import bulk_write
 from consent import services as consent_services
+from consent.confirmation import needing_confirmation, unconfirmed_grants
 from consent.models import AuditEvent, Consent, Purpose
 from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
 from labels.models import BulkChange, BulkChangeItem, Delegation, Label
@@ -203,9 +204,7 @@ def preview_bulk_edit(
     purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
     if not purposes or set(changes) - purposes.keys():
         raise LabelError("Choose at least one known purpose.")
-    missing = [
-        p.name for slug, p in purposes.items() if changes[slug] and p.requires_confirmation and slug not in confirmed
-    ]
+    missing = [p.name for p in unconfirmed_grants(purposes.values(), changes, confirmed)]
     if missing:
         raise LabelError(f"Granting {', '.join(missing)} needs its own confirmation: tick the box that says so.")
     changes = {slug: bool(granted) for slug, granted in changes.items()}
@@ -785,7 +784,7 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             )
             _insert_undo_items(undo, bulk_change)
             items = BulkChangeItem.objects.filter(bulk_change=undo)
-            regrants = items.filter(new_granted=True, purpose__requires_confirmation=True).exclude(
+            regrants = items.filter(needing_confirmation("purpose__"), new_granted=True).exclude(
                 purpose__slug__in=list(confirmed)
             )
             names = sorted(set(regrants.values_list("purpose__name", flat=True)))
