@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -109,6 +110,21 @@ def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
         chunk = ids[start : start + batch]
         transaction.on_commit(lambda chunk=chunk: enqueue_delivery(chunk))
     return ids
+
+
+# name -> step(now) -> how many it handed out again; run by the outbox sweep (beat, every minute). An app
+# above the outbox registers its own in AppConfig.ready(), so the mailbox needs no knowledge of it.
+SweepStep = Callable[[datetime], int]
+_sweep_steps: dict[str, SweepStep] = {}
+
+
+def register_sweep_step(name: str, step: SweepStep) -> None:
+    """Run `step` with every outbox sweep; its count is reported under `name` in the sweep's result."""
+    _sweep_steps[name] = step
+
+
+def sweep_steps() -> dict[str, SweepStep]:
+    return dict(_sweep_steps)
 
 
 def enqueue_delivery(notification_ids: Iterable[int], *, always_try: bool = False) -> bool:
