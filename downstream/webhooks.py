@@ -27,6 +27,7 @@ from standardwebhooks.webhooks import Webhook
 from consent.models import AuditEvent
 from downstream import feed, selectors
 from downstream.models import ApiClient, WebhookDelivery
+from platformkit.queueing import task_named
 from platformkit.sql import insert_rows
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ def fan_out(*, client_id: int, max_batches: int = 20) -> list[int]:
 
 def enqueue(delivery_ids: list[int]) -> None:
     """Hand rows to Celery; a broker outage is logged, and the sweep delivers later."""
-    from downstream.tasks import deliver_webhooks
-
+    # By name: downstream.tasks imports this module.
+    deliver_webhooks = task_named("downstream.tasks.deliver_webhooks")
     batch = settings.API_WEBHOOK_BATCH_SIZE
     for start in range(0, len(delivery_ids), batch):
         try:
