@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.urls import reverse
 
@@ -66,48 +67,24 @@ def _digest(cells: list[ChangedCell], *, limit: int | None = DIGEST_TITLES) -> l
 def queue_consent_change_notices(
     *,
     actor: User | None,
-    receipt_id,
+    receipt_id: Any,
     source: str,
     cells: Iterable[ChangedCell],
     chain_heads: dict[int, dict],
     label_name: str = "",
     what: str = "tracks",
+    at_once: bool = False,
 ) -> int:
-    """One email per artist per save, whatever the number of tracks.
+    """One email per artist per save, whatever the number of tracks; returns how many were queued.
 
     To the artist's own save: a receipt. To a change someone else made: a
     notice of a change made on their behalf, which cannot be turned off.
     `what` words the digest: "tracks" (consent on tracks), "defaults" (what
     future uploads get), "reconfirmed" (grants confirmed under new terms) or
     "upload" (what one upload's files were given from the start: every file is
-    named, an upload holds few).
+    named, an upload holds few). `at_once` writes every row in one statement
+    (bulk changes, many artists).
     """
-    queued = 0
-    for notice in _consent_notices(
-        actor=actor,
-        receipt_id=receipt_id,
-        source=source,
-        cells=cells,
-        chain_heads=chain_heads,
-        label_name=label_name,
-        what=what,
-    ):
-        if queue_notice(notice):
-            queued += 1
-    return queued
-
-
-def queue_consent_change_notices_at_once(
-    *,
-    actor: User | None,
-    receipt_id,
-    source: str,
-    cells: Iterable[ChangedCell],
-    chain_heads: dict[int, dict],
-    label_name: str = "",
-    what: str = "tracks",
-) -> int:
-    """queue_consent_change_notices for many artists: every outbox row in one statement (bulk changes)."""
     notices = _consent_notices(
         actor=actor,
         receipt_id=receipt_id,
@@ -117,7 +94,9 @@ def queue_consent_change_notices_at_once(
         label_name=label_name,
         what=what,
     )
-    return len(queue_notifications(notices))
+    if at_once:
+        return len(queue_notifications(notices))
+    return sum(queue_notice(notice) is not None for notice in notices)
 
 
 def _consent_notices(

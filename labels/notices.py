@@ -22,30 +22,20 @@ def _name(user: User) -> str:
     return user.display_name or user.email
 
 
-def manager_invitation_notice(invitation: LabelInvitation) -> NewNotification:
+def invitation_notice(invitation: LabelInvitation | ArtistInvitation) -> NewNotification:
+    """To a future manager of the label, or to an artist invited to its roster."""
+    for_artist = isinstance(invitation, ArtistInvitation)
+    if for_artist:
+        key, accept_path = "artist-invitation", reverse("labels:artist_invitation", args=[invitation.token])
+    else:
+        key, accept_path = "label-invitation", reverse("labels:accept_manager", args=[invitation.token])
+    context: dict[str, Any] = {"for_artist": True} if for_artist else {}
+    context.update(label_name=invitation.label.name, inviter=_name(invitation.invited_by), accept_path=accept_path)
     return NewNotification(
         kind=Notification.Kind.LABEL_INVITATION,
         to_email=invitation.email,
-        dedupe_key=f"label-invitation:{invitation.pk}",
-        context={
-            "label_name": invitation.label.name,
-            "inviter": _name(invitation.invited_by),
-            "accept_path": reverse("labels:accept_manager", args=[invitation.token]),
-        },
-    )
-
-
-def artist_invitation_notice(invitation: ArtistInvitation) -> NewNotification:
-    return NewNotification(
-        kind=Notification.Kind.LABEL_INVITATION,
-        to_email=invitation.email,
-        dedupe_key=f"artist-invitation:{invitation.pk}",
-        context={
-            "for_artist": True,
-            "label_name": invitation.label.name,
-            "inviter": _name(invitation.invited_by),
-            "accept_path": reverse("labels:artist_invitation", args=[invitation.token]),
-        },
+        dedupe_key=f"{key}:{invitation.pk}",
+        context=context,
     )
 
 

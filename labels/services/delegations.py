@@ -110,6 +110,14 @@ def open_delegation_exists(artist: User, label: Label) -> bool:
     return Delegation.objects.open().filter(artist=artist, label=label).exists()
 
 
+def check_can_join(artist: User, label: Label) -> None:
+    """Raise LabelError unless the artist may start a delegation with the label (by request or invitation)."""
+    if LabelMembership.objects.filter(label=label, user=artist).exists():
+        raise LabelError("Members of the label cannot be on its roster.")
+    if open_delegation_exists(artist, label):
+        raise LabelError("You already have an open delegation, invitation or request with this label.")
+
+
 def request_to_join(
     *,
     artist: User,
@@ -120,10 +128,7 @@ def request_to_join(
 ) -> Delegation:
     """An artist asks to join a roster, saying up front what the label may do."""
     clean = clean_scopes(scopes, confirmed=confirmed)
-    if LabelMembership.objects.filter(label=label, user=artist).exists():
-        raise LabelError("Members of the label cannot be on its roster.")
-    if open_delegation_exists(artist, label):
-        raise LabelError("You already have an open delegation, invitation or request with this label.")
+    check_can_join(artist, label)
     delegation = Delegation(artist=artist, label=label, status=Status.REQUESTED, scopes=clean, created_by=artist)
     with transaction.atomic():
         delegation.save()

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from labels.models import ArtistInvitation, Delegation, Label, LabelMembership
-from labels.notices import artist_invitation_notice
-from labels.services.delegations import clean_scopes, open_delegation_exists, transition
+from labels.notices import invitation_notice
+from labels.services.delegations import check_can_join, clean_scopes, transition
 from labels.services.errors import LabelError
 from notifications.services import queue_notice
 from platformkit.request_meta import RequestMeta
@@ -42,7 +42,7 @@ def invite_artist(
             invitation = ArtistInvitation.objects.create(
                 label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
             )
-            queue_notice(artist_invitation_notice(invitation))
+            queue_notice(invitation_notice(invitation))
     except IntegrityError:
         # The one-pending-invitation constraint: the label's own earlier invitation.
         raise LabelError(f"{email} already has an invitation from this label waiting.") from None
@@ -89,10 +89,7 @@ def accept_artist_invitation(
     with transaction.atomic():
         fresh = _answerable(artist, invitation)
         label = fresh.label
-        if LabelMembership.objects.filter(label=label, user=artist).exists():
-            raise LabelError("Members of the label cannot be on its roster.")
-        if open_delegation_exists(artist, label):
-            raise LabelError("You already have an open delegation, invitation or request with this label.")
+        check_can_join(artist, label)
         # Saved as invited (which confers nothing) and made active by the
         # transition, under the artist's chain lock like every delegation change.
         delegation = Delegation(artist=artist, label=label, status=Status.INVITED, created_by=fresh.invited_by)

@@ -11,7 +11,7 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from labels.models import Label, LabelInvitation, LabelMembership
-from labels.notices import manager_invitation_notice
+from labels.notices import invitation_notice
 from labels.services.errors import LabelError
 from notifications.services import queue_notice
 
@@ -48,7 +48,7 @@ def invite_manager(*, actor: User, label: Label, email: str) -> LabelInvitation:
         invitation = LabelInvitation.objects.create(
             label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
         )
-        queue_notice(manager_invitation_notice(invitation))
+        queue_notice(invitation_notice(invitation))
     return invitation
 
 
