@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Subquery
 from consent import policy, services
 from consent.models import AuditErasure, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
 from consent.services import ConsentError
+from platformkit.admin_base import ReadOnlyAdmin
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
@@ -76,17 +77,6 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                 )
             else:
                 self.message_user(request, f"Version {version.version} was already published.", messages.WARNING)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Consent)
