@@ -22,13 +22,13 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import F
 from django.utils import timezone
 from psycopg import pq
 
 from notifications.models import Notification
 from notifications.rendering import MessageBuilder, Outgoing
 from notifications.services import sweep_steps
+from platformkit.claims import claim_due
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +54,13 @@ def retry_countdown(attempt: int) -> float:
 
 def claim(notification_ids: list[int]) -> list[Notification]:
     """Take the due, pending rows among these ids; rows another task holds are skipped."""
-    now = timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("recipient")
-            .filter(id__in=notification_ids, status=Notification.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("id")
-        )
-        if rows:
-            Notification.objects.filter(id__in=[row.id for row in rows]).update(
-                status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-            )
-    for row in rows:
-        row.attempts += 1
-    return rows
+    return claim_due(
+        Notification.objects.select_related("recipient"),
+        notification_ids,
+        pending=Notification.Status.PENDING,
+        sending=Notification.Status.SENDING,
+        now=timezone.now(),
+    )
 
 
 def renew_claims(notification_ids: list[int]) -> int:
