@@ -18,8 +18,8 @@ from notifications.models import Notification
 from notifications.services import NewNotification
 
 
-def _name(user: User) -> str:
-    return user.display_name or user.email
+def _name(user: User | None) -> str:
+    return (user.display_name or user.email) if user else "the portal"
 
 
 def invitation_notice(invitation: LabelInvitation | ArtistInvitation) -> NewNotification:
@@ -54,7 +54,7 @@ def delegation_notices(
         "headline": headline,
         "label_name": delegation.label.name,
         "artist_name": _name(delegation.artist),
-        "actor_name": _name(actor) if actor else "the portal",
+        "actor_name": _name(actor),
         "status": delegation.get_status_display(),
         "scopes": scope_lines if delegation.status == Delegation.Status.ACTIVE else [],
         "artist_path": reverse("labels:delegations"),
