@@ -16,12 +16,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts import hooks
 from accounts.models import DataExport, User
+from accounts.notices import account_deleted_notice, data_export_ready_notice
 from platformkit.queueing import task_named
 
 if TYPE_CHECKING:
@@ -97,19 +96,7 @@ def delete_account(
 
 
 def _send_farewell(deletion: hooks.AccountDeletion) -> None:
-    """The last email to the address: what was done, and the chain head to keep as proof."""
-    user = deletion.user
-    context = {"summary": deletion.summary, "via": deletion.via, "SITE_URL": settings.SITE_URL}
-    hooks.send_notice(
-        hooks.AccountNotice(
-            to_email=user.email,
-            subject=" ".join(render_to_string("emails/account_deleted/subject.txt", context).split()),
-            text=render_to_string("emails/account_deleted/body.txt", context),
-            html=render_to_string("emails/account_deleted/body.html", context),
-            dedupe_key=f"account-deleted:{user.pk}",
-            recipient_id=None,
-        )
-    )
+    hooks.send_notice(account_deleted_notice(deletion))
 
 
 # --- Download my data -----------------------------------------------------------------------
@@ -184,23 +171,7 @@ def fail_export(*, export: DataExport, error: str) -> None:
 
 
 def _send_export_ready(export: DataExport) -> None:
-    user = export.user
-    context = {
-        "user": user,
-        "export": export,
-        "url": settings.SITE_URL + reverse("accounts:data_export_download", args=[export.uuid]),
-        "SITE_URL": settings.SITE_URL,
-    }
-    hooks.send_notice(
-        hooks.AccountNotice(
-            to_email=user.email,
-            subject=" ".join(render_to_string("emails/data_export_ready/subject.txt", context).split()),
-            text=render_to_string("emails/data_export_ready/body.txt", context),
-            html=render_to_string("emails/data_export_ready/body.html", context),
-            dedupe_key=f"data-export:{export.uuid}",
-            recipient_id=user.pk,
-        )
-    )
+    hooks.send_notice(data_export_ready_notice(export))
 
 
 def expire_data_exports(*, now: datetime | None = None) -> int:

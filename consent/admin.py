@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from consent import policy, services
 from consent.models import AuditErasure, AuditEvent, Consent, PolicyVersion, Purpose, UploadDefault
 from consent.services import ConsentError
+from platformkit.admin_base import ReadOnlyAdmin
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
@@ -90,17 +91,6 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                     gettext("Version %(version)s was already published.") % {"version": version.version},
                     messages.WARNING,
                 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Consent)

@@ -17,3 +17,8 @@ class ConsentConfig(AppConfig):
         from consent import track_hooks
 
         track_hooks.register()
+        # The outbox sweep also restarts a policy fan-out cut short (notifications.services).
+        from consent.tasks import restart_unfinished_fan_outs
+        from notifications.services import register_sweep_step
+
+        register_sweep_step("fan_outs_restarted", restart_unfinished_fan_outs)

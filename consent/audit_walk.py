@@ -27,7 +27,7 @@ from consent.chain import (
     event_hash,
 )
 from consent.models import GENESIS_HASH, AuditActorData, AuditChainHead, AuditEvent, AuditSubjectData
-from consent.selectors import ChainBreak, VerifyReport, _check_v1, _Erasures, _parts
+from consent.selectors import PERSONAL_PART_LOOKUPS, ChainBreak, VerifyReport, _check_v1, _Erasures, _parts
 
 # Row layout: id, prev_hash, hash, the body columns, then the erasable parts.
 _PERSONAL_SELECT = ("a_present", "a_key", "ip", "user_agent", "s_present", "s_key", "track_title")
@@ -39,15 +39,6 @@ _BODY = slice(3, 3 + len(BODY_COLUMNS))
 _PERSONAL = slice(3 + len(BODY_COLUMNS), len(COLUMNS))
 
 _UUID_COLUMNS = {f.column for f in AuditEvent._meta.concrete_fields if f.get_internal_type() == "UUIDField"}
-_ORM_PERSONAL = (
-    "actor_data__pk",
-    "actor_data__key",
-    "actor_data__ip",
-    "actor_data__user_agent",
-    "subject_data__pk",
-    "subject_data__key",
-    "subject_data__track_title",
-)
 _encode_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _UTC = datetime.UTC
 
@@ -147,7 +138,7 @@ def fetch_rows(*, anchors: dict[int, Anchor], artist_id: int | None, chunk_size:
 
 def _fetch_rows_orm(*, anchors: dict[int, Anchor], artist_id: int | None, chunk_size: int) -> Iterator[tuple]:
     events = AuditEvent.objects.order_by("artist_id", "seq").values_list(
-        "id", "prev_hash", "hash", *BODY_COLUMNS, *_ORM_PERSONAL
+        "id", "prev_hash", "hash", *BODY_COLUMNS, *PERSONAL_PART_LOOKUPS
     )
     if artist_id is not None:
         events = events.filter(artist_id=artist_id)

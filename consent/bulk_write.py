@@ -31,6 +31,7 @@ from django.utils import timezone
 from consent import chain
 from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import AuditActorData, AuditChainHead, AuditEvent, AuditSubjectData, Consent, Purpose
+from consent.notices import ChangedCell, queue_consent_change_notices
 from consent.services import (
     GRANTED,
     NOT_GRANTED,
@@ -42,7 +43,6 @@ from consent.services import (
 )
 from consent.services.audit import lock_chain_heads, policy_in_force, require_confirmation, valid_source
 from consent.services.writes import BulkChangeRef
-from notifications.notices import ChangedCell, queue_consent_change_notices_at_once
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
@@ -412,7 +412,8 @@ def _result(actor, changed: Sequence[_Cell], heads, common: _Common, skipped: in
     touched = sorted({c.owner_id for c in changed})
     chain_heads = {a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in touched}
     # In this transaction: the emails exist if and only if the change does.
-    queue_consent_change_notices_at_once(
+    queue_consent_change_notices(
+        at_once=True,
         actor=actor,
         receipt_id=common.receipt_id,
         source=common.source,

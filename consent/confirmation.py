@@ -4,7 +4,8 @@ training) needs an explicit, specific confirmation of that grant.
 Every path asks here: the consent writers (which refuse an unconfirmed grant),
 the upload form (which offers only purposes that need no confirmation), label
 CSV imports, delegation forms and scopes (letting a label grant such a purpose
-needs the same confirmation).
+needs the same confirmation), query filters (`needing_confirmation`) and templates (the
+`needs_own_confirmation` filter of `{% load consent_rules %}`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from django.db.models import Q
+
 if TYPE_CHECKING:
     from consent.models import Purpose
 
 
 def needs_own_confirmation(purpose: Purpose) -> bool:
     return bool(purpose.requires_confirmation)
+
+
+def needing_confirmation(purpose_path: str = "") -> Q:
+    """needs_own_confirmation as a query condition: `purpose_path` leads from the queried model to a Purpose
+    ("" on Purpose itself, "purpose__" on a row with a purpose)."""
+    return Q(**{f"{purpose_path}requires_confirmation": True})
 
 
 def unconfirmed_grants(

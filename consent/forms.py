@@ -6,10 +6,11 @@ from django.utils.translation import gettext_lazy
 from consent import selectors
 from consent.models import AuditEvent, Purpose
 from consent.selectors import AuditFilter
+from consent.vocabulary import ActorKind
 
 ACTOR_CHOICES = [
     ("", "Anyone"),
-    ("you", "You"),
+    (selectors.YOU, "You"),
     (AuditEvent.ActorKind.STAFF, "Staff"),
     (AuditEvent.ActorKind.LABEL, "A label"),
     (AuditEvent.ActorKind.SYSTEM, "The system"),
@@ -86,10 +87,10 @@ class CatalogueFilterForm(forms.Form):
         label=gettext_lazy("Last changed by"),
         choices=[
             ("", gettext_lazy("Anyone")),
-            ("you", gettext_lazy("The artist")),
-            ("label", gettext_lazy("A label")),
-            ("staff", gettext_lazy("Staff")),
-            ("system", gettext_lazy("Policy (the system)")),
+            (selectors.YOU, gettext_lazy("The artist")),
+            (ActorKind.LABEL, gettext_lazy("A label")),
+            (ActorKind.STAFF, gettext_lazy("Staff")),
+            (ActorKind.SYSTEM, gettext_lazy("Policy (the system)")),
         ],
     )
     changed_from = forms.DateField(

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import AuditEvent, Consent, PolicyVersion
-from platformkit.queueing import enqueue
+from platformkit.queueing import enqueue, task_named
 from tracks.models import Track
 
 FAN_OUT_BATCH = 5_000
@@ -55,9 +55,8 @@ def publish_policy_version(*, version: PolicyVersion, effective_at: datetime | N
         )
         if not published:
             return False
-        from notifications.tasks import fan_out_policy_notice
-
-        transaction.on_commit(lambda: _start_fan_out(fan_out_policy_notice, version.pk))
+        # By name: consent.tasks imports this module.
+        transaction.on_commit(lambda: _start_fan_out(task_named("consent.tasks.fan_out_policy_notice"), version.pk))
     version.refresh_from_db()
     return True
 

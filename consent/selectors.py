@@ -25,6 +25,7 @@ from consent.models import (
     UploadDefault,
 )
 from tracks.models import Track
+from consent.vocabulary import ActorKind
 
 
 def purposes() -> list[Purpose]:
@@ -36,7 +37,8 @@ def purposes() -> list[Purpose]:
 GRANTED, WITHDRAWN, LAPSED, NEVER = "granted", "withdrawn", "lapsed", "never"
 STATES = (GRANTED, WITHDRAWN, LAPSED, NEVER)
 # Who made the last change, as Consent.changed_by_kind stores it ("you" is the artist).
-CHANGERS = ("you", "label", "staff", "system")
+YOU = "you"
+CHANGERS = (YOU, ActorKind.LABEL, ActorKind.STAFF, ActorKind.SYSTEM)
 
 
 def state_of(consent: Consent | None) -> str:
@@ -70,20 +72,20 @@ def describe_state(state: str, changed_by_kind: str, policy_version: int | None)
         return _("lapsed under policy %(version)s") % {"version": policy_version}
     if state == GRANTED:
         return {
-            "label": _("granted by your label"),
-            "staff": _("granted by staff"),
-            "system": _("granted by the system"),
+            ActorKind.LABEL: _("granted by your label"),
+            ActorKind.STAFF: _("granted by staff"),
+            ActorKind.SYSTEM: _("granted by the system"),
         }.get(changed_by_kind, _("granted by you"))
     return {
-        "label": _("withdrawn by your label"),
-        "staff": _("withdrawn by staff"),
+        ActorKind.LABEL: _("withdrawn by your label"),
+        ActorKind.STAFF: _("withdrawn by staff"),
     }.get(changed_by_kind, _("withdrawn by you"))
 
 
 def _who(consent: Consent, viewer_id: int | None) -> str:
     if consent.changed_by_id is not None and consent.changed_by_id == viewer_id:
         return _("you")
-    return {"staff": _("staff"), "system": _("the system"), "label": _("your label")}.get(
+    return {ActorKind.STAFF: _("staff"), ActorKind.SYSTEM: _("the system"), ActorKind.LABEL: _("your label")}.get(
         consent.changed_by_kind, _("you")
     )
 
@@ -163,12 +165,12 @@ def filter_tracks(tracks: QuerySet[Track], flt: TrackFilter) -> QuerySet[Track]:
     elif flt.state == GRANTED:
         tracks = tracks.filter(_consent_condition(flt.purpose, granted=True))
     elif flt.state == LAPSED:
-        tracks = tracks.filter(_consent_condition(flt.purpose, granted=False, changed_by_kind="system"))
+        tracks = tracks.filter(_consent_condition(flt.purpose, granted=False, changed_by_kind=ActorKind.SYSTEM))
     elif flt.state == WITHDRAWN:
-        tracks = tracks.filter(_consent_condition(flt.purpose, Q(granted=False) & ~Q(changed_by_kind="system")))
+        tracks = tracks.filter(_consent_condition(flt.purpose, Q(granted=False) & ~Q(changed_by_kind=ActorKind.SYSTEM)))
     changed: dict[str, object] = {}
     if flt.changed_by:
-        changed["changed_by_kind"] = "artist" if flt.changed_by == "you" else flt.changed_by
+        changed["changed_by_kind"] = ActorKind.ARTIST if flt.changed_by == YOU else flt.changed_by
     if flt.changed_from:
         changed["changed_at__date__gte"] = flt.changed_from
     if flt.changed_to:
@@ -195,14 +197,14 @@ class PurposeCounts:
 def purpose_counts(tracks: QuerySet[Track], purpose_list: Sequence[Purpose]) -> list[PurposeCounts]:
     """Per purpose, how many of `tracks` are granted, withdrawn, lapsed or never granted: two queries."""
     total = tracks.order_by().count()
-    system = Q(changed_by_kind="system")
+    system = Q(changed_by_kind=ActorKind.SYSTEM)
     rows = {
         row["purpose_id"]: row
         for row in Consent.objects.filter(track__in=tracks.order_by().values("pk"))
         .values("purpose_id")
         .annotate(
             n_granted=Count("pk", filter=Q(granted=True)),
-            n_by_label=Count("pk", filter=Q(granted=True, changed_by_kind="label")),
+            n_by_label=Count("pk", filter=Q(granted=True, changed_by_kind=ActorKind.LABEL)),
             n_withdrawn=Count("pk", filter=Q(granted=False) & ~system),
             n_lapsed=Count("pk", filter=Q(granted=False) & system),
         )
@@ -267,10 +269,10 @@ def audit_events(*, artist: User, filters: AuditFilter | None = None) -> QuerySe
         qs = qs.filter(subject_data__track_title__icontains=f.title)
     if f.purpose:
         qs = qs.filter(purpose_slug=f.purpose)
-    if f.actor_kind == "you":
+    if f.actor_kind == YOU:
         qs = qs.filter(actor_id=artist.pk)
     elif f.actor_kind:
-        qs = qs.filter(actor_kind=f.actor_kind).exclude(Q(actor_id=artist.pk) & Q(actor_kind="artist"))
+        qs = qs.filter(actor_kind=f.actor_kind).exclude(Q(actor_id=artist.pk) & Q(actor_kind=ActorKind.ARTIST))
     if f.source:
         qs = qs.filter(source=f.source)
     if f.date_from:
@@ -315,7 +317,8 @@ class VerifyReport:
         return not self.breaks
 
 
-_PERSONAL_COLUMNS = (
+# The erasable parts of an event, as the ORM reaches them (consent.audit_walk reads them too).
+PERSONAL_PART_LOOKUPS = (
     "actor_data__pk",
     "actor_data__key",
     "actor_data__ip",
@@ -324,7 +327,7 @@ _PERSONAL_COLUMNS = (
     "subject_data__key",
     "subject_data__track_title",
 )
-_COLUMNS = ("pk", "prev_hash", "hash", *BODY_COLUMNS, *_PERSONAL_COLUMNS)
+_COLUMNS = ("pk", "prev_hash", "hash", *BODY_COLUMNS, *PERSONAL_PART_LOOKUPS)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.requests import AuthenticatedRequest
 from consent import selectors, services
+from consent.confirmation import needing_confirmation, needs_own_confirmation
 from consent.forms import AuditFilterForm, CatalogueFilterForm, ConfirmForm
 from consent.models import AuditEvent, Purpose
 from consent.receipts import receipt_for
@@ -117,7 +118,7 @@ def _split_confirmation(
     held: dict[str, list[uuid.UUID]] = {}
     for track_uuid, per_purpose in wanted.items():
         for slug, granted in list(per_purpose.items()):
-            if not (granted and purposes[slug].requires_confirmation):
+            if not (granted and needs_own_confirmation(purposes[slug])):
                 continue
             if (tracks[track_uuid].pk, slug) in granted_now:
                 continue
@@ -237,7 +238,7 @@ def confirm(request: AuthenticatedRequest) -> HttpResponse:
     scope = data.get("scope", "tracks")
     fallback = reverse("consent:defaults") if scope == "defaults" else reverse("consent:matrix")
     next_url = _safe_next(request, fallback)
-    purpose = Purpose.objects.filter(slug=data.get("purpose", ""), requires_confirmation=True).first()
+    purpose = Purpose.objects.filter(needing_confirmation(), slug=data.get("purpose", "")).first()
     track_uuids = _parse_uuids(data.getlist("track"))
     if purpose is None or scope not in {"tracks", "defaults"} or track_uuids is None:
         messages.error(request, "That confirmation link is not valid. Nothing was granted.")
@@ -316,7 +317,7 @@ def defaults(request: AuthenticatedRequest) -> HttpResponse:
         held = [
             slug
             for slug, granted in wanted.items()
-            if granted and by_slug[slug].requires_confirmation and not current.get(slug)
+            if granted and needs_own_confirmation(by_slug[slug]) and not current.get(slug)
         ]
         for slug in held:
             del wanted[slug]
@@ -415,8 +416,8 @@ def _export_rows(request: AuthenticatedRequest, filters) -> Iterator[dict]:
 
 def _who_label(actor_id: int | None, actor_kind: str, artist_id: int | None) -> str:
     if actor_kind == AuditEvent.ActorKind.ARTIST and actor_id == artist_id:
-        return "you"
-    return {"staff": "staff", "label": "label", "system": "system"}.get(actor_kind, actor_kind)
+        return selectors.YOU
+    return actor_kind
 
 
 class _Echo:
@@ -543,7 +544,7 @@ def bulk_preview(request: AuthenticatedRequest) -> HttpResponse:
     form, tracks, purpose, granted = parsed
     will_change, already = _bulk_effect(tracks, purpose, granted)
     confirm_form = ConfirmForm(request.POST if "apply" in request.POST else None)
-    needs_confirmation = granted and purpose.requires_confirmation
+    needs_confirmation = granted and needs_own_confirmation(purpose)
     if "apply" in request.POST:
         return _bulk_apply(request, form, tracks, purpose, granted, will_change, confirm_form)
     return render(
@@ -578,7 +579,7 @@ def _bulk_apply(request, form, tracks, purpose, granted, will_change, confirm_fo
         request.POST = post
         return bulk_preview(request)
     confirmed: set[str] = set()
-    if granted and purpose.requires_confirmation:
+    if granted and needs_own_confirmation(purpose):
         confirm_form.fields["understand"].label = _confirmation_sentence(purpose, "tracks", will_change)
         if not confirm_form.is_valid():
             messages.error(request, gettext("Tick the box to confirm; nothing was granted."))

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from downstream import selectors, services
 from downstream.models import ApiClient, Manifest, UsageRecord, WebhookDelivery
+from platformkit.admin_base import ReadOnlyAdmin
 
 
 class ApiClientForm(forms.ModelForm):
@@ -162,17 +163,6 @@ class ApiClientAdmin(admin.ModelAdmin):
             return None
         client = queryset.get()
         return _token_page(request, client, webhook_secret=services.rotate_webhook_secret(client=client))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Manifest)

@@ -27,12 +27,12 @@ from downstream import feed
 from downstream.models import AckState, ApiClient, Manifest, ManifestTrack, UsageRecord, WithdrawalAck
 from platformkit.sql import pk_in
 from tracks.models import Track
+from tracks.validators import isrc_or_none
 
 Kind = AuditEvent.Kind
 GRANTED = "granted"
 
 ID_TYPES = ("uuid", "isrc", "sha256")
-_ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -123,8 +123,7 @@ def normalise_id(id_type: str, raw: str) -> str | None:
         except ValueError:
             return None
     if id_type == "isrc":
-        value = value.replace("-", "").upper()
-        return value if _ISRC.match(value) else None
+        return isrc_or_none(value)
     value = value.lower()
     return value if _SHA256.match(value) else None
 

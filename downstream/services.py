@@ -427,31 +427,14 @@ def overdue_acknowledgements(*, now: datetime.datetime | None = None) -> list[Ov
 def notify_overdue_acks(*, now: datetime.datetime | None = None) -> int:
     """One notice per staff member per overdue backlog (keyed by its oldest withdrawal), through the outbox."""
     from django.contrib.auth import get_user_model
-    from django.urls import reverse
 
-    from notifications.models import Notification
-    from notifications.services import queue_notification
+    from downstream.notices import ack_overdue_notices
+    from notifications.services import queue_notice
 
     queued = 0
     staff = list(get_user_model().objects.filter(is_staff=True, is_active=True).only("pk", "email"))
     for item in overdue_acknowledgements(now=now):
-        context = {
-            "client": item.client.name,
-            "contact": item.client.contact,
-            "purpose": item.purpose.name,
-            "count": item.count,
-            "oldest_at": item.oldest_at.isoformat(),
-            "hours": settings.API_ACK_DEADLINE_HOURS,
-            "admin_path": reverse("admin:downstream_apiclient_change", args=[item.client.pk]),
-        }
         with transaction.atomic():
-            for user in staff:
-                row = queue_notification(
-                    kind=Notification.Kind.API_ACK_OVERDUE,
-                    to_email=user.email,
-                    recipient=user,
-                    dedupe_key=f"api-ack-overdue:{item.client.pk}:{item.purpose.pk}:{item.oldest_event_id}:{user.pk}",
-                    context=context,
-                )
-                queued += row is not None
+            for notice in ack_overdue_notices(item, staff=staff):
+                queued += queue_notice(notice) is not None
     return queued

@@ -20,13 +20,15 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from consent.models import AuditEvent
 from downstream import feed, selectors
 from downstream.models import ApiClient, WebhookDelivery
+from platformkit.claims import claim_due
+from platformkit.queueing import task_named
 from platformkit.sql import insert_rows
 
 logger = logging.getLogger(__name__)
@@ -116,8 +118,8 @@ def fan_out(*, client_id: int, max_batches: int = 20) -> list[int]:
 
 def enqueue(delivery_ids: list[int]) -> None:
     """Hand rows to Celery; a broker outage is logged, and the sweep delivers later."""
-    from downstream.tasks import deliver_webhooks
-
+    # By name: downstream.tasks imports this module.
+    deliver_webhooks = task_named("downstream.tasks.deliver_webhooks")
     batch = settings.API_WEBHOOK_BATCH_SIZE
     for start in range(0, len(delivery_ids), batch):
         try:
@@ -131,21 +133,13 @@ def enqueue(delivery_ids: list[int]) -> None:
 
 
 def claim(delivery_ids: list[int]) -> list[WebhookDelivery]:
-    now = timezone.now()
-    with transaction.atomic():
-        rows = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(id__in=delivery_ids, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            .select_related("client", "purpose")
-            .order_by("id")
-        )
-        if rows:
-            WebhookDelivery.objects.filter(id__in=[r.id for r in rows]).update(
-                status=WebhookDelivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-            )
-    for row in rows:
-        row.attempts += 1
-    return rows
+    return claim_due(
+        WebhookDelivery.objects.select_related("client", "purpose"),
+        delivery_ids,
+        pending=WebhookDelivery.Status.PENDING,
+        sending=WebhookDelivery.Status.SENDING,
+        now=timezone.now(),
+    )
 
 
 @dataclass(frozen=True)

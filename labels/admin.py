@@ -21,33 +21,14 @@ from labels.models import (
     LabelInvitation,
     LabelMembership,
 )
+from platformkit.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyTabularInline):
     model = LabelMembership
     extra = 0
     fields = ("user", "role", "created_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Label)

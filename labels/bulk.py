@@ -36,11 +36,13 @@ from django.utils import timezone
 from accounts.models import User
 from consent import bulk_write
 from consent import services as consent_services
+from consent.confirmation import needing_confirmation, unconfirmed_grants
 from consent.models import AuditEvent, Consent, Purpose
 from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
 from labels.models import BulkChange, BulkChangeItem, Delegation, Label
 from labels.selectors import catalogue_tracks, roster_tracks
 from labels.services import LabelError
+from platformkit.queueing import task_named
 from platformkit.request_meta import RequestMeta
 from platformkit.sql import insert_rows, pk_in
 from tracks.models import Track
@@ -203,9 +205,7 @@ def preview_bulk_edit(
     purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
     if not purposes or set(changes) - purposes.keys():
         raise LabelError("Choose at least one known purpose.")
-    missing = [
-        p.name for slug, p in purposes.items() if changes[slug] and p.requires_confirmation and slug not in confirmed
-    ]
+    missing = [p.name for p in unconfirmed_grants(purposes.values(), changes, confirmed)]
     if missing:
         raise LabelError(f"Granting {', '.join(missing)} needs its own confirmation: tick the box that says so.")
     changes = {slug: bool(granted) for slug, granted in changes.items()}
@@ -468,11 +468,11 @@ def enqueue_apply(bulk_change_id: int) -> None:
     A broker outage is logged, never raised: the change is committed as
     queued, and the sweep enqueues it again.
     """
-    from labels.tasks import apply_bulk_change_task
 
     def send() -> None:
         try:
-            apply_bulk_change_task.delay(bulk_change_id)
+            # By name: labels.tasks imports this module.
+            task_named("labels.apply_bulk_change").delay(bulk_change_id)
         except Exception:
             logger.warning("could not enqueue bulk change %s; the sweep will", bulk_change_id, exc_info=True)
 
@@ -785,7 +785,7 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             )
             _insert_undo_items(undo, bulk_change)
             items = BulkChangeItem.objects.filter(bulk_change=undo)
-            regrants = items.filter(new_granted=True, purpose__requires_confirmation=True).exclude(
+            regrants = items.filter(needing_confirmation("purpose__"), new_granted=True).exclude(
                 purpose__slug__in=list(confirmed)
             )
             names = sorted(set(regrants.values_list("purpose__name", flat=True)))

@@ -8,8 +8,8 @@ from django.contrib.sites.requests import RequestSite
 from django.db import transaction
 
 from accounts.locale import user_locale
-from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.notices import account_email
+from notifications.services import queue_notice
 
 
 def _on_site_url(url: str) -> str:
@@ -84,11 +84,14 @@ class AccountAdapter(DefaultAccountAdapter):
             (content for content, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), ""
         )
         with transaction.atomic():
-            queue_notification(
-                kind=Notification.Kind.ACCOUNT_EMAIL,
-                to_email=email,
-                # Every account email is its own event (each carries a fresh key).
-                dedupe_key=f"account:{template_prefix.rsplit('/', 1)[-1]}:{uuid.uuid4().hex}",
-                context={"subject": message.subject, "body": message.body, "html": html},
-                recipient=user if getattr(user, "pk", None) else None,
+            queue_notice(
+                account_email(
+                    to_email=email,
+                    # Every account email is its own event (each carries a fresh key).
+                    dedupe_key=f"account:{template_prefix.rsplit('/', 1)[-1]}:{uuid.uuid4().hex}",
+                    subject=message.subject,
+                    text=message.body,
+                    html=html,
+                    recipient=user if getattr(user, "pk", None) else None,
+                )
             )

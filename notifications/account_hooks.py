@@ -23,18 +23,22 @@ from accounts.hooks import (
 )
 from accounts.models import User
 from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.notices import account_email
+from notifications.services import queue_notice
 
 
 def queue_account_notice(notice: AccountNotice) -> None:
     """Rendered by accounts, stored as an account email: the worker sends it like any other."""
     recipient = User.objects.filter(pk=notice.recipient_id).first() if notice.recipient_id else None
-    queue_notification(
-        kind=Notification.Kind.ACCOUNT_EMAIL,
-        to_email=notice.to_email,
-        dedupe_key=notice.dedupe_key,
-        context={"subject": notice.subject, "body": notice.text, "html": notice.html},
-        recipient=recipient,
+    queue_notice(
+        account_email(
+            to_email=notice.to_email,
+            dedupe_key=notice.dedupe_key,
+            subject=notice.subject,
+            text=notice.text,
+            html=notice.html,
+            recipient=recipient,
+        )
     )
 
 

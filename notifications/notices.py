@@ -1,181 +1,30 @@
-"""What each notice says, decided where the change happens.
+"""The one builder of the outbox's own kind: an account email, rendered before it is queued.
 
-The consent service calls these inside its transaction, so the outbox row is
-committed with the change or not at all.
+allauth (verification, password reset) and accounts (export ready, account
+deleted) render their emails themselves; the outbox stores the rendered text
+and the worker sends it like any other notice. Every other kind is built by
+the app that owns it (consent/notices.py, labels/notices.py,
+downstream/notices.py) and rendered from templates/emails/<kind>/ when sent.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.urls import reverse
-from django.utils.translation import gettext
-
-from accounts.locale import user_locale
-from accounts.models import User
 from notifications.models import Notification
-from notifications.services import NewNotification, queue_notification, queue_notifications
+from notifications.services import NewNotification
 
-# How many track titles a digest names per purpose before it says "and N more".
-DIGEST_TITLES = 10
-
-
-@dataclass(frozen=True)
-class ChangedCell:
-    artist_id: int
-    track_title: str
-    purpose_slug: str
-    purpose_name: str
-    granted: bool
-    track_id: int | None = None
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
-def _actor_label(actor: User | None, artist_id: int, label_name: str = "") -> str:
-    """Who made the change, in the recipient's language (called under their locale)."""
-    if actor is None:
-        return gettext("the portal (automatic change)")
-    if actor.pk == artist_id:
-        return gettext("you")
-    if actor.is_staff:
-        return gettext("Portal staff")
-    manager = actor.display_name or gettext("a label manager")
-    if label_name:
-        return gettext("%(manager)s of %(label)s") % {"manager": manager, "label": label_name}
-    return manager
-
-
-def _digest(cells: list[ChangedCell], *, limit: int | None = DIGEST_TITLES) -> list[dict]:
-    per_purpose: dict[str, dict] = {}
-    for cell in cells:
-        entry = per_purpose.setdefault(
-            cell.purpose_slug,
-            {"slug": cell.purpose_slug, "name": cell.purpose_name, "granted": [], "withdrawn": []},
-        )
-        entry["granted" if cell.granted else "withdrawn"].append(cell.track_title or gettext("Untitled track"))
-    digest = []
-    for entry in per_purpose.values():
-        summary = {"slug": entry["slug"], "name": entry["name"]}
-        for state in ("granted", "withdrawn"):
-            titles = entry[state]
-            summary[f"{state}_count"] = len(titles)
-            shown = titles if limit is None else titles[:limit]
-            summary[f"{state}_titles"] = shown
-            summary[f"{state}_more"] = len(titles) - len(shown)
-        digest.append(summary)
-    return digest
-
-
-def queue_consent_change_notices(
-    *,
-    actor: User | None,
-    receipt_id,
-    source: str,
-    cells: Iterable[ChangedCell],
-    chain_heads: dict[int, dict],
-    label_name: str = "",
-    what: str = "tracks",
-) -> int:
-    """One email per artist per save, whatever the number of tracks.
-
-    To the artist's own save: a receipt. To a change someone else made: a
-    notice of a change made on their behalf, which cannot be turned off.
-    `what` words the digest: "tracks" (consent on tracks), "defaults" (what
-    future uploads get), "reconfirmed" (grants confirmed under new terms) or
-    "upload" (what one upload's files were given from the start: every file is
-    named, an upload holds few).
-    """
-    queued = 0
-    for notice in _consent_notices(
-        actor=actor,
-        receipt_id=receipt_id,
-        source=source,
-        cells=cells,
-        chain_heads=chain_heads,
-        label_name=label_name,
-        what=what,
-    ):
-        if queue_notification(
-            kind=notice.kind,
-            to_email=notice.to_email,
-            dedupe_key=notice.dedupe_key,
-            context=notice.context,
-            recipient=notice.recipient,
-        ):
-            queued += 1
-    return queued
-
-
-def queue_consent_change_notices_at_once(
-    *,
-    actor: User | None,
-    receipt_id,
-    source: str,
-    cells: Iterable[ChangedCell],
-    chain_heads: dict[int, dict],
-    label_name: str = "",
-    what: str = "tracks",
-) -> int:
-    """queue_consent_change_notices for many artists: every outbox row in one statement (bulk changes)."""
-    notices = _consent_notices(
-        actor=actor,
-        receipt_id=receipt_id,
-        source=source,
-        cells=cells,
-        chain_heads=chain_heads,
-        label_name=label_name,
-        what=what,
+def account_email(
+    *, to_email: str, dedupe_key: str, subject: str, text: str, html: str, recipient: User | None
+) -> NewNotification:
+    return NewNotification(
+        kind=Notification.Kind.ACCOUNT_EMAIL,
+        to_email=to_email,
+        dedupe_key=dedupe_key,
+        context={"subject": subject, "body": text, "html": html},
+        recipient=recipient,
     )
-    return len(queue_notifications(notices))
-
-
-def _consent_notices(
-    *,
-    actor: User | None,
-    receipt_id,
-    source: str,
-    cells: Iterable[ChangedCell],
-    chain_heads: dict[int, dict],
-    label_name: str,
-    what: str,
-) -> list[NewNotification]:
-    by_artist: dict[int, list[ChangedCell]] = defaultdict(list)
-    for cell in cells:
-        by_artist[cell.artist_id].append(cell)
-    if not by_artist:
-        return []
-    artists = User.objects.in_bulk(list(by_artist))
-    audit_url = reverse("consent:audit_log")
-    notices = []
-    for artist_id, artist_cells in by_artist.items():
-        artist = artists[artist_id]
-        own_change = actor is not None and actor.pk == artist_id
-        kind = Notification.Kind.CONSENT_RECEIPT if own_change else Notification.Kind.CHANGED_ON_BEHALF
-        with user_locale(artist):
-            actor_label = _actor_label(actor, artist_id, label_name)
-            purposes = _digest(artist_cells, limit=None if what == "upload" else DIGEST_TITLES)
-        context = {
-            "artist_name": artist.display_name or artist.email,
-            "actor_label": actor_label,
-            "label_name": label_name,
-            "delegations_path": reverse("labels:delegations") if label_name else "",
-            "source": source,
-            "what": what,
-            "receipt_id": str(receipt_id),
-            "change_count": len(artist_cells),
-            "track_count": len({cell.track_id for cell in artist_cells}),
-            "purposes": purposes,
-            "chain_head": chain_heads.get(artist_id, {}).get("hash", ""),
-            "audit_log_path": f"{audit_url}?receipt={receipt_id}",
-        }
-        notices.append(
-            NewNotification(
-                kind=kind,
-                to_email=artist.email,
-                dedupe_key=f"consent:{receipt_id}:{artist_id}",
-                context=context,
-                recipient=artist,
-            )
-        )
-    return notices

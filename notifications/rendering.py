@@ -19,11 +19,11 @@ from email import policy as email_policy
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from accounts.locale import user_locale
 from notifications.models import Notification
+from platformkit.emails import render_email
 
 # Rendered (subject, text, HTML) kept per worker process, by kind and context.
 RENDER_CACHE_SIZE = 256
@@ -57,22 +57,16 @@ class _RenderCache:
 _rendered = _RenderCache(RENDER_CACHE_SIZE)
 
 
-def _render(kind: str, context: dict) -> tuple[str, str, str]:
-    prefix = f"emails/{kind}"
-    subject = " ".join(render_to_string(f"{prefix}/subject.txt", context).split())
-    return subject, render_to_string(f"{prefix}/body.txt", context), render_to_string(f"{prefix}/body.html", context)
-
-
 def _render_shared(kind: str, context: dict) -> tuple[str, str, str]:
     """Render once per distinct context; a receipt is one person's own, so it is not kept."""
     if "receipt" in context:
-        return _render(kind, context)
+        return render_email(kind, context)
     # The same context renders differently per language and time zone (dates, wording).
     locale = f"{translation.get_language()}|{timezone.get_current_timezone_name()}"
     key = (kind, locale + json.dumps(context, sort_keys=True, default=str))
     rendered = _rendered.get(key)
     if rendered is None:
-        rendered = _render(kind, context)
+        rendered = render_email(kind, context)
         _rendered.put(key, rendered)
     return rendered
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -67,6 +68,17 @@ class NewNotification:
     recipient: Any = None
 
 
+def queue_notice(notice: NewNotification) -> Notification | None:
+    """queue_notification for a row a notice builder made."""
+    return queue_notification(
+        kind=notice.kind,
+        to_email=notice.to_email,
+        dedupe_key=notice.dedupe_key,
+        context=notice.context,
+        recipient=notice.recipient,
+    )
+
+
 def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
     """Write many outbox rows in ONE statement (PostgreSQL) and deliver them in batches once the caller commits.
 
@@ -77,12 +89,7 @@ def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
     if not notices:
         return []
     if connection.vendor != "postgresql":
-        rows = [
-            queue_notification(
-                kind=n.kind, to_email=n.to_email, dedupe_key=n.dedupe_key, context=n.context, recipient=n.recipient
-            )
-            for n in notices
-        ]
+        rows = [queue_notice(n) for n in notices]
         return [row.id for row in rows if row is not None]
     table = connection.ops.quote_name(Notification._meta.db_table)
     payload = [
@@ -107,6 +114,21 @@ def queue_notifications(notices: Sequence[NewNotification]) -> list[int]:
         chunk = ids[start : start + batch]
         transaction.on_commit(functools.partial(enqueue_delivery, chunk))
     return ids
+
+
+# name -> step(now) -> how many it handed out again; run by the outbox sweep (beat, every minute). An app
+# above the outbox registers its own in AppConfig.ready(), so the mailbox needs no knowledge of it.
+SweepStep = Callable[[datetime], int]
+_sweep_steps: dict[str, SweepStep] = {}
+
+
+def register_sweep_step(name: str, step: SweepStep) -> None:
+    """Run `step` with every outbox sweep; its count is reported under `name` in the sweep's result."""
+    _sweep_steps[name] = step
+
+
+def sweep_steps() -> dict[str, SweepStep]:
+    return dict(_sweep_steps)
 
 
 def enqueue_delivery(notification_ids: Iterable[int], *, always_try: bool = False) -> bool:

@@ -22,13 +22,13 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import F
 from django.utils import timezone
 from psycopg import pq
 
 from notifications.models import Notification
 from notifications.rendering import MessageBuilder, Outgoing
-from platformkit.queueing import enqueue
+from notifications.services import sweep_steps
+from platformkit.claims import claim_due
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +54,13 @@ def retry_countdown(attempt: int) -> float:
 
 def claim(notification_ids: list[int]) -> list[Notification]:
     """Take the due, pending rows among these ids; rows another task holds are skipped."""
-    now = timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("recipient")
-            .filter(id__in=notification_ids, status=Notification.Status.PENDING, next_attempt_at__lte=now)
-            .order_by("id")
-        )
-        if rows:
-            Notification.objects.filter(id__in=[row.id for row in rows]).update(
-                status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-            )
-    for row in rows:
-        row.attempts += 1
-    return rows
+    return claim_due(
+        Notification.objects.select_related("recipient"),
+        notification_ids,
+        pending=Notification.Status.PENDING,
+        sending=Notification.Status.SENDING,
+        now=timezone.now(),
+    )
 
 
 def renew_claims(notification_ids: list[int]) -> int:
@@ -399,8 +391,11 @@ def sweep_notifications() -> dict[str, int]:
     batch = settings.NOTIFICATIONS_BATCH_SIZE
     for start in range(0, len(to_send), batch):
         enqueue_delivery(to_send[start : start + batch], always_try=True)
-    restarted = _restart_unfinished_fan_outs(now)
-    return {"released": len(released), "enqueued": len(to_send), "fan_outs_restarted": restarted}
+    result = {"released": len(released), "enqueued": len(to_send)}
+    # What the apps above the outbox hand out again with it (consent: a policy fan-out cut short).
+    for name, step in sweep_steps().items():
+        result[name] = step(now)
+    return result
 
 
 def _release_expired_claims(now: datetime) -> list[int]:
@@ -418,52 +413,3 @@ def _release_expired_claims(now: datetime) -> list[int]:
                 status=Notification.Status.PENDING, claimed_at=None, next_attempt_at=now
             )
     return ids
-
-
-def _restart_unfinished_fan_outs(now: datetime) -> int:
-    """A fan-out cut short (broker down at publication, worker lost) is started again."""
-    from consent.models import PolicyVersion
-    from consent.policy import fan_out_incomplete
-
-    recent = PolicyVersion.objects.filter(
-        # Version 1 is the terms every account signed up under: never announced.
-        version__gt=1,
-        published_at__gte=now - timedelta(days=7),
-        published_at__lte=now - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS),
-    )
-    restarted = 0
-    for version in recent:
-        if fan_out_incomplete(version) and enqueue(fan_out_policy_notice, version.pk, always_try=True):
-            restarted += 1
-    return restarted
-
-
-@shared_task(bind=True, ignore_result=True)
-def fan_out_policy_notice(self: Task[..., Any], version_id: int) -> dict[str, int]:
-    """Write one notice per active user, a batch per INSERT ... SELECT, and deliver them.
-
-    Idempotent: a batch that was already written writes nothing again, so a
-    redelivered or restarted fan-out only fills the gaps.
-    """
-    from consent.models import PolicyVersion
-    from consent.policy import FAN_OUT_BATCH, batch_bounds, insert_policy_notices
-    from notifications.services import enqueue_delivery
-
-    version = PolicyVersion.objects.filter(pk=version_id, published_at__isnull=False).first()
-    if version is None:
-        return {"written": 0}
-    written = 0
-    after = 0
-    while True:
-        with transaction.atomic():
-            ids = insert_policy_notices(version, after_user_id=after)
-        written += len(ids)
-        batch = settings.NOTIFICATIONS_BATCH_SIZE
-        for start in range(0, len(ids), batch):
-            enqueue_delivery(ids[start : start + batch])
-        last_id, count = batch_bounds(version, after_user_id=after)
-        if last_id is None or count < FAN_OUT_BATCH:
-            break
-        after = last_id
-    logger.info("policy version %s: %s notices written", version.version, written)
-    return {"written": written}

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from consent.hooks import ConsentCellChange
+from platformkit.queueing import task_named
 from platformkit.sql import pk_in
 from public import copies
 from public.answers import PURPOSE_SLUG, answer_for, granted_consents, signals_for
@@ -114,8 +115,8 @@ def request_rebuild(*, track_ids: Iterable[int]) -> int:
 
 def enqueue_builds(track_ids: Sequence[int]) -> bool:
     """Hand rows to Celery in batches. A broker outage is logged, never raised: the sweep finds the rows."""
-    from public.tasks import build_distribution_copies
-
+    # By name: public.tasks imports this module.
+    build_distribution_copies = task_named("public.build_distribution_copies")
     batch = settings.PUBLIC_COPY_BATCH_SIZE
     try:
         for start in range(0, len(track_ids), batch):

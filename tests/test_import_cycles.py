@@ -16,10 +16,6 @@ APPS = ("platformkit", "accounts", "notifications", "tracks", "consent", "labels
 KNOWN: set[frozenset[str]] = {
     # User.delete() and the queryset's delete() route every deletion through the deletion service (rule 7).
     frozenset({"accounts.models", "accounts.services"}),
-    # services enqueue the task on commit, the task calls back into the services / the module it runs.
-    frozenset({"downstream.tasks", "downstream.webhooks"}),
-    frozenset({"labels.bulk", "labels.tasks"}),
-    frozenset({"public.services", "public.tasks"}),
 }
 
 

@@ -31,10 +31,16 @@ def isrc_key(value: str | None) -> str:
     return compact
 
 
+def isrc_or_none(value: str | None) -> str | None:
+    """The one spelling of an ISRC, or None if it is not one."""
+    compact = isrc_key(value)
+    return compact if _ISRC.match(compact) else None
+
+
 def normalise_isrc(value: str) -> str:
     """`GB-AYE-25-00001` → `GBAYE2500001`; raise ValidationError if it is not an ISRC."""
-    compact = isrc_key(value)
-    if not _ISRC.match(compact):
+    compact = isrc_or_none(value)
+    if compact is None:
         raise ValidationError(
             gettext(
                 "An ISRC is 12 characters: 2-letter country, 3-character registrant, 2-digit year, "
@@ -47,10 +53,7 @@ def normalise_isrc(value: str) -> str:
 
 def normalise_isrc_or_blank(value: str) -> str:
     """For tags read from files: an unusable ISRC is dropped, not fatal."""
-    try:
-        return normalise_isrc(value)
-    except ValidationError:
-        return ""
+    return isrc_or_none(value) or ""
 
 
 def max_year() -> int:

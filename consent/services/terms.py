@@ -14,6 +14,7 @@ from consent.models import (
     Consent,
     PolicyVersion,
 )
+from consent.notices import ChangedCell, queue_consent_change_notices
 from consent.services.audit import (
     append_events,
     event_row,
@@ -26,7 +27,6 @@ from consent.services.errors import (
     ConsentError,
 )
 from consent.services.writes import change_consent
-from notifications.notices import ChangedCell, queue_consent_change_notices
 from platformkit.request_meta import RequestMeta
 from platformkit.sql import pk_in
 from tracks.models import Track

@@ -16,6 +16,7 @@ from consent.models import (
     Purpose,
     UploadDefault,
 )
+from consent.notices import ChangedCell, queue_consent_change_notices
 from consent.services.audit import (
     append_events,
     event_row,
@@ -34,7 +35,6 @@ from consent.services.errors import (
 )
 from consent.services.permissions import can_change_consent
 from consent.services.writes import write_track_consent
-from notifications.notices import ChangedCell, queue_consent_change_notices
 from platformkit.request_meta import RequestMeta
 from platformkit.sql import insert_rows
 from tracks.models import Track

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import AuditChainHead, AuditEvent, Consent, PolicyVersion, Purpose
+from consent.notices import ChangedCell, queue_consent_change_notices
 from consent.services.audit import (
     append_events,
     event_row,
@@ -32,7 +33,6 @@ from consent.services.errors import (
     ConsentPermissionDenied,
 )
 from consent.services.permissions import actor_kind_for, can_change_consent, delegated_scopes
-from notifications.notices import ChangedCell, queue_consent_change_notices
 from platformkit.request_meta import RequestMeta
 from platformkit.sql import insert_rows, pk_in
 from tracks.models import Track

@@ -1,6 +1,7 @@
 from django import template
 
 from consent import selectors
+from consent.vocabulary import ActorKind, Source
 
 register = template.Library()
 
@@ -16,11 +17,13 @@ def changer(event) -> str:
     """Who made an audited change, as the artist reads it: you, your label, staff, policy."""
     from django.utils.translation import gettext as _
 
-    if event.source == "policy_lapse":
+    if event.source == Source.POLICY_LAPSE:
         return _("policy change")
-    if event.actor_kind == "artist" and event.actor_id == event.artist_id:
+    if event.actor_kind == ActorKind.ARTIST and event.actor_id == event.artist_id:
         return _("you")
-    return {"label": _("your label"), "staff": _("staff"), "system": _("the system")}.get(event.actor_kind, _("you"))
+    return {ActorKind.LABEL: _("your label"), ActorKind.STAFF: _("staff"), ActorKind.SYSTEM: _("the system")}.get(
+        event.actor_kind, _("you")
+    )
 
 
 @register.simple_tag

@@ -69,8 +69,8 @@ def test_publishing_writes_one_notice_per_active_user_in_set_based_batches(
 
 
 def test_fan_out_query_count_does_not_grow_with_the_number_of_users(draft, make_user, settings, monkeypatch):
+    from consent.tasks import fan_out_policy_notice
     from notifications import services as notification_services
-    from notifications.tasks import fan_out_policy_notice
 
     settings.NOTIFICATIONS_BATCH_SIZE = 10_000  # one delivery hand-off per fan-out, whatever the count
     handed_off = []
@@ -90,6 +90,23 @@ def test_fan_out_query_count_does_not_grow_with_the_number_of_users(draft, make_
 
     assert few == many
     assert [len(ids) for ids in handed_off] == [5, 125]
+
+
+def test_a_fan_out_queued_under_the_tasks_old_name_still_writes_the_notices(draft, make_user, settings):
+    """The task moved from notifications.tasks to consent.tasks; a message queued before the move keeps its name."""
+    from platformkit.queueing import task_named
+
+    settings.NOTIFICATIONS_BATCH_SIZE = 10_000
+    users = [make_user() for _ in range(3)]
+    version = draft(material=False, changes=())
+    PolicyVersion.objects.filter(pk=version.pk).update(published_at=timezone.now())
+
+    task_named("notifications.tasks.fan_out_policy_notice").run(version.pk)
+
+    noticed = set(
+        Notification.objects.filter(campaign=policy.campaign_for(version)).values_list("recipient_id", flat=True)
+    )
+    assert {u.pk for u in users} <= noticed
 
 
 def test_publishing_twice_sends_nothing_twice(draft, artist, django_capture_on_commit_callbacks):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Mapping
 
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -15,9 +13,9 @@ from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
 from consent.services import DelegationChange
 from labels.models import Delegation, Label, LabelMembership
+from labels.notices import delegation_notices
 from labels.services.errors import LabelError
-from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.services import queue_notice
 from platformkit.request_meta import RequestMeta
 
 Scope = Delegation.Scope
@@ -55,45 +53,6 @@ def clean_scopes(
 def _scope_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[DelegationChange]:
     slugs = list(Purpose.objects.values_list("slug", flat=True))
     return [DelegationChange(s, old.get(s, Scope.NONE), new.get(s, Scope.NONE)) for s in slugs]
-
-
-def _notify_delegation(
-    delegation: Delegation, *, headline: str, receipt_id: uuid.UUID | None, actor: User | None
-) -> None:
-    """Both sides hear of every delegation event: the artist and each member of the label."""
-    names = dict(Purpose.objects.values_list("slug", "name"))
-    scope_lines = [
-        # The outbox stores JSON: the scope's words as text (in the language active when it is queued).
-        {"name": names.get(slug, slug), "scope": str(Scope(value).label)}
-        for slug, value in delegation.scopes.items()
-        if slug in names
-    ]
-    key = receipt_id or uuid.uuid4()
-    context = {
-        "headline": headline,
-        "label_name": delegation.label.name,
-        "artist_name": delegation.artist.display_name or delegation.artist.email,
-        "actor_name": (actor.display_name or actor.email) if actor else "the portal",
-        "status": delegation.get_status_display(),
-        "scopes": scope_lines if delegation.status == Status.ACTIVE else [],
-        "artist_path": reverse("labels:delegations"),
-        "label_path": reverse("labels:roster", args=[delegation.label.slug]),
-    }
-    queue_notification(
-        kind=Notification.Kind.DELEGATION_CHANGED,
-        to_email=delegation.artist.email,
-        dedupe_key=f"delegation:{key}:{delegation.artist_id}",
-        context={**context, "for_artist": True},
-        recipient=delegation.artist,
-    )
-    for member in User.objects.filter(label_memberships__label=delegation.label, is_active=True):
-        queue_notification(
-            kind=Notification.Kind.DELEGATION_CHANGED,
-            to_email=member.email,
-            dedupe_key=f"delegation:{key}:{member.pk}",
-            context={**context, "for_artist": False},
-            recipient=member,
-        )
 
 
 def transition(
@@ -142,12 +101,21 @@ def transition(
             request_meta=request_meta,
             apply=apply,
         )
-        _notify_delegation(delegation, headline=headline, receipt_id=result.receipt_id, actor=actor)
+        for notice in delegation_notices(delegation, headline=headline, receipt_id=result.receipt_id, actor=actor):
+            queue_notice(notice)
     return delegation
 
 
 def open_delegation_exists(artist: User, label: Label) -> bool:
     return Delegation.objects.open().filter(artist=artist, label=label).exists()
+
+
+def check_can_join(artist: User, label: Label) -> None:
+    """Raise LabelError unless the artist may start a delegation with the label (by request or invitation)."""
+    if LabelMembership.objects.filter(label=label, user=artist).exists():
+        raise LabelError("Members of the label cannot be on its roster.")
+    if open_delegation_exists(artist, label):
+        raise LabelError("You already have an open delegation, invitation or request with this label.")
 
 
 def request_to_join(
@@ -160,10 +128,7 @@ def request_to_join(
 ) -> Delegation:
     """An artist asks to join a roster, saying up front what the label may do."""
     clean = clean_scopes(scopes, confirmed=confirmed)
-    if LabelMembership.objects.filter(label=label, user=artist).exists():
-        raise LabelError("Members of the label cannot be on its roster.")
-    if open_delegation_exists(artist, label):
-        raise LabelError("You already have an open delegation, invitation or request with this label.")
+    check_can_join(artist, label)
     delegation = Delegation(artist=artist, label=label, status=Status.REQUESTED, scopes=clean, created_by=artist)
     with transaction.atomic():
         delegation.save()

@@ -10,15 +10,14 @@ from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from labels.models import ArtistInvitation, Delegation, Label, LabelMembership
-from labels.services.delegations import clean_scopes, open_delegation_exists, transition
+from labels.notices import invitation_notice
+from labels.services.delegations import check_can_join, clean_scopes, transition
 from labels.services.errors import LabelError
-from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.services import queue_notice
 from platformkit.request_meta import RequestMeta
 
 Status = Delegation.Status
@@ -44,17 +43,7 @@ def invite_artist(
             invitation = ArtistInvitation.objects.create(
                 label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
             )
-            queue_notification(
-                kind=Notification.Kind.LABEL_INVITATION,
-                to_email=email,
-                dedupe_key=f"artist-invitation:{invitation.pk}",
-                context={
-                    "for_artist": True,
-                    "label_name": label.name,
-                    "inviter": actor.display_name or actor.email,
-                    "accept_path": reverse("labels:artist_invitation", args=[invitation.token]),
-                },
-            )
+            queue_notice(invitation_notice(invitation))
     except IntegrityError:
         # The one-pending-invitation constraint: the label's own earlier invitation.
         raise LabelError(f"{email} already has an invitation from this label waiting.") from None
@@ -104,10 +93,7 @@ def accept_artist_invitation(
     with transaction.atomic():
         fresh = _answerable(artist, invitation)
         label = fresh.label
-        if LabelMembership.objects.filter(label=label, user=artist).exists():
-            raise LabelError("Members of the label cannot be on its roster.")
-        if open_delegation_exists(artist, label):
-            raise LabelError("You already have an open delegation, invitation or request with this label.")
+        check_can_join(artist, label)
         # Saved as invited (which confers nothing) and made active by the
         # transition, under the artist's chain lock like every delegation change.
         delegation = Delegation(artist=artist, label=label, status=Status.INVITED, created_by=fresh.invited_by)

@@ -6,15 +6,14 @@ import secrets
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
 from labels.models import Label, LabelInvitation, LabelMembership
+from labels.notices import invitation_notice
 from labels.services.errors import LabelError
-from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.services import queue_notice
 
 RESERVED_SLUGS = {"delegations", "proposals", "invitations", "join"}
 
@@ -49,16 +48,7 @@ def invite_manager(*, actor: User, label: Label, email: str) -> LabelInvitation:
         invitation = LabelInvitation.objects.create(
             label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
         )
-        queue_notification(
-            kind=Notification.Kind.LABEL_INVITATION,
-            to_email=email,
-            dedupe_key=f"label-invitation:{invitation.pk}",
-            context={
-                "label_name": label.name,
-                "inviter": actor.display_name or actor.email,
-                "accept_path": reverse("labels:accept_manager", args=[invitation.token]),
-            },
-        )
+        queue_notice(invitation_notice(invitation))
     return invitation
 
 

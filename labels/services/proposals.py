@@ -6,17 +6,16 @@ from collections import defaultdict
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from consent import services as consent_services
 from consent.models import AuditEvent, Purpose
 from labels.models import ConsentProposal, Label
+from labels.notices import proposal_notice
 from labels.selectors import roster_tracks
 from labels.services.errors import LabelError
-from notifications.models import Notification
-from notifications.services import queue_notification
+from notifications.services import queue_notice
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
@@ -48,21 +47,7 @@ def propose_grant(
             ConsentProposal.tracks.through.objects.bulk_create(
                 [ConsentProposal.tracks.through(consentproposal_id=proposal.pk, track_id=t) for t in track_ids]
             )
-            artist = artists[owner_id]
-            queue_notification(
-                kind=Notification.Kind.CONSENT_PROPOSAL,
-                to_email=artist.email,
-                dedupe_key=f"proposal:{proposal.pk}",
-                context={
-                    "artist_name": artist.display_name or artist.email,
-                    "label_name": label.name,
-                    "purpose_name": purpose.name,
-                    "track_count": len(track_ids),
-                    "message": message[:2000],
-                    "proposal_path": reverse("labels:proposal", args=[proposal.pk]),
-                },
-                recipient=artist,
-            )
+            queue_notice(proposal_notice(proposal, artist=artists[owner_id], track_count=len(track_ids)))
             created.append(proposal)
     return created
 

@@ -3,8 +3,8 @@ import uuid
 import pytest
 from django.db import transaction
 
+from consent.notices import DIGEST_TITLES, ChangedCell, queue_consent_change_notices
 from notifications.models import Notification
-from notifications.notices import DIGEST_TITLES, ChangedCell, queue_consent_change_notices
 
 pytestmark = pytest.mark.django_db
 
