@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from consent import selectors
 from consent.models import AuditEvent, Purpose
@@ -9,11 +9,11 @@ from consent.selectors import AuditFilter
 from consent.vocabulary import ActorKind
 
 ACTOR_CHOICES = [
-    ("", "Anyone"),
-    (selectors.YOU, "You"),
-    (AuditEvent.ActorKind.STAFF, "Staff"),
-    (AuditEvent.ActorKind.LABEL, "A label"),
-    (AuditEvent.ActorKind.SYSTEM, "The system"),
+    ("", gettext_lazy("Anyone")),
+    (selectors.YOU, gettext_lazy("You")),
+    (AuditEvent.ActorKind.STAFF, gettext_lazy("Staff")),
+    (AuditEvent.ActorKind.LABEL, gettext_lazy("A label")),
+    (AuditEvent.ActorKind.SYSTEM, gettext_lazy("The system")),
 ]
 
 
@@ -21,24 +21,28 @@ class AuditFilterForm(forms.Form):
     track = forms.UUIDField(required=False, widget=forms.HiddenInput)
     # The link in a receipt email narrows the log to that one save.
     receipt = forms.UUIDField(required=False, widget=forms.HiddenInput)
-    title = forms.CharField(required=False, max_length=200, label="Track title contains")
+    title = forms.CharField(required=False, max_length=200, label=gettext_lazy("Track title contains"))
     purpose = forms.ChoiceField(required=False)
-    actor = forms.ChoiceField(required=False, choices=ACTOR_CHOICES, label="Who acted")
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *AuditEvent.Source.choices])
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    actor = forms.ChoiceField(required=False, choices=ACTOR_CHOICES, label=gettext_lazy("Who acted"))
+    source = forms.ChoiceField(required=False, choices=[("", gettext_lazy("Any source")), *AuditEvent.Source.choices])
+    date_from = forms.DateField(
+        required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label=pgettext_lazy("end of a date range", "To"), widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args, purposes: list[Purpose], **kwargs):
         super().__init__(*args, **kwargs)
         purpose = self.fields["purpose"]
         assert isinstance(purpose, forms.ChoiceField)
-        purpose.choices = [("", "Any purpose"), *((p.slug, p.name) for p in purposes)]
+        purpose.choices = [("", gettext_lazy("Any purpose")), *((p.slug, gettext(p.name)) for p in purposes)]
 
     def clean(self):
         data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
-            raise forms.ValidationError("The start date is after the end date.")
+            raise forms.ValidationError(gettext_lazy("The start date is after the end date."))
         return data
 
     def to_filter(self) -> AuditFilter:

@@ -24,8 +24,8 @@ from consent.models import (
     Purpose,
     UploadDefault,
 )
-from tracks.models import Track
 from consent.vocabulary import ActorKind
+from tracks.models import Track
 
 
 def purposes() -> list[Purpose]:
@@ -70,24 +70,30 @@ def describe_state(state: str, changed_by_kind: str, policy_version: int | None)
         return _("never granted")
     if state == LAPSED:
         return _("lapsed under policy %(version)s") % {"version": policy_version}
+    words: dict[str, str]
     if state == GRANTED:
-        return {
+        words = {
             ActorKind.LABEL: _("granted by your label"),
             ActorKind.STAFF: _("granted by staff"),
             ActorKind.SYSTEM: _("granted by the system"),
-        }.get(changed_by_kind, _("granted by you"))
-    return {
+        }
+        return words.get(changed_by_kind, _("granted by you"))
+    words = {
         ActorKind.LABEL: _("withdrawn by your label"),
         ActorKind.STAFF: _("withdrawn by staff"),
-    }.get(changed_by_kind, _("withdrawn by you"))
+    }
+    return words.get(changed_by_kind, _("withdrawn by you"))
 
 
 def _who(consent: Consent, viewer_id: int | None) -> str:
     if consent.changed_by_id is not None and consent.changed_by_id == viewer_id:
         return _("you")
-    return {ActorKind.STAFF: _("staff"), ActorKind.SYSTEM: _("the system"), ActorKind.LABEL: _("your label")}.get(
-        consent.changed_by_kind, _("you")
-    )
+    words: dict[str, str] = {
+        ActorKind.STAFF: _("staff"),
+        ActorKind.SYSTEM: _("the system"),
+        ActorKind.LABEL: _("your label"),
+    }
+    return words.get(consent.changed_by_kind, _("you"))
 
 
 def consent_matrix(
