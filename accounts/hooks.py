@@ -157,3 +157,20 @@ __all__ = [
     "send_notice",
     "set_notice_sender",
 ]
+
+
+# The deletion service, registered by AccountsConfig.ready(): User.delete() and the queryset's delete()
+# go through it without accounts.models importing accounts.services (which imports the models).
+AccountDeleter = Callable[..., Any]
+_account_deleter: list[AccountDeleter] = []
+
+
+def register_account_deleter(deleter: AccountDeleter) -> None:
+    _account_deleter[:] = [deleter]
+
+
+def delete_through_service(user: User) -> None:
+    """Delete one account the one way (accounts.services.delete_account), with the system as the actor."""
+    if not _account_deleter:
+        raise ImproperlyConfigured("accounts.services.delete_account is not registered: is accounts installed?")
+    _account_deleter[0](user=user, actor=None, via="system")

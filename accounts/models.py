@@ -8,6 +8,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.hooks import delete_through_service
+
 
 class UserQuerySet(models.QuerySet["User"]):
     def delete(self):
@@ -17,11 +19,9 @@ class UserQuerySet(models.QuerySet["User"]):
         same withdrawals, audit events, file removal and notices as the
         settings page (with the system as the actor).
         """
-        from accounts.services import delete_account
-
         count = 0
         for user in self.order_by("pk"):
-            delete_account(user=user, actor=None, via="system")
+            delete_through_service(user)
             count += 1
         return count, {self.model._meta.label: count}
 
@@ -105,9 +105,7 @@ class User(AbstractUser):
 
     def delete(self, using=None, keep_parents=False):
         """Routed through the one deletion service (see UserQuerySet.delete)."""
-        from accounts.services import delete_account
-
-        delete_account(user=self, actor=None, via="system")
+        delete_through_service(self)
         return 1, {self._meta.label: 1}
 
 
