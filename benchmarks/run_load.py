@@ -164,7 +164,19 @@ def run(args) -> int:
         store.create_bucket("media")
         smtp_port = free_port()
         sink = Subprocess(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}", "-c", "aiosmtpd.handlers.Sink"],
+            # -I: the repository (the working directory) is not on the path, or the app `public` would hide
+            # the module of that name that aiosmtpd imports.
+            [
+                sys.executable,
+                "-I",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{smtp_port}",
+                "-c",
+                "aiosmtpd.handlers.Sink",
+            ],
             env=dict(os.environ),
             log_path=workdir / "smtp.log",
         )
@@ -186,6 +198,10 @@ def run(args) -> int:
             "STATIC_ROOT": str(workdir / "static"),
             "PORTAL_VAR_DIR": str(workdir / "var"),
             "LOG_LEVEL": "WARNING",
+            # No track is made public during the load, so no copy is signed; production settings still
+            # insist on naming the C2PA chain and key.
+            "PUBLIC_C2PA_CERT_CHAIN": os.environ.get("PUBLIC_C2PA_CERT_CHAIN", "/nonexistent/load-chain.pem"),
+            "PUBLIC_C2PA_PRIVATE_KEY": os.environ.get("PUBLIC_C2PA_PRIVATE_KEY", "/nonexistent/load-key.pem"),
         }
         (workdir / "var").mkdir()
         print(f"migrating {db_name}, collecting static files, seeding {args.users} artists…", flush=True)
@@ -246,19 +262,23 @@ def run(args) -> int:
         load_after = os.getloadavg()
         cpu_used = {role: cpu_seconds(group) - cpu_before[role] for role, group in roles(webs, workers, store).items()}
 
-        wait_for(
-            lambda: (o := outcome(env))["unsettled"] == 0 and o["unsent"] == 0,
-            timeout=180,
-            interval=2,
-            message="the workers to process every upload and send every notice",
-        )
+        # The latencies first: they stand whatever the workers do afterwards.
+        print()
+        print(summarise(workdir / "locust_stats.csv", elapsed))
+        print()
+        try:
+            wait_for(
+                lambda: (o := outcome(env))["unsettled"] == 0 and o["unsent"] == 0,
+                timeout=180,
+                interval=2,
+                message="the workers to process every upload and send every notice",
+            )
+        finally:
+            print(f"work left after the run: {outcome(env)}", flush=True)
         result = outcome(env)
         verify = subprocess.run(
             [sys.executable, "manage.py", "verify_audit_log"], cwd=ROOT, env=env, capture_output=True, text=True
         )
-        print()
-        print(summarise(workdir / "locust_stats.csv", elapsed))
-        print()
         print(
             f"Locust ran {elapsed:.0f} s (exit {locust.returncode}); load average before {load_before[0]:.1f}, "
             f"after {load_after[0]:.1f} (2 cores, shared)."
