@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts import hooks
 from accounts.models import DataExport, User
 from accounts.notices import account_deleted_notice, data_export_ready_notice
-from platformkit.queueing import task_named
+from platformkit.queueing import enqueue, task_named
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -120,10 +120,7 @@ def request_data_export(*, user: User) -> tuple[DataExport, bool]:
 
 def enqueue_export_build(export_id: int) -> None:
     """Hand the build to Celery; if the broker is down, the sweep enqueues it later."""
-    try:
-        task_named("accounts.build_data_export").delay(export_id)
-    except Exception:
-        logger.warning("could not enqueue data export %s; the sweep will", export_id, exc_info=True)
+    enqueue(task_named("accounts.build_data_export"), export_id)
 
 
 def claim_export(*, export_id: int) -> DataExport | None:

@@ -28,6 +28,7 @@ from consent.models import AuditEvent
 from downstream import feed, selectors
 from downstream.models import ApiClient, WebhookDelivery
 from platformkit.claims import claim_due
+from platformkit.queueing import enqueue as enqueue_task
 from platformkit.queueing import task_named
 from platformkit.sql import insert_rows
 
@@ -122,10 +123,8 @@ def enqueue(delivery_ids: list[int]) -> None:
     deliver_webhooks = task_named("downstream.tasks.deliver_webhooks")
     batch = settings.API_WEBHOOK_BATCH_SIZE
     for start in range(0, len(delivery_ids), batch):
-        try:
-            deliver_webhooks.delay(delivery_ids[start : start + batch])
-        except Exception:
-            logger.warning("could not enqueue webhook deliveries; the sweep will send them", exc_info=True)
+        # A broker outage is logged once by enqueue; the sweep sends what was not handed over.
+        if not enqueue_task(deliver_webhooks, delivery_ids[start : start + batch]):
             return
 
 

@@ -42,7 +42,7 @@ from consent.services import ConsentError, ConsentPermissionDenied, can_change_c
 from labels.models import BulkChange, BulkChangeItem, Delegation, Label
 from labels.selectors import catalogue_tracks, roster_tracks
 from labels.services import LabelError
-from platformkit.queueing import task_named
+from platformkit.queueing import enqueue, task_named
 from platformkit.request_meta import RequestMeta
 from platformkit.sql import insert_rows, pk_in
 from tracks.models import Track
@@ -470,11 +470,8 @@ def enqueue_apply(bulk_change_id: int) -> None:
     """
 
     def send() -> None:
-        try:
-            # By name: labels.tasks imports this module.
-            task_named("labels.apply_bulk_change").delay(bulk_change_id)
-        except Exception:
-            logger.warning("could not enqueue bulk change %s; the sweep will", bulk_change_id, exc_info=True)
+        # By name: labels.tasks imports this module.
+        enqueue(task_named("labels.apply_bulk_change"), bulk_change_id)
 
     transaction.on_commit(send)
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from consent.hooks import ConsentCellChange
-from platformkit.queueing import task_named
+from platformkit.queueing import enqueue, task_named
 from platformkit.sql import pk_in
 from public import copies
 from public.answers import PURPOSE_SLUG, answer_for, granted_consents, signals_for
@@ -118,12 +118,9 @@ def enqueue_builds(track_ids: Sequence[int]) -> bool:
     # By name: public.tasks imports this module.
     build_distribution_copies = task_named("public.build_distribution_copies")
     batch = settings.PUBLIC_COPY_BATCH_SIZE
-    try:
-        for start in range(0, len(track_ids), batch):
-            build_distribution_copies.delay(list(track_ids[start : start + batch]))
-    except Exception:
-        logger.warning("could not enqueue copy builds for %s tracks; the sweep will", len(track_ids), exc_info=True)
-        return False
+    for start in range(0, len(track_ids), batch):
+        if not enqueue(build_distribution_copies, list(track_ids[start : start + batch])):
+            return False
     return True
 
 
