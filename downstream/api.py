@@ -115,9 +115,9 @@ class PortalApi(NinjaAPI):
         urls = super()._get_urls()
         for index, pattern in enumerate(urls):
             if isinstance(pattern, URLPattern) and pattern.name == "track_consent":
-                urls[index] = django_path(
-                    str(pattern.pattern), _fast_track_consent(pattern.callback), name=pattern.name
-                )
+                fast = django_path(str(pattern.pattern), _fast_track_consent(pattern.callback), name=pattern.name)
+                # Tried first: no other operation's route matches this one's paths.
+                return [fast, *urls[:index], *urls[index + 1 :]]
         return urls
 
 

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
@@ -432,25 +432,28 @@ def _fetch_planned_once(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]
     Django's query log still sees it. (Behind PgBouncer in transaction mode this needs its prepared-statement
     support, max_prepared_statements > 0.)
     """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    # `connection` is a per-thread lookup on every attribute access; this path takes it once.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             rows: list[tuple[Any, ...]] = cursor.fetchall()
             return rows
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    if connection.connection.prepare_threshold is None:
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw_connection = db.connection
+    if raw_connection.prepare_threshold is None:
         # Django turns psycopg's automatic preparation off; it stays off (no other statement ever reaches a
         # count this high), and prepare=True below prepares this one.
-        connection.connection.prepare_threshold = 2**31
+        raw_connection.prepare_threshold = 2**31
     # The stubs do not know psycopg's cursor class Django builds this one from.
     server_cursor: Any = ServerBindingCursor
-    with server_cursor(connection.connection) as raw, connection.wrap_database_errors:
-        if connection.queries_logged:
-            with connection.make_debug_cursor(raw).debug_sql(sql, params):
+    with server_cursor(raw_connection) as raw, db.wrap_database_errors:
+        if db.queries_logged:
+            with db.make_debug_cursor(raw).debug_sql(sql, params):
                 raw.execute(sql, params, prepare=True)
         else:
             raw.execute(sql, params, prepare=True)
