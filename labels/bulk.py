@@ -1,5 +1,10 @@
 """Bulk changes: preview, confirm, apply, undo, and the sweep that keeps them moving.
 
+Two scopes share this machinery: a label manager's change over the label's
+roster (`BulkChange.label`), and an artist's change over their own catalogue
+(`BulkChange.artist`). The artist's is checked the same way (drift against the
+preview, chunks, progress, undo); only what counts as "in scope" differs.
+
 A preview writes every (track, purpose) cell it showed as a BulkChangeItem,
 set-based (INSERT ... SELECT, or one INSERT from a CSV dry run). Confirming
 first checks, in a constant number of queries, that the preview still holds
@@ -32,12 +37,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import User
 from consent import bulk_write
 from consent import services as consent_services
 from consent.confirmation import needing_confirmation, unconfirmed_grants
+from consent.forms import CatalogueFilterForm
 from consent.models import AuditEvent, Consent, Purpose
+from consent.selectors import filter_tracks
 from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
 from labels.models import BulkChange, BulkChangeItem, Delegation, Label
 from labels.selectors import catalogue_tracks, roster_tracks
@@ -99,6 +107,70 @@ class SweepResult:
     resumed: int
     failed: int
     requeued: int
+
+
+@dataclass(frozen=True)
+class _WriteRef:
+    """What the consent writer reads of a bulk change (consent.services.writes.BulkChangeRef).
+
+    An artist's own change has no label: its events carry no label and its
+    email is the artist's own receipt, not a notice of a label's change.
+    """
+
+    pk: int
+    label_id: int | None
+    label: Any
+
+
+@dataclass(frozen=True)
+class _NoLabel:
+    name: str = ""
+
+
+def _write_ref(bulk: BulkChange) -> BulkChange | _WriteRef:
+    if bulk.label_id is not None:
+        return bulk
+    return _WriteRef(pk=bulk.pk, label_id=None, label=_NoLabel())
+
+
+def _uuids(selection: Iterable[str]) -> list[uuid.UUID]:
+    parsed = []
+    for value in selection:
+        try:
+            parsed.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return parsed
+
+
+def artist_catalogue_tracks(
+    artist: User, params: Mapping[str, str], *, selection: list[str] | None = None
+) -> QuerySet[Track]:
+    """The artist's own tracks that a catalogue filter (consent's, as on the matrix) and selection pick now."""
+    form = CatalogueFilterForm(
+        {key: params.get(key, "") for key in CatalogueFilterForm.FILTER_KEYS}, purposes=list(Purpose.objects.all())
+    )
+    tracks = filter_tracks(Track.objects.filter(owner=artist), form.to_filter())
+    if selection is not None:
+        tracks = tracks.filter(uuid__in=_uuids(selection))
+    return tracks
+
+
+def _scope_tracks(bulk: BulkChange) -> QuerySet[Track]:
+    """Every track the change may touch at all: the label's roster, or the artist's own catalogue."""
+    if bulk.artist_id is not None:
+        return Track.objects.filter(owner_id=bulk.artist_id)
+    assert bulk.label is not None
+    return roster_tracks(bulk.label)
+
+
+def _matching_tracks(bulk: BulkChange) -> QuerySet[Track]:
+    """The tracks the change's filter and selection pick now."""
+    if bulk.artist_id is not None:
+        assert bulk.artist is not None
+        return artist_catalogue_tracks(bulk.artist, bulk.filter, selection=bulk.selection)
+    assert bulk.label is not None
+    return catalogue_tracks(bulk.label, bulk.filter, selection=bulk.selection)
 
 
 # --- Preview ------------------------------------------------------------------------------------
@@ -194,24 +266,37 @@ def _summarise(bulk: BulkChange, delegations: Mapping[int, Mapping[str, str]]) -
 def preview_bulk_edit(
     *,
     actor: User,
-    label: Label,
+    label: Label | None = None,
+    artist: User | None = None,
     tracks: QuerySet[Track],
     changes: Mapping[str, bool],
     filter_params: Mapping[str, str],
     selection: list[str] | None,
     confirmed: Collection[str] = (),
 ) -> BulkChange:
-    """Save what a bulk edit would do, cell by cell, as a draft: a constant number of statements."""
+    """Save what a bulk edit would do, cell by cell, as a draft: a constant number of statements.
+
+    With `label`, over the label's roster, within the manager's delegations; a
+    grant that needs its own confirmation must be confirmed here. With
+    `artist` (who must be the actor), over the artist's own tracks only; such
+    a grant is confirmed on the preview page instead, when confirming
+    (`confirm_bulk_change(confirmed=...)`), since nothing is granted before.
+    """
+    if (label is None) == (artist is None):
+        raise ValueError("A bulk change is a label's or an artist's, exactly one of them.")
+    if artist is not None and artist.pk != actor.pk:
+        raise LabelError(gettext("You may only change your own tracks this way."))
     purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
     if not purposes or set(changes) - purposes.keys():
-        raise LabelError("Choose at least one known purpose.")
+        raise LabelError(gettext("Choose at least one known purpose."))
     missing = [p.name for p in unconfirmed_grants(purposes.values(), changes, confirmed)]
-    if missing:
-        raise LabelError(f"Granting {', '.join(missing)} needs its own confirmation: tick the box that says so.")
+    if missing and label is not None:
+        raise _confirmation_missing(missing)
     changes = {slug: bool(granted) for slug, granted in changes.items()}
     with transaction.atomic():
         bulk = BulkChange.objects.create(
             label=label,
+            artist=artist,
             created_by=actor,
             kind=BulkChange.Kind.EDIT,
             filter=dict(filter_params),
@@ -220,7 +305,7 @@ def preview_bulk_edit(
             confirmed_purposes=list(confirmed),
             previewed_at=timezone.now(),
         )
-        scoped = roster_tracks(label).filter(pk__in=tracks.values("pk"))
+        scoped = _scope_tracks(bulk).filter(pk__in=tracks.values("pk"))
         for slug, granted in changes.items():
             _insert_edit_items(bulk, scoped, purposes[slug], granted)
         delegations = _refuse_outside_delegation(bulk, actor, changes, purposes)
@@ -231,11 +316,12 @@ def preview_bulk_edit(
 def preview_again(*, actor: User, bulk_change: BulkChange) -> BulkChange:
     """A fresh preview of an out-of-date bulk edit: same filter, selection and change."""
     if bulk_change.kind != BulkChange.Kind.EDIT:
-        raise LabelError("Check the CSV file again to make a new dry run.")
+        raise LabelError(gettext("Check the CSV file again to make a new dry run."))
     return preview_bulk_edit(
         actor=actor,
         label=bulk_change.label,
-        tracks=catalogue_tracks(bulk_change.label, bulk_change.filter, selection=bulk_change.selection),
+        artist=bulk_change.artist,
+        tracks=_matching_tracks(bulk_change),
         changes=bulk_change.changes,
         filter_params=bulk_change.filter,
         selection=bulk_change.selection,
@@ -320,14 +406,18 @@ def _does(n: int) -> str:
 
 def _current_tracks(bulk: BulkChange) -> QuerySet[Track]:
     if bulk.kind == BulkChange.Kind.EDIT:
-        return catalogue_tracks(bulk.label, bulk.filter, selection=bulk.selection)
-    return roster_tracks(bulk.label)
+        return _matching_tracks(bulk)
+    return _scope_tracks(bulk)
 
 
 def _membership_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
     """Tracks deleted, gone from the roster, no longer matching, or added since the preview."""
     current = _current_tracks(bulk)
-    on_roster = Delegation.objects.active().filter(label_id=bulk.label_id).values("artist_id")
+    on_roster: Any = (
+        Delegation.objects.active().filter(label_id=bulk.label_id).values("artist_id")
+        if bulk.label_id is not None
+        else [bulk.artist_id]
+    )
     exists = Q(Exists(Track.objects.filter(pk=OuterRef("track_id"), owner_id=OuterRef("artist_id"))))
     counts = items.aggregate(
         deleted=Count("track_id", distinct=True, filter=~exists),
@@ -431,18 +521,45 @@ def find_drift(*, bulk_change: BulkChange, actor: User) -> list[str]:
     ]
 
 
-def confirm_bulk_change(*, actor: User, bulk_change: BulkChange) -> bool:
+def _confirmation_missing(names: list[str]) -> LabelError:
+    return LabelError(
+        ngettext(
+            "Granting %(purposes)s needs its own confirmation: tick the box that says so.",
+            "Granting %(purposes)s needs their own confirmation: tick the box that says so.",
+            len(names),
+        )
+        % {"purposes": ", ".join(gettext(name) for name in names)}
+    )
+
+
+def _confirmed_for(bulk_change: BulkChange, confirmed: Collection[str]) -> list[str]:
+    """The purposes confirmed for this change (at preview or now); raises if a grant still lacks its confirmation."""
+    if bulk_change.kind != BulkChange.Kind.EDIT:
+        return list(bulk_change.confirmed_purposes)
+    granting = {slug for slug, granted in bulk_change.changes.items() if granted}
+    ticked = set(bulk_change.confirmed_purposes) | (set(confirmed) & granting)
+    purposes = Purpose.objects.filter(slug__in=list(bulk_change.changes))
+    missing = [p.name for p in unconfirmed_grants(purposes, bulk_change.changes, ticked)]
+    if missing:
+        raise _confirmation_missing(missing)
+    return sorted(ticked)
+
+
+def confirm_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collection[str] = ()) -> bool:
     """Queue or run a previewed change that still holds. Returns True when it was handed to Celery.
 
     Raises PreviewOutdated (and marks the change out of date) when anything in
-    the preview no longer holds.
+    the preview no longer holds. `confirmed` are the purposes whose own
+    confirmation was ticked on the preview page (an artist's change); a grant
+    that needs one and has none is refused before anything is queued.
     """
     if bulk_change.status == Status.STALE:
         raise PreviewOutdated(list(bulk_change.drift))
     if bulk_change.status != Status.DRAFT:
-        raise LabelError("This change was already confirmed.")
+        raise LabelError(gettext("This change was already confirmed."))
     if bulk_change.created_by_id != actor.pk:
-        raise LabelError("Only the manager who previewed a change can confirm it.")
+        raise LabelError(gettext("Only the manager who previewed a change can confirm it."))
+    confirmed_purposes = _confirmed_for(bulk_change, confirmed)
     drift = find_drift(bulk_change=bulk_change, actor=actor)
     if drift:
         BulkChange.objects.filter(pk=bulk_change.pk, status=Status.DRAFT).update(status=Status.STALE, drift=drift)
@@ -450,10 +567,10 @@ def confirm_bulk_change(*, actor: User, bulk_change: BulkChange) -> bool:
     queued = bulk_change.will_change > settings.LABELS_BULK_SYNC_MAX_CELLS
     with transaction.atomic():
         updated = BulkChange.objects.filter(pk=bulk_change.pk, status=Status.DRAFT).update(
-            status=Status.QUEUED, queued_at=timezone.now()
+            status=Status.QUEUED, queued_at=timezone.now(), confirmed_purposes=confirmed_purposes
         )
         if not updated:
-            raise LabelError("This change was already confirmed.")
+            raise LabelError(gettext("This change was already confirmed."))
         if queued:
             enqueue_apply(bulk_change.pk)
     if queued:
@@ -494,7 +611,7 @@ def _claim(bulk_change_id: int, request_meta: RequestMeta | None) -> _Claim | No
     )
     if not claimed:
         return None
-    bulk = BulkChange.objects.select_related("label", "created_by").get(pk=bulk_change_id)
+    bulk = BulkChange.objects.select_related("label", "artist", "created_by").get(pk=bulk_change_id)
     deadline = time.monotonic() + settings.LABELS_BULK_TASK_BUDGET_SECONDS
     return _Claim(bulk=bulk, token=token, actor=bulk.created_by, request_meta=request_meta, deadline=deadline)
 
@@ -635,7 +752,7 @@ def _write_chunk(claim: _Claim, allowed: list[int]) -> consent_services.ChangeRe
         "source": AuditEvent.Source.CSV if bulk.kind == BulkChange.Kind.CSV else AuditEvent.Source.BULK,
         "request_meta": claim.request_meta,
         "confirmed_purposes": bulk.confirmed_purposes,
-        "bulk_change": bulk,
+        "bulk_change": _write_ref(bulk),
         "unchanged_since": bulk.previewed_at or bulk.created_at,
     }
     items = _chunk_items(claim, allowed).order_by()
@@ -755,6 +872,22 @@ def _insert_undo_items(undo: BulkChange, original: BulkChange) -> None:
         cursor.execute(sql, params)
 
 
+def undo_window_minutes() -> int:
+    return settings.LABELS_UNDO_WINDOW_SECONDS // 60
+
+
+def undo_available(bulk_change: BulkChange) -> bool:
+    """Whether `undo_bulk_change` would take this change now (what the pages offer)."""
+    return (
+        bulk_change.status in (Status.DONE, Status.FAILED)
+        and bulk_change.kind != BulkChange.Kind.UNDO
+        and bulk_change.applied > 0
+        and bulk_change.finished_at is not None
+        and (timezone.now() - bulk_change.finished_at).total_seconds() <= settings.LABELS_UNDO_WINDOW_SECONDS
+        and not BulkChange.objects.filter(undo_of=bulk_change).exists()
+    )
+
+
 def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collection[str] = ()) -> BulkChange:
     """Apply the reverse of every cell the change wrote, as a new bulk change (audited like any other).
 
@@ -773,6 +906,7 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
         with transaction.atomic():
             undo = BulkChange.objects.create(
                 label=bulk_change.label,
+                artist=bulk_change.artist,
                 created_by=actor,
                 kind=BulkChange.Kind.UNDO,
                 filter=bulk_change.filter,

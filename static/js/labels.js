@@ -33,7 +33,9 @@
           if (!data) { window.setTimeout(poll, 3000); return; }
           bar.max = data.total || 1;
           bar.value = data.done;
-          text.textContent = data.done + " of " + data.total;
+          // The words come translated from the page when it gives them.
+          var words = progress.getAttribute("data-progress-words") || "%(done)s of %(total)s";
+          text.textContent = words.replace("%(done)s", data.done).replace("%(total)s", data.total);
           if (data.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
         })
         .catch(function () { window.setTimeout(poll, 3000); });
