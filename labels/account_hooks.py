@@ -14,6 +14,7 @@ from django.utils.translation import gettext, ngettext
 
 from accounts.hooks import AccountDeletion, ErasureStep, ExportSection, erasure_steps, export_sections
 from labels.models import BulkChange, ConsentProposal, Delegation, LabelInvitation, LabelMembership
+from labels.notices import DelegationEvent
 from labels.services.delegations import transition
 from platformkit.request_meta import RequestMeta
 
@@ -28,7 +29,7 @@ def end_delegations(deletion: AccountDeletion) -> None:
             delegation=delegation,
             status=Delegation.Status.ENDED,
             scopes=delegation.scopes,
-            headline=f"{user} deleted their account: the delegation to {delegation.label.name} has ended",
+            event=DelegationEvent.ACCOUNT_DELETED,
             request_meta=meta,
             end=True,
         )

@@ -68,7 +68,7 @@ class PreviewOutdated(LabelError):
     """The preview no longer holds; `drift` says what changed, in words."""
 
     def __init__(self, drift: list[str]):
-        super().__init__("This preview no longer holds, so nothing was changed. Preview again.")
+        super().__init__(gettext("This preview no longer holds, so nothing was changed. Preview again."))
         self.drift = drift
 
 
@@ -388,22 +388,6 @@ def draft_import(
 # --- Confirm: does the preview still hold? ------------------------------------------------------------
 
 
-def _tracks(n: int) -> str:
-    return f"{n} track" if n == 1 else f"{n} tracks"
-
-
-def _is(n: int) -> str:
-    return "is" if n == 1 else "are"
-
-
-def _was(n: int) -> str:
-    return "was" if n == 1 else "were"
-
-
-def _does(n: int) -> str:
-    return "does" if n == 1 else "do"
-
-
 def _current_tracks(bulk: BulkChange) -> QuerySet[Track]:
     if bulk.kind == BulkChange.Kind.EDIT:
         return _matching_tracks(bulk)
@@ -431,20 +415,40 @@ def _membership_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list
     drift = []
     if counts["deleted"]:
         n = counts["deleted"]
-        drift.append(f"{_tracks(n)} in the preview {_was(n)} deleted.")
+        drift.append(
+            ngettext("%(count)d track in the preview was deleted.", "%(count)d tracks in the preview were deleted.", n)
+            % {"count": n}
+        )
     if counts["left"]:
         n = counts["left"]
         drift.append(
-            f"{_tracks(n)} in the preview {_is(n)} no longer in your roster (the artist ended the delegation)."
+            ngettext(
+                "%(count)d track in the preview is no longer in your roster (the artist ended the delegation).",
+                "%(count)d tracks in the preview are no longer in your roster (the artist ended the delegation).",
+                n,
+            )
+            % {"count": n}
         )
     if counts["unmatched"]:
         n = counts["unmatched"]
-        drift.append(f"{_tracks(n)} in the preview {_does(n)} not match the filter any more.")
+        drift.append(
+            ngettext(
+                "%(count)d track in the preview does not match the filter any more.",
+                "%(count)d tracks in the preview do not match the filter any more.",
+                n,
+            )
+            % {"count": n}
+        )
     if bulk.kind == BulkChange.Kind.EDIT:
         added = current.exclude(pk__in=items.values("track_id")).count()
         if added:
             drift.append(
-                f"{_tracks(added)} that the preview did not list {_does(added)} match now (uploaded or changed since)."
+                ngettext(
+                    "%(count)d track that the preview did not list does match now (uploaded or changed since).",
+                    "%(count)d tracks that the preview did not list do match now (uploaded or changed since).",
+                    added,
+                )
+                % {"count": added}
             )
     return drift
 
@@ -461,7 +465,14 @@ def _state_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]
     changed = items.filter(exists & (touched | flipped)).aggregate(n=Count("track_id", distinct=True))["n"]
     if not changed:
         return []
-    return [f"Consent on {_tracks(changed)} in the preview changed since it was made."]
+    return [
+        ngettext(
+            "Consent on %(count)d track in the preview changed since it was made.",
+            "Consent on %(count)d tracks in the preview changed since it was made.",
+            changed,
+        )
+        % {"count": changed}
+    ]
 
 
 def _delegation_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem], actor: User) -> list[str]:
@@ -479,14 +490,26 @@ def _delegation_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem], actor: 
         if not can_change_consent(
             actor, owner_id=artist_id, granted=granted, purpose_slug=slug, delegations=delegations
         ):
-            lost[artist_id].append(f"{'grant' if granted else 'withdraw'} {name}")
+            verb = gettext("grant %(purpose)s") if granted else gettext("withdraw %(purpose)s")
+            lost[artist_id].append(verb % {"purpose": gettext(name)})
             cells += n
     if not lost:
         return []
     names = dict(User.objects.filter(pk__in=list(lost)[:NAMED]).values_list("pk", "display_name"))
-    who = "; ".join(f"{names.get(a, 'an artist')}: {', '.join(what)}" for a, what in list(lost.items())[:NAMED])
-    more = f"; and {len(lost) - NAMED} more artists" if len(lost) > NAMED else ""
-    return [f"You may no longer make {cells} of the changes (a delegation was narrowed or ended) — {who}{more}."]
+    who = "; ".join(
+        f"{names.get(a) or gettext('an artist')}: {', '.join(what)}" for a, what in list(lost.items())[:NAMED]
+    )
+    if len(lost) > NAMED:
+        extra = len(lost) - NAMED
+        who += ngettext("; and %(count)d more artist", "; and %(count)d more artists", extra) % {"count": extra}
+    return [
+        ngettext(
+            "You may no longer make %(count)d of the changes (a delegation was narrowed or ended) — %(who)s.",
+            "You may no longer make %(count)d of the changes (a delegation was narrowed or ended) — %(who)s.",
+            cells,
+        )
+        % {"count": cells, "who": who}
+    ]
 
 
 def _isrc_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
@@ -503,8 +526,13 @@ def _isrc_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
     )
     if not ambiguous:
         return []
-    listed = ", ".join(ambiguous[:NAMED]) + (" and more" if len(ambiguous) > NAMED else "")
-    return [f"ISRC {listed} now matches more than one track in your roster; use track_id for those rows."]
+    listed = ", ".join(ambiguous[:NAMED])
+    if len(ambiguous) > NAMED:
+        listed = gettext("%(isrcs)s and more") % {"isrcs": listed}
+    return [
+        gettext("ISRC %(isrcs)s now matches more than one track in your roster; use track_id for those rows.")
+        % {"isrcs": listed}
+    ]
 
 
 def find_drift(*, bulk_change: BulkChange, actor: User) -> list[str]:
@@ -669,7 +697,7 @@ def apply_bulk_change(bulk_change_id: int, *, request_meta: RequestMeta | None =
         if claim.actor is None or not claim.actor.is_active:
             # Without this, a deleted manager would become actor None: the system,
             # which may withdraw anything.
-            raise LabelError("The manager who confirmed this change no longer has an active account.")
+            raise LabelError(gettext("The manager who confirmed this change no longer has an active account."))
         finished = _apply_items(claim)
     except _ClaimLost:
         logger.warning("bulk change %s was taken over by another worker", bulk_change_id)
@@ -895,13 +923,20 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
     """
     window = settings.LABELS_UNDO_WINDOW_SECONDS
     if bulk_change.kind == BulkChange.Kind.UNDO:
-        raise LabelError("An undo cannot itself be undone; make a new change instead.")
+        raise LabelError(gettext("An undo cannot itself be undone; make a new change instead."))
     if bulk_change.status not in (Status.DONE, Status.FAILED) or bulk_change.finished_at is None:
-        raise LabelError("Only a finished change can be undone.")
+        raise LabelError(gettext("Only a finished change can be undone."))
     if BulkChange.objects.filter(undo_of=bulk_change).exists():
-        raise LabelError("This change was already undone.")
+        raise LabelError(gettext("This change was already undone."))
     if (timezone.now() - bulk_change.finished_at).total_seconds() > window:
-        raise LabelError(f"The undo window ({window // 60} minutes) has passed.")
+        raise LabelError(
+            ngettext(
+                "The undo window (%(minutes)d minute) has passed.",
+                "The undo window (%(minutes)d minutes) has passed.",
+                window // 60,
+            )
+            % {"minutes": window // 60}
+        )
     try:
         with transaction.atomic():
             undo = BulkChange.objects.create(
@@ -922,7 +957,8 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             names = sorted(set(regrants.values_list("purpose__name", flat=True)))
             if names:
                 raise LabelError(
-                    f"This undo grants {', '.join(names)} again; tick the box to confirm that before undoing."
+                    gettext("This undo grants %(purposes)s again; tick the box to confirm that before undoing.")
+                    % {"purposes": ", ".join(gettext(name) for name in names)}
                 )
             touched = items.count()
             queued = touched > settings.LABELS_BULK_SYNC_MAX_CELLS
@@ -932,7 +968,7 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             if queued:
                 enqueue_apply(undo.pk)
     except IntegrityError:
-        raise LabelError("This change was already undone.") from None
+        raise LabelError(gettext("This change was already undone.")) from None
     if not queued:
         apply_bulk_change(undo.pk)
     undo.refresh_from_db()

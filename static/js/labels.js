@@ -34,8 +34,8 @@
           bar.max = data.total || 1;
           bar.value = data.done;
           // The words come translated from the page when it gives them.
-          var words = progress.getAttribute("data-progress-words") || "%(done)s of %(total)s";
-          text.textContent = words.replace("%(done)s", data.done).replace("%(total)s", data.total);
+          var words = progress.getAttribute("data-progress-words") || "{done} of {total}";
+          text.textContent = words.replace("{done}", data.done).replace("{total}", data.total);
           if (data.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
         })
         .catch(function () { window.setTimeout(poll, 3000); });
