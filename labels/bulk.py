@@ -516,7 +516,7 @@ def _isrc_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
     """CSV rows that named a track by ISRC: the ISRC must still name that track alone."""
     if bulk.kind != BulkChange.Kind.CSV:
         return []
-    others = roster_tracks(bulk.label).filter(isrc=OuterRef("isrc_key")).exclude(pk=OuterRef("track_id"))
+    others = _scope_tracks(bulk).filter(isrc=OuterRef("isrc_key")).exclude(pk=OuterRef("track_id"))
     ambiguous = list(
         items.exclude(isrc_key="")
         .filter(Exists(others))

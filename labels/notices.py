@@ -72,7 +72,7 @@ def delegation_headline(event: str, *, artist: str, label: str) -> str:
 
 def delegation_status_words(status: str) -> str:
     """A delegation status in the active language; a status stored as words (older rows) is shown as stored."""
-    words = {
+    words: dict[str, str] = {
         Delegation.Status.INVITED: gettext("Invited by the label"),
         Delegation.Status.REQUESTED: gettext("Requested by the artist"),
         Delegation.Status.ACTIVE: gettext("Active"),
