@@ -32,12 +32,15 @@ def granted(artist, slug: str) -> set[str]:
 
 
 def check_accessibility(page, findings: list) -> None:
-    """axe at 1280 px and at 390 px, and nothing wider than a 390 px screen."""
-    for width, height in ((1280, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        findings += axe_findings(page)
-        if width == 390:
-            assert horizontal_overflow(page) == 0, page.url
+    """axe at 1280 px and at 390 px, light and dark, and nothing wider than a 390 px screen."""
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for width, height in ((1280, 900), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            findings += axe_findings(page)
+            if width == 390:
+                assert horizontal_overflow(page) == 0, page.url
+    page.emulate_media(color_scheme="light")
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
