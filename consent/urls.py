@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.matrix, name="matrix"),
     path("tracks/<uuid:track_uuid>/", views.track_update, name="track_update"),
     path("confirm/", views.confirm, name="confirm"),
-    path("bulk/", views.bulk_preview, name="bulk_preview"),
     path("defaults/", views.defaults, name="defaults"),
     path("log/", views.audit_log, name="audit_log"),
     path("log/export.csv", views.audit_export, {"fmt": "csv"}, name="audit_export_csv"),

@@ -17,6 +17,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
     path("tracks/", include("tracks.urls")),
+    # The artist's bulk changes are labels' (its bulk machinery), consent's matrix links to them.
+    path("consent/bulk/", include("labels.artist_urls")),
     path("consent/", include("consent.urls")),
     path("notices/", include("notifications.urls")),
     path("policy/", include("consent.policy_urls")),

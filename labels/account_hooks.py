@@ -13,7 +13,8 @@ from typing import Any
 from django.utils.translation import gettext, ngettext
 
 from accounts.hooks import AccountDeletion, ErasureStep, ExportSection, erasure_steps, export_sections
-from labels.models import ConsentProposal, Delegation, LabelInvitation, LabelMembership
+from labels.models import BulkChange, ConsentProposal, Delegation, LabelInvitation, LabelMembership
+from labels.notices import DelegationEvent
 from labels.services.delegations import transition
 from platformkit.request_meta import RequestMeta
 
@@ -28,12 +29,16 @@ def end_delegations(deletion: AccountDeletion) -> None:
             delegation=delegation,
             status=Delegation.Status.ENDED,
             scopes=delegation.scopes,
-            headline=f"{user} deleted their account: the delegation to {delegation.label.name} has ended",
+            event=DelegationEvent.ACCOUNT_DELETED,
             request_meta=meta,
             end=True,
         )
         ended.append(delegation.label.name)
     Delegation.objects.filter(artist=user).delete()
+    # The artist's own bulk changes go with them; undos first, as undo_of protects what they undid.
+    own_changes = BulkChange.objects.filter(artist=user)
+    own_changes.exclude(undo_of=None).delete()
+    own_changes.delete()
     LabelMembership.objects.filter(user=user).delete()
     ConsentProposal.objects.filter(artist=user).delete()
     LabelInvitation.objects.filter(email__iexact=user.email, accepted_at__isnull=True).delete()

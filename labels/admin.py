@@ -110,6 +110,7 @@ class BulkChangeAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "label",
+        "artist",
         "kind",
         "status",
         "created_by",
@@ -122,5 +123,6 @@ class BulkChangeAdmin(ReadOnlyAdmin):
         "finished_at",
     ]
     list_filter = ["kind", "status"]
-    search_fields = ["label__name", "created_by__email"]
+    search_fields = ["label__name", "artist__email", "created_by__email"]
+    list_select_related = ["label", "artist", "created_by"]
     exclude = ["changes", "selection"]

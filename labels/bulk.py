@@ -1,5 +1,10 @@
 """Bulk changes: preview, confirm, apply, undo, and the sweep that keeps them moving.
 
+Two scopes share this machinery: a label manager's change over the label's
+roster (`BulkChange.label`), and an artist's change over their own catalogue
+(`BulkChange.artist`). The artist's is checked the same way (drift against the
+preview, chunks, progress, undo); only what counts as "in scope" differs.
+
 A preview writes every (track, purpose) cell it showed as a BulkChangeItem,
 set-based (INSERT ... SELECT, or one INSERT from a CSV dry run). Confirming
 first checks, in a constant number of queries, that the preview still holds
@@ -32,12 +37,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import User
 from consent import bulk_write
 from consent import services as consent_services
 from consent.confirmation import needing_confirmation, unconfirmed_grants
+from consent.forms import CatalogueFilterForm
 from consent.models import AuditEvent, Consent, Purpose
+from consent.selectors import filter_tracks
 from consent.services import ConsentError, ConsentPermissionDenied, can_change_consent, delegated_scopes
 from labels.models import BulkChange, BulkChangeItem, Delegation, Label
 from labels.selectors import catalogue_tracks, roster_tracks
@@ -60,7 +68,7 @@ class PreviewOutdated(LabelError):
     """The preview no longer holds; `drift` says what changed, in words."""
 
     def __init__(self, drift: list[str]):
-        super().__init__("This preview no longer holds, so nothing was changed. Preview again.")
+        super().__init__(gettext("This preview no longer holds, so nothing was changed. Preview again."))
         self.drift = drift
 
 
@@ -99,6 +107,70 @@ class SweepResult:
     resumed: int
     failed: int
     requeued: int
+
+
+@dataclass(frozen=True)
+class _WriteRef:
+    """What the consent writer reads of a bulk change (consent.services.writes.BulkChangeRef).
+
+    An artist's own change has no label: its events carry no label and its
+    email is the artist's own receipt, not a notice of a label's change.
+    """
+
+    pk: int
+    label_id: int | None
+    label: Any
+
+
+@dataclass(frozen=True)
+class _NoLabel:
+    name: str = ""
+
+
+def _write_ref(bulk: BulkChange) -> BulkChange | _WriteRef:
+    if bulk.label_id is not None:
+        return bulk
+    return _WriteRef(pk=bulk.pk, label_id=None, label=_NoLabel())
+
+
+def _uuids(selection: Iterable[str]) -> list[uuid.UUID]:
+    parsed = []
+    for value in selection:
+        try:
+            parsed.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return parsed
+
+
+def artist_catalogue_tracks(
+    artist: User, params: Mapping[str, str], *, selection: list[str] | None = None
+) -> QuerySet[Track]:
+    """The artist's own tracks that a catalogue filter (consent's, as on the matrix) and selection pick now."""
+    form = CatalogueFilterForm(
+        {key: params.get(key, "") for key in CatalogueFilterForm.FILTER_KEYS}, purposes=list(Purpose.objects.all())
+    )
+    tracks = filter_tracks(Track.objects.filter(owner=artist), form.to_filter())
+    if selection is not None:
+        tracks = tracks.filter(uuid__in=_uuids(selection))
+    return tracks
+
+
+def _scope_tracks(bulk: BulkChange) -> QuerySet[Track]:
+    """Every track the change may touch at all: the label's roster, or the artist's own catalogue."""
+    if bulk.artist_id is not None:
+        return Track.objects.filter(owner_id=bulk.artist_id)
+    assert bulk.label is not None
+    return roster_tracks(bulk.label)
+
+
+def _matching_tracks(bulk: BulkChange) -> QuerySet[Track]:
+    """The tracks the change's filter and selection pick now."""
+    if bulk.artist_id is not None:
+        assert bulk.artist is not None
+        return artist_catalogue_tracks(bulk.artist, bulk.filter, selection=bulk.selection)
+    assert bulk.label is not None
+    return catalogue_tracks(bulk.label, bulk.filter, selection=bulk.selection)
 
 
 # --- Preview ------------------------------------------------------------------------------------
@@ -194,24 +266,37 @@ def _summarise(bulk: BulkChange, delegations: Mapping[int, Mapping[str, str]]) -
 def preview_bulk_edit(
     *,
     actor: User,
-    label: Label,
+    label: Label | None = None,
+    artist: User | None = None,
     tracks: QuerySet[Track],
     changes: Mapping[str, bool],
     filter_params: Mapping[str, str],
     selection: list[str] | None,
     confirmed: Collection[str] = (),
 ) -> BulkChange:
-    """Save what a bulk edit would do, cell by cell, as a draft: a constant number of statements."""
+    """Save what a bulk edit would do, cell by cell, as a draft: a constant number of statements.
+
+    With `label`, over the label's roster, within the manager's delegations; a
+    grant that needs its own confirmation must be confirmed here. With
+    `artist` (who must be the actor), over the artist's own tracks only; such
+    a grant is confirmed on the preview page instead, when confirming
+    (`confirm_bulk_change(confirmed=...)`), since nothing is granted before.
+    """
+    if (label is None) == (artist is None):
+        raise ValueError("A bulk change is a label's or an artist's, exactly one of them.")
+    if artist is not None and artist.pk != actor.pk:
+        raise LabelError(gettext("You may only change your own tracks this way."))
     purposes = {p.slug: p for p in Purpose.objects.filter(slug__in=list(changes))}
     if not purposes or set(changes) - purposes.keys():
-        raise LabelError("Choose at least one known purpose.")
+        raise LabelError(gettext("Choose at least one known purpose."))
     missing = [p.name for p in unconfirmed_grants(purposes.values(), changes, confirmed)]
-    if missing:
-        raise LabelError(f"Granting {', '.join(missing)} needs its own confirmation: tick the box that says so.")
+    if missing and label is not None:
+        raise _confirmation_missing(missing)
     changes = {slug: bool(granted) for slug, granted in changes.items()}
     with transaction.atomic():
         bulk = BulkChange.objects.create(
             label=label,
+            artist=artist,
             created_by=actor,
             kind=BulkChange.Kind.EDIT,
             filter=dict(filter_params),
@@ -220,7 +305,7 @@ def preview_bulk_edit(
             confirmed_purposes=list(confirmed),
             previewed_at=timezone.now(),
         )
-        scoped = roster_tracks(label).filter(pk__in=tracks.values("pk"))
+        scoped = _scope_tracks(bulk).filter(pk__in=tracks.values("pk"))
         for slug, granted in changes.items():
             _insert_edit_items(bulk, scoped, purposes[slug], granted)
         delegations = _refuse_outside_delegation(bulk, actor, changes, purposes)
@@ -231,11 +316,12 @@ def preview_bulk_edit(
 def preview_again(*, actor: User, bulk_change: BulkChange) -> BulkChange:
     """A fresh preview of an out-of-date bulk edit: same filter, selection and change."""
     if bulk_change.kind != BulkChange.Kind.EDIT:
-        raise LabelError("Check the CSV file again to make a new dry run.")
+        raise LabelError(gettext("Check the CSV file again to make a new dry run."))
     return preview_bulk_edit(
         actor=actor,
         label=bulk_change.label,
-        tracks=catalogue_tracks(bulk_change.label, bulk_change.filter, selection=bulk_change.selection),
+        artist=bulk_change.artist,
+        tracks=_matching_tracks(bulk_change),
         changes=bulk_change.changes,
         filter_params=bulk_change.filter,
         selection=bulk_change.selection,
@@ -302,32 +388,20 @@ def draft_import(
 # --- Confirm: does the preview still hold? ------------------------------------------------------------
 
 
-def _tracks(n: int) -> str:
-    return f"{n} track" if n == 1 else f"{n} tracks"
-
-
-def _is(n: int) -> str:
-    return "is" if n == 1 else "are"
-
-
-def _was(n: int) -> str:
-    return "was" if n == 1 else "were"
-
-
-def _does(n: int) -> str:
-    return "does" if n == 1 else "do"
-
-
 def _current_tracks(bulk: BulkChange) -> QuerySet[Track]:
     if bulk.kind == BulkChange.Kind.EDIT:
-        return catalogue_tracks(bulk.label, bulk.filter, selection=bulk.selection)
-    return roster_tracks(bulk.label)
+        return _matching_tracks(bulk)
+    return _scope_tracks(bulk)
 
 
 def _membership_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
     """Tracks deleted, gone from the roster, no longer matching, or added since the preview."""
     current = _current_tracks(bulk)
-    on_roster = Delegation.objects.active().filter(label_id=bulk.label_id).values("artist_id")
+    on_roster: Any = (
+        Delegation.objects.active().filter(label_id=bulk.label_id).values("artist_id")
+        if bulk.label_id is not None
+        else [bulk.artist_id]
+    )
     exists = Q(Exists(Track.objects.filter(pk=OuterRef("track_id"), owner_id=OuterRef("artist_id"))))
     counts = items.aggregate(
         deleted=Count("track_id", distinct=True, filter=~exists),
@@ -341,20 +415,40 @@ def _membership_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list
     drift = []
     if counts["deleted"]:
         n = counts["deleted"]
-        drift.append(f"{_tracks(n)} in the preview {_was(n)} deleted.")
+        drift.append(
+            ngettext("%(count)d track in the preview was deleted.", "%(count)d tracks in the preview were deleted.", n)
+            % {"count": n}
+        )
     if counts["left"]:
         n = counts["left"]
         drift.append(
-            f"{_tracks(n)} in the preview {_is(n)} no longer in your roster (the artist ended the delegation)."
+            ngettext(
+                "%(count)d track in the preview is no longer in your roster (the artist ended the delegation).",
+                "%(count)d tracks in the preview are no longer in your roster (the artist ended the delegation).",
+                n,
+            )
+            % {"count": n}
         )
     if counts["unmatched"]:
         n = counts["unmatched"]
-        drift.append(f"{_tracks(n)} in the preview {_does(n)} not match the filter any more.")
+        drift.append(
+            ngettext(
+                "%(count)d track in the preview does not match the filter any more.",
+                "%(count)d tracks in the preview do not match the filter any more.",
+                n,
+            )
+            % {"count": n}
+        )
     if bulk.kind == BulkChange.Kind.EDIT:
         added = current.exclude(pk__in=items.values("track_id")).count()
         if added:
             drift.append(
-                f"{_tracks(added)} that the preview did not list {_does(added)} match now (uploaded or changed since)."
+                ngettext(
+                    "%(count)d track that the preview did not list does match now (uploaded or changed since).",
+                    "%(count)d tracks that the preview did not list do match now (uploaded or changed since).",
+                    added,
+                )
+                % {"count": added}
             )
     return drift
 
@@ -371,7 +465,14 @@ def _state_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]
     changed = items.filter(exists & (touched | flipped)).aggregate(n=Count("track_id", distinct=True))["n"]
     if not changed:
         return []
-    return [f"Consent on {_tracks(changed)} in the preview changed since it was made."]
+    return [
+        ngettext(
+            "Consent on %(count)d track in the preview changed since it was made.",
+            "Consent on %(count)d tracks in the preview changed since it was made.",
+            changed,
+        )
+        % {"count": changed}
+    ]
 
 
 def _delegation_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem], actor: User) -> list[str]:
@@ -389,21 +490,33 @@ def _delegation_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem], actor: 
         if not can_change_consent(
             actor, owner_id=artist_id, granted=granted, purpose_slug=slug, delegations=delegations
         ):
-            lost[artist_id].append(f"{'grant' if granted else 'withdraw'} {name}")
+            verb = gettext("grant %(purpose)s") if granted else gettext("withdraw %(purpose)s")
+            lost[artist_id].append(verb % {"purpose": gettext(name)})
             cells += n
     if not lost:
         return []
     names = dict(User.objects.filter(pk__in=list(lost)[:NAMED]).values_list("pk", "display_name"))
-    who = "; ".join(f"{names.get(a, 'an artist')}: {', '.join(what)}" for a, what in list(lost.items())[:NAMED])
-    more = f"; and {len(lost) - NAMED} more artists" if len(lost) > NAMED else ""
-    return [f"You may no longer make {cells} of the changes (a delegation was narrowed or ended) — {who}{more}."]
+    who = "; ".join(
+        f"{names.get(a) or gettext('an artist')}: {', '.join(what)}" for a, what in list(lost.items())[:NAMED]
+    )
+    if len(lost) > NAMED:
+        extra = len(lost) - NAMED
+        who += ngettext("; and %(count)d more artist", "; and %(count)d more artists", extra) % {"count": extra}
+    return [
+        ngettext(
+            "You may no longer make %(count)d of the changes (a delegation was narrowed or ended) — %(who)s.",
+            "You may no longer make %(count)d of the changes (a delegation was narrowed or ended) — %(who)s.",
+            cells,
+        )
+        % {"count": cells, "who": who}
+    ]
 
 
 def _isrc_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
     """CSV rows that named a track by ISRC: the ISRC must still name that track alone."""
     if bulk.kind != BulkChange.Kind.CSV:
         return []
-    others = roster_tracks(bulk.label).filter(isrc=OuterRef("isrc_key")).exclude(pk=OuterRef("track_id"))
+    others = _scope_tracks(bulk).filter(isrc=OuterRef("isrc_key")).exclude(pk=OuterRef("track_id"))
     ambiguous = list(
         items.exclude(isrc_key="")
         .filter(Exists(others))
@@ -413,8 +526,13 @@ def _isrc_drift(bulk: BulkChange, items: QuerySet[BulkChangeItem]) -> list[str]:
     )
     if not ambiguous:
         return []
-    listed = ", ".join(ambiguous[:NAMED]) + (" and more" if len(ambiguous) > NAMED else "")
-    return [f"ISRC {listed} now matches more than one track in your roster; use track_id for those rows."]
+    listed = ", ".join(ambiguous[:NAMED])
+    if len(ambiguous) > NAMED:
+        listed = gettext("%(isrcs)s and more") % {"isrcs": listed}
+    return [
+        gettext("ISRC %(isrcs)s now matches more than one track in your roster; use track_id for those rows.")
+        % {"isrcs": listed}
+    ]
 
 
 def find_drift(*, bulk_change: BulkChange, actor: User) -> list[str]:
@@ -431,18 +549,45 @@ def find_drift(*, bulk_change: BulkChange, actor: User) -> list[str]:
     ]
 
 
-def confirm_bulk_change(*, actor: User, bulk_change: BulkChange) -> bool:
+def _confirmation_missing(names: list[str]) -> LabelError:
+    return LabelError(
+        ngettext(
+            "Granting %(purposes)s needs its own confirmation: tick the box that says so.",
+            "Granting %(purposes)s needs their own confirmation: tick the box that says so.",
+            len(names),
+        )
+        % {"purposes": ", ".join(gettext(name) for name in names)}
+    )
+
+
+def _confirmed_for(bulk_change: BulkChange, confirmed: Collection[str]) -> list[str]:
+    """The purposes confirmed for this change (at preview or now); raises if a grant still lacks its confirmation."""
+    if bulk_change.kind != BulkChange.Kind.EDIT:
+        return list(bulk_change.confirmed_purposes)
+    granting = {slug for slug, granted in bulk_change.changes.items() if granted}
+    ticked = set(bulk_change.confirmed_purposes) | (set(confirmed) & granting)
+    purposes = Purpose.objects.filter(slug__in=list(bulk_change.changes))
+    missing = [p.name for p in unconfirmed_grants(purposes, bulk_change.changes, ticked)]
+    if missing:
+        raise _confirmation_missing(missing)
+    return sorted(ticked)
+
+
+def confirm_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collection[str] = ()) -> bool:
     """Queue or run a previewed change that still holds. Returns True when it was handed to Celery.
 
     Raises PreviewOutdated (and marks the change out of date) when anything in
-    the preview no longer holds.
+    the preview no longer holds. `confirmed` are the purposes whose own
+    confirmation was ticked on the preview page (an artist's change); a grant
+    that needs one and has none is refused before anything is queued.
     """
     if bulk_change.status == Status.STALE:
         raise PreviewOutdated(list(bulk_change.drift))
     if bulk_change.status != Status.DRAFT:
-        raise LabelError("This change was already confirmed.")
+        raise LabelError(gettext("This change was already confirmed."))
     if bulk_change.created_by_id != actor.pk:
-        raise LabelError("Only the manager who previewed a change can confirm it.")
+        raise LabelError(gettext("Only the manager who previewed a change can confirm it."))
+    confirmed_purposes = _confirmed_for(bulk_change, confirmed)
     drift = find_drift(bulk_change=bulk_change, actor=actor)
     if drift:
         BulkChange.objects.filter(pk=bulk_change.pk, status=Status.DRAFT).update(status=Status.STALE, drift=drift)
@@ -450,10 +595,10 @@ def confirm_bulk_change(*, actor: User, bulk_change: BulkChange) -> bool:
     queued = bulk_change.will_change > settings.LABELS_BULK_SYNC_MAX_CELLS
     with transaction.atomic():
         updated = BulkChange.objects.filter(pk=bulk_change.pk, status=Status.DRAFT).update(
-            status=Status.QUEUED, queued_at=timezone.now()
+            status=Status.QUEUED, queued_at=timezone.now(), confirmed_purposes=confirmed_purposes
         )
         if not updated:
-            raise LabelError("This change was already confirmed.")
+            raise LabelError(gettext("This change was already confirmed."))
         if queued:
             enqueue_apply(bulk_change.pk)
     if queued:
@@ -494,7 +639,7 @@ def _claim(bulk_change_id: int, request_meta: RequestMeta | None) -> _Claim | No
     )
     if not claimed:
         return None
-    bulk = BulkChange.objects.select_related("label", "created_by").get(pk=bulk_change_id)
+    bulk = BulkChange.objects.select_related("label", "artist", "created_by").get(pk=bulk_change_id)
     deadline = time.monotonic() + settings.LABELS_BULK_TASK_BUDGET_SECONDS
     return _Claim(bulk=bulk, token=token, actor=bulk.created_by, request_meta=request_meta, deadline=deadline)
 
@@ -552,7 +697,7 @@ def apply_bulk_change(bulk_change_id: int, *, request_meta: RequestMeta | None =
         if claim.actor is None or not claim.actor.is_active:
             # Without this, a deleted manager would become actor None: the system,
             # which may withdraw anything.
-            raise LabelError("The manager who confirmed this change no longer has an active account.")
+            raise LabelError(gettext("The manager who confirmed this change no longer has an active account."))
         finished = _apply_items(claim)
     except _ClaimLost:
         logger.warning("bulk change %s was taken over by another worker", bulk_change_id)
@@ -635,7 +780,7 @@ def _write_chunk(claim: _Claim, allowed: list[int]) -> consent_services.ChangeRe
         "source": AuditEvent.Source.CSV if bulk.kind == BulkChange.Kind.CSV else AuditEvent.Source.BULK,
         "request_meta": claim.request_meta,
         "confirmed_purposes": bulk.confirmed_purposes,
-        "bulk_change": bulk,
+        "bulk_change": _write_ref(bulk),
         "unchanged_since": bulk.previewed_at or bulk.created_at,
     }
     items = _chunk_items(claim, allowed).order_by()
@@ -755,6 +900,22 @@ def _insert_undo_items(undo: BulkChange, original: BulkChange) -> None:
         cursor.execute(sql, params)
 
 
+def undo_window_minutes() -> int:
+    return settings.LABELS_UNDO_WINDOW_SECONDS // 60
+
+
+def undo_available(bulk_change: BulkChange) -> bool:
+    """Whether `undo_bulk_change` would take this change now (what the pages offer)."""
+    return (
+        bulk_change.status in (Status.DONE, Status.FAILED)
+        and bulk_change.kind != BulkChange.Kind.UNDO
+        and bulk_change.applied > 0
+        and bulk_change.finished_at is not None
+        and (timezone.now() - bulk_change.finished_at).total_seconds() <= settings.LABELS_UNDO_WINDOW_SECONDS
+        and not BulkChange.objects.filter(undo_of=bulk_change).exists()
+    )
+
+
 def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collection[str] = ()) -> BulkChange:
     """Apply the reverse of every cell the change wrote, as a new bulk change (audited like any other).
 
@@ -762,17 +923,25 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
     """
     window = settings.LABELS_UNDO_WINDOW_SECONDS
     if bulk_change.kind == BulkChange.Kind.UNDO:
-        raise LabelError("An undo cannot itself be undone; make a new change instead.")
+        raise LabelError(gettext("An undo cannot itself be undone; make a new change instead."))
     if bulk_change.status not in (Status.DONE, Status.FAILED) or bulk_change.finished_at is None:
-        raise LabelError("Only a finished change can be undone.")
+        raise LabelError(gettext("Only a finished change can be undone."))
     if BulkChange.objects.filter(undo_of=bulk_change).exists():
-        raise LabelError("This change was already undone.")
+        raise LabelError(gettext("This change was already undone."))
     if (timezone.now() - bulk_change.finished_at).total_seconds() > window:
-        raise LabelError(f"The undo window ({window // 60} minutes) has passed.")
+        raise LabelError(
+            ngettext(
+                "The undo window (%(minutes)d minute) has passed.",
+                "The undo window (%(minutes)d minutes) has passed.",
+                window // 60,
+            )
+            % {"minutes": window // 60}
+        )
     try:
         with transaction.atomic():
             undo = BulkChange.objects.create(
                 label=bulk_change.label,
+                artist=bulk_change.artist,
                 created_by=actor,
                 kind=BulkChange.Kind.UNDO,
                 filter=bulk_change.filter,
@@ -788,7 +957,8 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             names = sorted(set(regrants.values_list("purpose__name", flat=True)))
             if names:
                 raise LabelError(
-                    f"This undo grants {', '.join(names)} again; tick the box to confirm that before undoing."
+                    gettext("This undo grants %(purposes)s again; tick the box to confirm that before undoing.")
+                    % {"purposes": ", ".join(gettext(name) for name in names)}
                 )
             touched = items.count()
             queued = touched > settings.LABELS_BULK_SYNC_MAX_CELLS
@@ -798,7 +968,7 @@ def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collect
             if queued:
                 enqueue_apply(undo.pk)
     except IntegrityError:
-        raise LabelError("This change was already undone.") from None
+        raise LabelError(gettext("This change was already undone.")) from None
     if not queued:
         apply_bulk_change(undo.pk)
     undo.refresh_from_db()

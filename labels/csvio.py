@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import User
 from consent.confirmation import unconfirmed_grants
@@ -93,8 +95,11 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LabelError(
-            f"The file is not UTF-8 text (byte {exc.start + 1} cannot be read). "
-            "Save it from your spreadsheet as “CSV UTF-8” and try again."
+            gettext(
+                "The file is not UTF-8 text (byte %(byte)s cannot be read). "
+                "Save it from your spreadsheet as “CSV UTF-8” and try again."
+            )
+            % {"byte": number_format(exc.start + 1)}
         ) from None
 
 
@@ -145,10 +150,20 @@ def check_import(*, actor: User, label: Label, upload, confirmed: set[str]) -> I
 def _read_text(upload) -> str:
     limit = settings.LABELS_CSV_MAX_BYTES
     if upload.size > limit:
-        raise LabelError(f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes. Split it and try again.")
+        raise LabelError(
+            ngettext(
+                "The file is %(size)s bytes; the limit is %(limit)s byte. Split it and try again.",
+                "The file is %(size)s bytes; the limit is %(limit)s bytes. Split it and try again.",
+                limit,
+            )
+            % {
+                "size": number_format(upload.size, force_grouping=True),
+                "limit": number_format(limit, force_grouping=True),
+            }
+        )
     text = _decode(upload.read())
     if "\x00" in text:
-        raise LabelError("The file contains NUL bytes: it is not a CSV text file.")
+        raise LabelError(gettext("The file contains NUL bytes: it is not a CSV text file."))
     return text
 
 
@@ -156,18 +171,20 @@ def _header(reader) -> list[str]:
     try:
         header = next(reader)
     except StopIteration:
-        raise LabelError("The file is empty.") from None
+        raise LabelError(gettext("The file is empty.")) from None
     except csv.Error as exc:
-        raise LabelError(f"The file cannot be read as CSV: {exc}.") from None
+        raise LabelError(gettext("The file cannot be read as CSV: %(problem)s.") % {"problem": exc}) from None
     return [h.strip().lower() for h in header]
 
 
 def _columns(header: list[str], purposes: dict[str, Purpose]) -> _Columns:
     if "track_id" not in header and "isrc" not in header:
-        raise LabelError("The first row must name the columns, with track_id or isrc among them.")
+        raise LabelError(gettext("The first row must name the columns, with track_id or isrc among them."))
     purpose_columns = [(i, h) for i, h in enumerate(header) if h in purposes]
     if not purpose_columns:
-        raise LabelError(f"No purpose column found; use one or more of: {', '.join(purposes)}.")
+        raise LabelError(
+            gettext("No purpose column found; use one or more of: %(columns)s.") % {"columns": ", ".join(purposes)}
+        )
     return _Columns(
         track_id=header.index("track_id") if "track_id" in header else None,
         isrc=header.index("isrc") if "isrc" in header else None,
@@ -187,12 +204,22 @@ def _parse_rows(reader, columns: _Columns) -> list[_CsvRow]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(parsed) >= max_rows:
-                raise LabelError(f"The file has more than {max_rows:,} rows; the limit is {max_rows:,}. Split it.")
+                raise LabelError(
+                    ngettext(
+                        "The file has more than %(limit)s row; the limit is %(limit)s. Split it.",
+                        "The file has more than %(limit)s rows; the limit is %(limit)s. Split it.",
+                        max_rows,
+                    )
+                    % {"limit": number_format(max_rows, force_grouping=True)}
+                )
             track_id = _cell(row, columns.track_id).strip()
             isrc = isrc_key(_cell(row, columns.isrc))
             parsed.append(_CsvRow(line_no, track_id or None, isrc or None, row))
     except csv.Error as exc:
-        raise LabelError(f"The file cannot be read as CSV near line {reader.line_num}: {exc}.") from None
+        raise LabelError(
+            gettext("The file cannot be read as CSV near line %(line)d: %(problem)s.")
+            % {"line": reader.line_num, "problem": exc}
+        ) from None
     return parsed
 
 
@@ -324,7 +351,7 @@ def _granted_now(track_ids: list[int], purposes: dict[str, Purpose]) -> set[tupl
 def draft_import(*, actor: User, label: Label, report: ImportReport, filename: str, confirmed: set[str]) -> BulkChange:
     """Save a clean dry run as a draft bulk change; its cells are exactly what the apply may do."""
     if not report.ok or report.checked_at is None:
-        raise LabelError("A file with bad rows cannot be applied; fix them and check it again.")
+        raise LabelError(gettext("A file with bad rows cannot be applied; fix them and check it again."))
     return _draft(
         actor=actor,
         label=label,

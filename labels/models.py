@@ -127,7 +127,10 @@ class Delegation(models.Model):
 
 
 class BulkChange(models.Model):
-    """One label action over many tracks: a bulk edit, a CSV import, or the undo of one.
+    """One change over many tracks: a bulk edit, a CSV import, or the undo of one.
+
+    Made either by a label's manager over the label's roster (`label`), or by an
+    artist over their own catalogue (`artist`); exactly one of the two is set.
 
     Created as a draft by the preview, which lists every (track, purpose) cell
     it showed as a BulkChangeItem; confirmed, exactly those cells are applied
@@ -150,7 +153,12 @@ class BulkChange(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="bulk_changes")
+    label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_changes")
+    # An artist's change of their own tracks. PROTECT: labels' account-deletion
+    # step removes these before the account goes (labels.account_hooks).
+    artist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="own_bulk_changes"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
@@ -194,9 +202,23 @@ class BulkChange(models.Model):
             # The sweep's question: which changes lost their worker?
             models.Index(fields=["status", "lease_expires_at"], name="consent_bulk_status_lease_idx"),
         ]
+        constraints = [
+            # A label's change or an artist's own, never both or neither: the
+            # permission and drift checks read the scope from this.
+            models.CheckConstraint(
+                condition=models.Q(label__isnull=False, artist__isnull=True)
+                | models.Q(label__isnull=True, artist__isnull=False),
+                name="labels_bulkchange_label_xor_artist",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk} by {self.label}"
+        return f"{self.get_kind_display()} #{self.pk} by {self.label or self.artist}"
+
+    @property
+    def by_artist(self) -> bool:
+        """An artist's change of their own catalogue (not a label's)."""
+        return self.artist_id is not None
 
     @property
     def finished(self) -> bool:

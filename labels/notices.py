@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from accounts.models import User
 from consent.models import Purpose
@@ -39,24 +40,76 @@ def invitation_notice(invitation: LabelInvitation | ArtistInvitation) -> NewNoti
     )
 
 
+class DelegationEvent:
+    """What happened to a delegation: the outbox stores this key, the email says it in the recipient's language."""
+
+    REQUESTED = "requested"
+    JOINED = "joined"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    SCOPES_CHANGED = "scopes_changed"
+    ENDED = "ended"
+    ACCOUNT_DELETED = "account_deleted"
+
+
+def delegation_headline(event: str, *, artist: str, label: str) -> str:
+    """The headline of a delegation email, in the active language (the recipient's, at render time)."""
+    words = {
+        DelegationEvent.REQUESTED: gettext("%(artist)s asked to join the roster of %(label)s"),
+        DelegationEvent.JOINED: gettext("%(artist)s joined the roster of %(label)s"),
+        DelegationEvent.APPROVED: gettext("%(label)s approved %(artist)s's request to join its roster"),
+        DelegationEvent.DECLINED: gettext("The delegation between %(artist)s and %(label)s was declined"),
+        DelegationEvent.SCOPES_CHANGED: gettext("%(artist)s changed what %(label)s may do"),
+        DelegationEvent.ENDED: gettext("%(artist)s ended the delegation to %(label)s"),
+        DelegationEvent.ACCOUNT_DELETED: gettext(
+            "%(artist)s deleted their account: the delegation to %(label)s has ended"
+        ),
+    }
+    if event not in words:
+        raise ValueError(f"Unknown delegation event {event!r}.")
+    return words[event] % {"artist": artist, "label": label}
+
+
+def delegation_status_words(status: str) -> str:
+    """A delegation status in the active language; a status stored as words (older rows) is shown as stored."""
+    words: dict[str, str] = {
+        Delegation.Status.INVITED: gettext("Invited by the label"),
+        Delegation.Status.REQUESTED: gettext("Requested by the artist"),
+        Delegation.Status.ACTIVE: gettext("Active"),
+        Delegation.Status.DECLINED: gettext("Declined"),
+        Delegation.Status.ENDED: gettext("Ended"),
+    }
+    return words.get(status, status)
+
+
+def scope_words(scope: str) -> str:
+    """A scope value in the active language; one stored as words (older rows) is shown as stored."""
+    if scope in Delegation.Scope.values:
+        return str(Delegation.Scope(scope).label)
+    return scope
+
+
 def delegation_notices(
-    delegation: Delegation, *, headline: str, receipt_id: Any, actor: User | None
+    delegation: Delegation, *, event: str, receipt_id: Any, actor: User | None
 ) -> list[NewNotification]:
-    """Both sides hear of every delegation event: the artist and each member of the label."""
+    """Both sides hear of every delegation event: the artist and each member of the label.
+
+    The context holds facts (the event, names, status and scope values), never
+    sentences: each recipient's email is worded in their own language when it
+    is rendered (notifications.rendering).
+    """
+    delegation_headline(event, artist="", label="")  # an unknown event fails here, not in the worker
     names = dict(Purpose.objects.values_list("slug", "name"))
     scope_lines = [
-        # The outbox stores JSON: the scope's words as text (in the language active when it is queued).
-        {"name": names.get(slug, slug), "scope": str(Delegation.Scope(value).label)}
-        for slug, value in delegation.scopes.items()
-        if slug in names
+        {"name": names.get(slug, slug), "scope": value} for slug, value in delegation.scopes.items() if slug in names
     ]
     key = receipt_id or uuid.uuid4()
     context = {
-        "headline": headline,
+        "event": event,
         "label_name": delegation.label.name,
         "artist_name": _name(delegation.artist),
         "actor_name": _name(actor),
-        "status": delegation.get_status_display(),
+        "status": delegation.status,
         "scopes": scope_lines if delegation.status == Delegation.Status.ACTIVE else [],
         "artist_path": reverse("labels:delegations"),
         "label_path": reverse("labels:roster", args=[delegation.label.slug]),

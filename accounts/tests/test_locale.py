@@ -87,8 +87,8 @@ def test_times_on_pages_are_shown_in_the_users_time_zone(artist, artist_client):
 
     response = artist_client.get(reverse("accounts:data"))
 
-    # 10:00 UTC is 06:00 in New York in July (EDT).
-    assert "1 Jul 2026, 06:00" in response.text
+    # 10:00 UTC is 06:00 in New York in July (EDT), in the British English date and time format.
+    assert "1 Jul 2026, 6 a.m." in response.text
     assert "America/New_York" in response.text
     assert "10:00" not in response.text
 

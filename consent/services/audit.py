@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext, ngettext
+
 from consent.chain import seal
 from consent.confirmation import unconfirmed_grants
 from consent.models import (
@@ -41,14 +43,17 @@ def purposes_by_slug(slugs: Iterable[str]) -> dict[str, Purpose]:
     found = {p.slug: p for p in Purpose.objects.filter(slug__in=slugs)}
     unknown = sorted(slugs - found.keys())
     if unknown:
-        raise UnknownPurpose(f"Unknown purpose: {', '.join(unknown)}.")
+        raise UnknownPurpose(
+            ngettext("Unknown purpose: %(slugs)s.", "Unknown purposes: %(slugs)s.", len(unknown))
+            % {"slugs": ", ".join(unknown)}
+        )
     return found
 
 
 def policy_in_force() -> PolicyVersion:
     policy = PolicyVersion.objects.in_force()
     if policy is None:
-        raise NoPolicyInForce("No published policy version is in force; consent cannot be recorded.")
+        raise NoPolicyInForce(gettext("No published policy version is in force; consent cannot be recorded."))
     return policy
 
 
@@ -154,5 +159,5 @@ def state_value(granted: bool) -> str:
 
 def valid_source(source: str) -> str:
     if source not in Source.values:
-        raise ConsentError(f"Unknown source {source!r}.")
+        raise ConsentError(gettext("Unknown source %(source)r.") % {"source": source})
     return str(source)

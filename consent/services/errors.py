@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext, ngettext
 
 from consent.models import (
     Purpose,
@@ -37,8 +38,15 @@ class UnknownPurpose(ConsentError):
 
 class ConfirmationRequired(ConsentError):
     def __init__(self, purposes: Collection[Purpose]):
-        names = ", ".join(p.name for p in purposes)
-        super().__init__(f"Granting {names} needs its own explicit confirmation.")
+        names = ", ".join(gettext(p.name) for p in purposes)
+        super().__init__(
+            ngettext(
+                "Granting %(purposes)s needs its own explicit confirmation.",
+                "Granting %(purposes)s needs their own explicit confirmation.",
+                len(purposes),
+            )
+            % {"purposes": names}
+        )
         self.purposes = list(purposes)
 
 

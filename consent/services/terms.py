@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consent.models import (
     AuditEvent,
@@ -42,7 +43,7 @@ ActorKind = AuditEvent.ActorKind
 def acknowledge_policy(*, actor: User, version: PolicyVersion, request_meta: RequestMeta | None = None) -> bool:
     """Record that `actor` read a published version. Audited once; again is a no-op."""
     if version.published_at is None:
-        raise ConsentError("Only a published policy version can be acknowledged.")
+        raise ConsentError(gettext("Only a published policy version can be acknowledged."))
     with transaction.atomic():
         heads = lock_chain_heads([actor.pk])
         already = AuditEvent.objects.filter(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consent.models import (
     AuditEvent,
@@ -74,7 +75,7 @@ def apply_upload_consent(
     owner_ids = set(Track.objects.filter(pk__in=tracks.values("pk")).values_list("owner_id", flat=True).distinct())
     if len(owner_ids) != 1:
         if owner_ids:
-            raise ConsentError("An upload's consent applies to the tracks of one artist at a time.")
+            raise ConsentError(gettext("An upload's consent applies to the tracks of one artist at a time."))
         return ChangeResult()
     defaults = set(
         UploadDefault.objects.filter(artist_id=owner_ids.pop(), granted=True).values_list("purpose__slug", flat=True)
@@ -110,7 +111,7 @@ def set_upload_defaults(
     purposes = purposes_by_slug(choices)
     refused = [s for s, g in choices.items() if not can_change_consent(actor, owner_id=artist.pk, granted=bool(g))]
     if refused:
-        raise ConsentPermissionDenied("You may not change these upload defaults.")
+        raise ConsentPermissionDenied(gettext("You may not change these upload defaults."))
     with transaction.atomic():
         heads = lock_chain_heads([artist.pk])
         existing = {

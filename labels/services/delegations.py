@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from accounts.models import User
 from consent import services as consent_services
@@ -13,7 +14,7 @@ from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
 from consent.services import DelegationChange
 from labels.models import Delegation, Label, LabelMembership
-from labels.notices import delegation_notices
+from labels.notices import DelegationEvent, delegation_notices
 from labels.services.errors import LabelError
 from notifications.services import queue_notice
 from platformkit.request_meta import RequestMeta
@@ -35,18 +36,27 @@ def clean_scopes(
     for purpose in purposes:
         value = raw.get(purpose.slug, Scope.NONE) or Scope.NONE
         if value not in Scope.values:
-            raise LabelError(f"{value!r} is not a choice for {purpose.name}.")
+            raise LabelError(
+                gettext("%(value)r is not a choice for %(purpose)s.")
+                % {"value": value, "purpose": gettext(purpose.name)}
+            )
         if (
             value == Scope.GRANT_WITHDRAW
             and needs_own_confirmation(purpose)
             and purpose.slug not in confirmed
             and previous.get(purpose.slug) != Scope.GRANT_WITHDRAW
         ):
-            raise LabelError(f"Letting a label grant {purpose.name} needs its own confirmation.")
+            raise LabelError(
+                gettext("Letting a label grant %(purpose)s needs its own confirmation.")
+                % {"purpose": gettext(purpose.name)}
+            )
         scopes[purpose.slug] = value
     unknown = set(raw) - {p.slug for p in purposes}
     if unknown:
-        raise LabelError(f"Unknown purpose: {', '.join(sorted(unknown))}.")
+        raise LabelError(
+            ngettext("Unknown purpose: %(slugs)s.", "Unknown purposes: %(slugs)s.", len(unknown))
+            % {"slugs": ", ".join(sorted(unknown))}
+        )
     return scopes
 
 
@@ -61,7 +71,7 @@ def transition(
     delegation: Delegation,
     status: str,
     scopes: Mapping[str, str] | None,
-    headline: str,
+    event: str,
     request_meta: RequestMeta | None,
     end: bool = False,
     accepted: bool = False,
@@ -82,7 +92,7 @@ def transition(
     def apply() -> None:
         fresh = Delegation.objects.select_for_update().get(pk=delegation.pk)
         if not created and (fresh.status != old_status or fresh.ended_at is not None):
-            raise LabelError("This delegation changed in the meantime; reload the page.")
+            raise LabelError(gettext("This delegation changed in the meantime; reload the page."))
         delegation.status = status
         delegation.scopes = new_scopes
         now = timezone.now()
@@ -101,7 +111,7 @@ def transition(
             request_meta=request_meta,
             apply=apply,
         )
-        for notice in delegation_notices(delegation, headline=headline, receipt_id=result.receipt_id, actor=actor):
+        for notice in delegation_notices(delegation, event=event, receipt_id=result.receipt_id, actor=actor):
             queue_notice(notice)
     return delegation
 
@@ -113,9 +123,9 @@ def open_delegation_exists(artist: User, label: Label) -> bool:
 def check_can_join(artist: User, label: Label) -> None:
     """Raise LabelError unless the artist may start a delegation with the label (by request or invitation)."""
     if LabelMembership.objects.filter(label=label, user=artist).exists():
-        raise LabelError("Members of the label cannot be on its roster.")
+        raise LabelError(gettext("Members of the label cannot be on its roster."))
     if open_delegation_exists(artist, label):
-        raise LabelError("You already have an open delegation, invitation or request with this label.")
+        raise LabelError(gettext("You already have an open delegation, invitation or request with this label."))
 
 
 def request_to_join(
@@ -138,7 +148,7 @@ def request_to_join(
             delegation=delegation,
             status=Status.REQUESTED,
             scopes=clean,
-            headline=f"{artist} asked to join the roster of {label.name}",
+            event=DelegationEvent.REQUESTED,
             request_meta=request_meta,
         )
     return delegation
@@ -153,14 +163,14 @@ def accept_invitation(
     request_meta: RequestMeta | None = None,
 ) -> Delegation:
     if delegation.artist_id != artist.pk or delegation.status != Status.INVITED:
-        raise LabelError("There is no open invitation to accept.")
+        raise LabelError(gettext("There is no open invitation to accept."))
     clean = clean_scopes(scopes, confirmed=confirmed)
     return transition(
         actor=artist,
         delegation=delegation,
         status=Status.ACTIVE,
         scopes=clean,
-        headline=f"{artist} joined the roster of {delegation.label.name}",
+        event=DelegationEvent.JOINED,
         request_meta=request_meta,
         accepted=True,
     )
@@ -168,13 +178,13 @@ def accept_invitation(
 
 def approve_request(*, actor: User, delegation: Delegation, request_meta: RequestMeta | None = None) -> Delegation:
     if delegation.status != Status.REQUESTED:
-        raise LabelError("There is no open request to approve.")
+        raise LabelError(gettext("There is no open request to approve."))
     return transition(
         actor=actor,
         delegation=delegation,
         status=Status.ACTIVE,
         scopes=delegation.scopes,
-        headline=f"{delegation.label.name} approved {delegation.artist}'s request to join its roster",
+        event=DelegationEvent.APPROVED,
         request_meta=request_meta,
         accepted=True,
     )
@@ -182,13 +192,13 @@ def approve_request(*, actor: User, delegation: Delegation, request_meta: Reques
 
 def decline(*, actor: User, delegation: Delegation, request_meta: RequestMeta | None = None) -> Delegation:
     if delegation.status not in (Status.INVITED, Status.REQUESTED):
-        raise LabelError("Only an open invitation or request can be declined.")
+        raise LabelError(gettext("Only an open invitation or request can be declined."))
     return transition(
         actor=actor,
         delegation=delegation,
         status=Status.DECLINED,
         scopes=delegation.scopes,
-        headline=f"The delegation between {delegation.artist} and {delegation.label.name} was declined",
+        event=DelegationEvent.DECLINED,
         request_meta=request_meta,
         end=True,
     )
@@ -203,14 +213,14 @@ def change_scopes(
     request_meta: RequestMeta | None = None,
 ) -> Delegation:
     if delegation.artist_id != artist.pk or delegation.status != Status.ACTIVE:
-        raise LabelError("Only an active delegation can be changed.")
+        raise LabelError(gettext("Only an active delegation can be changed."))
     clean = clean_scopes(scopes, confirmed=confirmed, previous=delegation.scopes)
     return transition(
         actor=artist,
         delegation=delegation,
         status=Status.ACTIVE,
         scopes=clean,
-        headline=f"{artist} changed what {delegation.label.name} may do",
+        event=DelegationEvent.SCOPES_CHANGED,
         request_meta=request_meta,
     )
 
@@ -218,13 +228,13 @@ def change_scopes(
 def end_delegation(*, artist: User, delegation: Delegation, request_meta: RequestMeta | None = None) -> Delegation:
     """One step, at once, and no consent state changes: what was granted stays granted."""
     if delegation.artist_id != artist.pk or delegation.ended_at is not None:
-        raise LabelError("This delegation is not open.")
+        raise LabelError(gettext("This delegation is not open."))
     return transition(
         actor=artist,
         delegation=delegation,
         status=Status.ENDED,
         scopes=delegation.scopes,
-        headline=f"{artist} ended the delegation to {delegation.label.name}",
+        event=DelegationEvent.ENDED,
         request_meta=request_meta,
         end=True,
     )

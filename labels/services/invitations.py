@@ -11,10 +11,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from labels.models import ArtistInvitation, Delegation, Label, LabelMembership
-from labels.notices import invitation_notice
+from labels.notices import DelegationEvent, invitation_notice
 from labels.services.delegations import check_can_join, clean_scopes, transition
 from labels.services.errors import LabelError
 from notifications.services import queue_notice
@@ -34,10 +35,10 @@ def invite_artist(
     artist who signs up with that address later finds it waiting.
     """
     if not LabelMembership.objects.filter(label=label, user=actor).exists():
-        raise LabelError("Only a member of the label can invite artists.")
+        raise LabelError(gettext("Only a member of the label can invite artists."))
     email = User.objects.normalize_email((email or "").strip())
     if "@" not in email or len(email) > 254:
-        raise LabelError("Enter a valid email address.")
+        raise LabelError(gettext("Enter a valid email address."))
     try:
         with transaction.atomic():
             invitation = ArtistInvitation.objects.create(
@@ -46,7 +47,9 @@ def invite_artist(
             queue_notice(invitation_notice(invitation))
     except IntegrityError:
         # The one-pending-invitation constraint: the label's own earlier invitation.
-        raise LabelError(f"{email} already has an invitation from this label waiting.") from None
+        raise LabelError(
+            gettext("%(email)s already has an invitation from this label waiting.") % {"email": email}
+        ) from None
     return invitation
 
 
@@ -71,11 +74,13 @@ def _answerable(user: User, invitation: ArtistInvitation) -> ArtistInvitation:
     """Lock the invitation and check that `user` may answer it now."""
     fresh = ArtistInvitation.objects.select_for_update().select_related("label").filter(pk=invitation.pk).first()
     if fresh is None or not fresh.pending:
-        raise LabelError("This invitation was already answered.")
+        raise LabelError(gettext("This invitation was already answered."))
     if not invitations_for(user).filter(pk=fresh.pk).exists():
         raise LabelError(
-            "This invitation was sent to another email address; sign in with that address "
-            "(or add and verify it in your account settings)."
+            gettext(
+                "This invitation was sent to another email address; sign in with that address "
+                "(or add and verify it in your account settings)."
+            )
         )
     return fresh
 
@@ -104,7 +109,7 @@ def accept_artist_invitation(
             delegation=delegation,
             status=Status.ACTIVE,
             scopes=clean,
-            headline=f"{artist} joined the roster of {label.name}",
+            event=DelegationEvent.JOINED,
             request_meta=request_meta,
             accepted=True,
         )

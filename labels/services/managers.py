@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from accounts.models import User
 from labels.models import Label, LabelInvitation, LabelMembership
@@ -21,7 +22,7 @@ RESERVED_SLUGS = {"delegations", "proposals", "invitations", "join"}
 def create_label(*, owner: User, name: str) -> Label:
     name = (name or "").strip()
     if not name:
-        raise LabelError("A label needs a name.")
+        raise LabelError(gettext("A label needs a name."))
     base = slugify(name)[:60] or "label"
     # These are paths of their own under /labels/.
     if base in RESERVED_SLUGS:
@@ -40,10 +41,10 @@ def create_label(*, owner: User, name: str) -> Label:
 def invite_manager(*, actor: User, label: Label, email: str) -> LabelInvitation:
     """Only a label owner invites; the email carries a one-time link."""
     if not LabelMembership.objects.filter(label=label, user=actor, role=LabelMembership.Role.OWNER).exists():
-        raise LabelError("Only an owner of the label can invite managers.")
+        raise LabelError(gettext("Only an owner of the label can invite managers."))
     email = User.objects.normalize_email((email or "").strip())
     if LabelMembership.objects.filter(label=label, user__email__iexact=email).exists():
-        raise LabelError(f"{email} already manages this label.")
+        raise LabelError(gettext("%(email)s already manages this label.") % {"email": email})
     with transaction.atomic():
         invitation = LabelInvitation.objects.create(
             label=label, email=email, token=secrets.token_urlsafe(32), invited_by=actor
@@ -56,9 +57,9 @@ def accept_manager_invitation(*, user: User, token: str) -> LabelMembership:
     with transaction.atomic():
         invitation = LabelInvitation.objects.select_for_update().select_related("label").filter(token=token).first()
         if invitation is None or invitation.accepted_at is not None:
-            raise LabelError("This invitation link is not valid any more.")
+            raise LabelError(gettext("This invitation link is not valid any more."))
         if invitation.email.lower() != user.email.lower():
-            raise LabelError("This invitation was sent to another email address; sign in with that address.")
+            raise LabelError(gettext("This invitation was sent to another email address; sign in with that address."))
         membership, _ = LabelMembership.objects.get_or_create(
             label=invitation.label, user=user, defaults={"role": invitation.role}
         )

@@ -7,6 +7,7 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from consent import services as consent_services
@@ -26,7 +27,7 @@ def propose_grant(
     """One proposal per artist for the tracks not yet granted; the artist decides."""
     purpose = Purpose.objects.filter(slug=purpose_slug).first()
     if purpose is None:
-        raise LabelError("Unknown purpose.")
+        raise LabelError(gettext("Unknown purpose."))
     scoped = (
         roster_tracks(label)
         .filter(pk__in=tracks.values("pk"))
@@ -36,7 +37,10 @@ def propose_grant(
     for pk, owner_id in scoped.values_list("pk", "owner_id"):
         by_owner[owner_id].append(pk)
     if not by_owner:
-        raise LabelError(f"Every selected track already allows {purpose.name}; there is nothing to propose.")
+        raise LabelError(
+            gettext("Every selected track already allows %(purpose)s; there is nothing to propose.")
+            % {"purpose": gettext(purpose.name)}
+        )
     artists = User.objects.in_bulk(list(by_owner))
     created = []
     with transaction.atomic():
@@ -62,14 +66,14 @@ def decide_proposal(
 ) -> consent_services.ChangeResult | None:
     """Accepting is the artist's own grant, through the consent service; declining changes nothing."""
     if proposal.artist_id != artist.pk or proposal.status != ConsentProposal.Status.PENDING:
-        raise LabelError("This proposal is not waiting for an answer.")
+        raise LabelError(gettext("This proposal is not waiting for an answer."))
     with transaction.atomic():
         claimed = ConsentProposal.objects.filter(pk=proposal.pk, status=ConsentProposal.Status.PENDING).update(
             status=ConsentProposal.Status.ACCEPTED if accept else ConsentProposal.Status.DECLINED,
             decided_at=timezone.now(),
         )
         if not claimed:
-            raise LabelError("This proposal is not waiting for an answer.")
+            raise LabelError(gettext("This proposal is not waiting for an answer."))
         result = None
         if accept:
             slug = proposal.purpose.slug

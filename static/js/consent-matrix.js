@@ -3,6 +3,16 @@
 // uses that need confirmation still go through the confirmation page.
 (function () {
   "use strict";
+  // Ticking a track for the bulk change means "only the ticked tracks".
+  var ticked = document.querySelector("[data-bulk-scope-ticked]");
+  var all = document.querySelector("[data-bulk-scope-all]");
+  document.querySelectorAll("[data-bulk-pick]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      var any = document.querySelector("[data-bulk-pick]:checked");
+      if (ticked && all) { (any ? ticked : all).checked = true; }
+    });
+  });
+
   var form = document.querySelector("[data-consent-matrix]");
   if (!form) { return; }
   // The words come from the template, translated there.

@@ -33,7 +33,9 @@
           if (!data) { window.setTimeout(poll, 3000); return; }
           bar.max = data.total || 1;
           bar.value = data.done;
-          text.textContent = data.done + " of " + data.total;
+          // The words come translated from the page when it gives them.
+          var words = progress.getAttribute("data-progress-words") || "{done} of {total}";
+          text.textContent = words.replace("{done}", data.done).replace("{total}", data.total);
           if (data.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
         })
         .catch(function () { window.setTimeout(poll, 3000); });
