@@ -170,10 +170,10 @@ def _check_permission(actor, rows: Sequence[tuple], purposes: Mapping[int, Purpo
     if not refused:
         return
     if any(granted for _, _, granted in refused) and actor is not None and actor.is_staff:
-        raise ConsentPermissionDenied("Staff may withdraw consent but never grant it.")
+        raise ConsentPermissionDenied.staff_grant()
     refused_cells = set(refused)
     count = len({row[0] for row in rows if (row[3], purposes[row[4]].slug, row[5]) in refused_cells})
-    raise ConsentPermissionDenied(f"You may not change consent on {count} of these tracks.")
+    raise ConsentPermissionDenied.on_tracks(count)
 
 
 def _write_consent(actor, changed: Sequence[_Cell], policy: PolicyVersion, now) -> None:

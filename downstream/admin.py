@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +28,11 @@ class ApiClientForm(forms.ModelForm):
         if url and not url.lower().startswith("https://"):
             raise forms.ValidationError("Webhooks are delivered over HTTPS only: use an https:// URL.")
         return url
+
+
+def _when(moment: datetime.datetime) -> str:
+    # In the staff member's language and time zone, as every other time in the admin.
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
 
 
 def _token_page(request, client: ApiClient, token: str = "", webhook_secret: str = "") -> TemplateResponse:
@@ -87,24 +94,28 @@ class ApiClientAdmin(admin.ModelAdmin):
             (
                 (
                     lag.purpose,
-                    lag.acknowledged_at.strftime("%Y-%m-%d %H:%M UTC") if lag.acknowledged_at else "never",
+                    _when(lag.acknowledged_at) if lag.acknowledged_at else gettext("never"),
                     lag.changes_behind,
-                    lag.oldest_unacknowledged_withdrawal.strftime("%Y-%m-%d %H:%M UTC")
+                    _when(lag.oldest_unacknowledged_withdrawal)
                     if lag.oldest_unacknowledged_withdrawal
-                    else "none",
+                    else gettext("none"),
                 )
                 for lag in selectors.client_lag(obj)
             ),
         )
         return format_html(
-            "<table><thead><tr><th>purpose</th><th>last acknowledged</th><th>changes behind</th>"
-            "<th>oldest unacknowledged withdrawal</th></tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            gettext("purpose"),
+            gettext("last acknowledged"),
+            gettext("changes behind"),
+            gettext("oldest unacknowledged withdrawal"),
             rows,
         )
 
     @admin.display(description=_("API documentation"))
     def docs(self, obj: ApiClient | None = None):
-        return format_html('<a href="{}">Interactive API documentation</a>', reverse("api-v1:openapi-view"))
+        link_text = gettext("Interactive API documentation")
+        return format_html('<a href="{}">{}</a>', reverse("api-v1:openapi-view"), link_text)
 
     def save_model(self, request, obj: ApiClient, form, change: bool) -> None:
         url = form.cleaned_data.get("webhook_url", "")

@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from accounts.models import User
 from consent import bulk_write
@@ -176,10 +176,12 @@ def _matching_tracks(bulk: BulkChange) -> QuerySet[Track]:
 # --- Preview ------------------------------------------------------------------------------------
 
 
+# Reasons are stored in English, as written here, and translated when shown (`translated` filter): a bulk
+# change's record is read by people in different languages.
 def _reason(scope: str, granted: bool) -> str:
     if scope == Scope.WITHDRAW and granted:
-        return "may only withdraw"
-    return "not delegated"
+        return gettext_noop("may only withdraw")
+    return gettext_noop("not delegated")
 
 
 def _table(model) -> str:
@@ -810,7 +812,13 @@ def _apply_chunk(claim: _Claim, chunk: list[ArtistCells]) -> None:
         )
     }
     outcome = ChunkOutcome()
-    _note_refusals(outcome, asks, refused_owners, total, "the delegation no longer allows it; nothing changed for them")
+    _note_refusals(
+        outcome,
+        asks,
+        refused_owners,
+        total,
+        gettext_noop("the delegation no longer allows it; nothing changed for them"),
+    )
     allowed = [o for o in owners if o not in refused_owners]
     try:
         with transaction.atomic():
@@ -819,14 +827,20 @@ def _apply_chunk(claim: _Claim, chunk: list[ArtistCells]) -> None:
                 outcome.applied, outcome.notified = result.event_count, len(result.chain_heads)
                 if result.skipped:
                     outcome.detail.append(
-                        _detail("", result.skipped, "changed by the artist since the preview; left as they set it")
+                        _detail(
+                            "",
+                            result.skipped,
+                            gettext_noop("changed by the artist since the preview; left as they set it"),
+                        )
                     )
             _commit_chunk(claim, chunk, total, outcome)
     except ConsentPermissionDenied:
         # A delegation narrowed between our check and the service's locked one:
         # the service wrote nothing for the chunk.
         raced = ChunkOutcome()
-        _note_refusals(raced, asks, set(owners), total, "the artist changed the delegation while this was applied")
+        _note_refusals(
+            raced, asks, set(owners), total, gettext_noop("the artist changed the delegation while this was applied")
+        )
         with transaction.atomic():
             _commit_chunk(claim, chunk, total, raced)
 
@@ -849,7 +863,7 @@ def _note_refusals(
         outcome.refused += sum(per_owner.values())
     gone = total - sum(n for *_, n in asks)
     if gone:
-        outcome.detail.append(_detail("", gone, "the track was deleted"))
+        outcome.detail.append(_detail("", gone, gettext_noop("the track was deleted")))
         outcome.refused += gone
 
 

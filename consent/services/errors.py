@@ -51,7 +51,18 @@ class ConfirmationRequired(ConsentError):
 
 
 class ConsentPermissionDenied(ConsentError, PermissionDenied):
-    pass
+    @classmethod
+    def staff_grant(cls) -> ConsentPermissionDenied:
+        return cls(gettext("Staff may withdraw consent but never grant it."))
+
+    @classmethod
+    def on_tracks(cls, count: int) -> ConsentPermissionDenied:
+        message = ngettext(
+            "You may not change consent on %(count)s of these tracks.",
+            "You may not change consent on %(count)s of these tracks.",
+            count,
+        )
+        return cls(message % {"count": count})
 
 
 class NoPolicyInForce(ConsentError):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import AuditChainHead, AuditEvent, Consent, PolicyVersion, Purpose
@@ -106,7 +107,7 @@ def set_track_consents(
         try:
             by_uuid[key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))] = wanted
         except ValueError:
-            raise ConsentError(f"{key!r} is not a track id.") from None
+            raise ConsentError(gettext("%(value)r is not a track id.") % {"value": key}) from None
     slugs: set[str] = set()
     for wanted in by_uuid.values():
         slugs.update(wanted)
@@ -283,9 +284,9 @@ def _check_permission(
     if not refused:
         return
     if any(cell.granted for cell in refused) and actor is not None and actor.is_staff:
-        raise ConsentPermissionDenied("Staff may withdraw consent but never grant it.")
+        raise ConsentPermissionDenied.staff_grant()
     count = len({cell.track.pk for cell in refused})
-    raise ConsentPermissionDenied(f"You may not change consent on {count} of these tracks.")
+    raise ConsentPermissionDenied.on_tracks(count)
 
 
 def _cells_that_change(

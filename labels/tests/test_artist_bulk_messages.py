@@ -62,3 +62,38 @@ def test_deleting_the_account_removes_the_artists_own_bulk_changes_and_their_und
 
     delete_account(user=artist, actor=artist)
     assert not BulkChange.objects.filter(pk__in=[bulk.pk, undo.pk]).exists()
+
+
+def test_the_services_permission_refusals_are_in_the_readers_language():
+    from consent.services import ConsentPermissionDenied
+
+    with translation.override("de"):
+        assert (
+            ConsentPermissionDenied.on_tracks(3).message
+            == "Sie dürfen die Einwilligung für 3 dieser Tracks nicht ändern."
+        )
+        assert "niemals erteilen" in ConsentPermissionDenied.staff_grant().message
+    with translation.override("en-gb"):
+        assert ConsentPermissionDenied.on_tracks(1).message == "You may not change consent on 1 of these tracks."
+
+
+def test_a_refusal_reason_recorded_in_english_is_shown_in_the_readers_language(artist, client, make_track):
+    make_track(owner=artist, title="Lied")
+    bulk = bulk_changes.preview_bulk_edit(
+        actor=artist,
+        artist=artist,
+        tracks=Track.objects.filter(owner=artist),
+        changes={"recommendation": True},
+        filter_params={},
+        selection=None,
+    )
+    BulkChange.objects.filter(pk=bulk.pk).update(
+        refused=1, refused_detail=[{"artist": "", "purpose": "", "tracks": 1, "reason": "the track was deleted"}]
+    )
+    artist.language = "de"
+    artist.save(update_fields=["language"])
+    client.force_login(artist)
+    with translation.override("en-gb"):
+        page = client.get(reverse("own_bulk:detail", args=[bulk.pk])).content.decode()
+    assert "der Track wurde gelöscht" in page
+    assert "the track was deleted" not in page
