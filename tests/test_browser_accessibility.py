@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 
 import pytest
 
+from labels import bulk as bulk_changes
 from labels.models import ConsentProposal
 from tests.accessibility import axe_findings, horizontal_overflow
 from tests.demo import make_user, seed_demo
+from tracks.models import Track
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +29,15 @@ def artist_pages(demo) -> list[str]:
     never = demo.tracks[-1]
     proposal = ConsentProposal.objects.filter(artist=demo.artist).first()
     assert proposal is not None, "the demo data has a proposal for the artist"
+    # The artist's own bulk change, previewed (the page that asks for the confirmation).
+    own_bulk = bulk_changes.preview_bulk_edit(
+        actor=demo.artist,
+        artist=demo.artist,
+        tracks=Track.objects.filter(owner=demo.artist),
+        changes={"generative_training": True},
+        filter_params={},
+        selection=None,
+    )
     confirm = urlencode(
         {"purpose": "generative_training", "scope": "tracks", "track": str(never.uuid), "next": "/consent/"}
     )
@@ -45,6 +56,7 @@ def artist_pages(demo) -> list[str]:
         f"/consent/confirm/?{confirm}",
         "/consent/defaults/",
         "/consent/log/",
+        f"/consent/bulk/{own_bulk.pk}/",
         "/policy/",
         f"/consent/policy/{demo.lapse_version.version}/",
         f"/policy/{demo.lapse_version.version}/reconfirm/",
