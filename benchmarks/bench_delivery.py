@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
@@ -183,10 +184,52 @@ def cpu_seconds(pid: int) -> float:
     return total + sum(cpu_seconds(int(child)) for child in children)
 
 
-def database_backends() -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        return [pid for (pid,) in cursor.fetchall()]
+class DatabaseCPU:
+    """CPU spent by this database's backends while it runs: sampled from /proc every 50 ms, since a Celery
+    worker closes its database connection after each task and a backend's CPU is gone once it exits (the
+    last 50 ms of a short-lived backend are missed, so this is a slight undercount)."""
+
+    def __init__(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid(), current_database()")
+            own, self.database = cursor.fetchone()
+        self.postmaster = int(Path(f"/proc/{own}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            children = Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children").read_text().split()
+        except FileNotFoundError:
+            return
+        for pid in map(int, children):
+            try:
+                if f" {self.database} ".encode() not in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" "):
+                    continue
+            except FileNotFoundError:
+                continue
+            self.last[pid] = cpu_seconds(pid)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self._sample()
+
+    def __enter__(self) -> DatabaseCPU:
+        self._sample()  # backends alive at the start count from here; later ones from their start
+        self.first = dict(self.last)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
 class Floor:
@@ -265,16 +308,15 @@ class Delivery:
             warm, timed = ids[: 2 * concurrency * BATCH[0]], ids[2 * concurrency * BATCH[0] :]
             enqueue(warm)
             wait_sent(warm, timeout=300)
-            backends = {pid: cpu_seconds(pid) for pid in database_backends()}
             worker_cpu, sink_cpu = cpu_seconds(workers.process.pid), cpu_seconds(sink.process.pid)
-            started = timezone.now()
-            enqueue(timed)
-            finished = wait_sent(timed)
+            with DatabaseCPU() as database:
+                started = timezone.now()
+                enqueue(timed)
+                finished = wait_sent(timed)
             self.rate = len(timed) / (finished - started).total_seconds()
             self.worker_ms = 1000 * (cpu_seconds(workers.process.pid) - worker_cpu) / len(timed)
             self.sink_ms = 1000 * (cpu_seconds(sink.process.pid) - sink_cpu) / len(timed)
-            # The backends that served the run (a worker's connection opened later is not counted).
-            self.database_ms = 1000 * sum(cpu_seconds(pid) - cpu for pid, cpu in backends.items()) / len(timed)
+            self.database_ms = 1000 * database.seconds / len(timed)
         finally:
             workers.stop()
 
