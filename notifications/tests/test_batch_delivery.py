@@ -165,3 +165,14 @@ def test_each_delivering_thread_keeps_its_own_connection(smtp_server, monkeypatc
     rows = [row for batch in batches for row in batch]
     assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in rows)
     assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+
+def test_a_shared_encoding_serves_later_batches_until_its_date_would_be_stale(monkeypatch):
+    from notifications import rendering
+
+    made = rendering._shared_encoding("Same", "Same body", "<p>Same</p>")
+    assert rendering._shared_encoding("Same", "Same body", "<p>Same</p>") is made
+    assert rendering._shared_encoding("Other", "Same body", "<p>Same</p>") is not made
+
+    monkeypatch.setattr(rendering, "ENCODING_MAX_AGE_SECONDS", -1)
+    assert rendering._shared_encoding("Same", "Same body", "<p>Same</p>") is not made
