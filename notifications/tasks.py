@@ -17,13 +17,14 @@ import smtplib
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.smtp import EmailBackend as SMTPEmailBackend
 from django.db import DatabaseError, connection, connections, transaction
+from django.db.models import Model
 from django.utils import timezone
 from psycopg import pq
 
@@ -31,6 +32,9 @@ from notifications.models import Notification
 from notifications.rendering import MessageBuilder, Outgoing
 from notifications.services import sweep_steps
 from platformkit.claims import claim_due
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -72,21 +76,24 @@ def claim(notification_ids: list[int]) -> list[Notification]:
         found = cursor.fetchall()
     notification_fields, user_fields = _claimed_fields()
     split = len(notification_fields)
-    user_model = Notification._meta.get_field("recipient").related_model
+    user_model = _user_model()
     rows = []
     for values in found:
         row = Notification.from_db(
             connection.alias, [f.attname for f in notification_fields], _from_db(notification_fields, values[:split])
         )
         if row.recipient_id is not None:
-            row.recipient = user_model.from_db(  # type: ignore[union-attr]
-                connection.alias, [f.attname for f in user_fields], _from_db(user_fields, values[split:])
+            row.recipient = cast(
+                "User",
+                user_model.from_db(
+                    connection.alias, [f.attname for f in user_fields], _from_db(user_fields, values[split:])
+                ),
             )
         rows.append(row)
     return rows
 
 
-def _from_db(fields: list[Any], values: tuple) -> list[Any]:
+def _from_db(fields: list[Any], values: tuple[Any, ...]) -> list[Any]:
     """Column values as the ORM would hand them to the model (a JSON column parsed, and so on)."""
     return [
         field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
@@ -94,9 +101,14 @@ def _from_db(fields: list[Any], values: tuple) -> list[Any]:
     ]
 
 
+def _user_model() -> type[Model]:
+    model = Notification._meta.get_field("recipient").related_model
+    assert isinstance(model, type)  # resolved once the apps are loaded
+    return model
+
+
 def _claimed_fields() -> tuple[list[Any], list[Any]]:
-    user_model = Notification._meta.get_field("recipient").related_model
-    return list(Notification._meta.concrete_fields), list(user_model._meta.concrete_fields)  # type: ignore[union-attr]
+    return list(Notification._meta.concrete_fields), list(_user_model()._meta.concrete_fields)
 
 
 @functools.cache
@@ -105,9 +117,11 @@ def _claim_sql() -> str:
     sent with the attempt counted, and return them with their recipients, as `claim_due` does in four."""
     notification_fields, user_fields = _claimed_fields()
     table = connection.ops.quote_name(Notification._meta.db_table)
-    user_model = Notification._meta.get_field("recipient").related_model
-    users = connection.ops.quote_name(user_model._meta.db_table)  # type: ignore[union-attr]
-    user_id = connection.ops.quote_name(user_model._meta.pk.column)  # type: ignore[union-attr]
+    user_model = _user_model()
+    user_pk = user_model._meta.pk
+    assert user_pk is not None and user_pk.column is not None  # a model always has a primary key column
+    users = connection.ops.quote_name(user_model._meta.db_table)
+    user_id = connection.ops.quote_name(user_pk.column)
     columns = [connection.ops.quote_name(field.column) for field in notification_fields]
     user_columns = [connection.ops.quote_name(field.column) for field in user_fields]
     return (
