@@ -365,7 +365,7 @@ _PLAIN_ADDRESS = re.compile(
 
 
 def envelope_address(mailer: Any, address: str, prepared: dict[str, str]) -> str:
-    """mailer.prep_address(address), the parser run once per distinct sender and never for a plain address."""
+    """mailer.prep_address(address): a plain address as it is, any other parsed once per batch (`prepared`)."""
     if _PLAIN_ADDRESS.fullmatch(address):
         return address
     if address not in prepared:
