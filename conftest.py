@@ -263,7 +263,8 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
     """Factory: start real worker processes; all are stopped after the test.
 
     Needs @pytest.mark.real_worker (so the test process enqueues to the broker
-    instead of running tasks in-process). Keyword arguments become environment
+    instead of running tasks in-process). `pool` and `concurrency` are the
+    worker's (solo unless told); other keyword arguments become environment
     variables of the worker, for example EMAIL_URL or REDIS_URL.
     """
     if not request.node.get_closest_marker("real_worker"):
@@ -274,7 +275,7 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
     previous_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = TEST_QUEUE
 
-    def start(**extra_env: str) -> CeleryWorker:
+    def start(*, pool: str = "solo", concurrency: int = 1, **extra_env: str) -> CeleryWorker:
         env = {
             **os.environ,
             "DATABASE_URL": _database_url_for_subprocess(),
@@ -291,6 +292,8 @@ def start_celery_worker(request, transactional_db, settings, tmp_path):
             log_path=tmp_path / f"worker-{len(workers) + 1}.log",
             queue=TEST_QUEUE,
             node=f"{TEST_QUEUE}-{next(_sequence)}",
+            pool=pool,
+            concurrency=concurrency,
         )
         workers.append(worker)
         worker.wait_ready()

@@ -534,6 +534,13 @@ NOTIFICATIONS_BATCH_SIZE = 50
 # A worker keeps its SMTP connection between batches for at most this long idle
 # (servers drop idle clients after a few minutes; RFC 5321 asks them to wait 5).
 NOTIFICATIONS_SMTP_IDLE_SECONDS = env_int("NOTIFICATIONS_SMTP_IDLE_SECONDS", 30, minimum=0)
+# Delivery tasks may have workers of their own: a worker on the threads pool sends over one SMTP connection
+# per thread, which the other tasks do not suit (the threads pool enforces no time limits, and CPU-bound
+# tasks share one core). Name a queue here and start those workers with `-Q` it; unset, delivery
+# goes to the default queue like every other task.
+NOTIFICATIONS_QUEUE = env_str("NOTIFICATIONS_QUEUE", "")
+if NOTIFICATIONS_QUEUE:
+    CELERY_TASK_ROUTES = {"notifications.tasks.deliver_notifications": {"queue": NOTIFICATIONS_QUEUE}}
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     "task": "notifications.tasks.sweep_notifications",
     "schedule": float(NOTIFICATIONS_SWEEP_INTERVAL_SECONDS),

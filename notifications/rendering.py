@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -29,13 +30,13 @@ from platformkit.emails import render_email
 RENDER_CACHE_SIZE = 256
 
 
-class _RenderCache:
+class _RenderCache[KeyT, ValueT]:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, str], tuple[str, str, str]] = OrderedDict()
+        self._entries: OrderedDict[KeyT, ValueT] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> tuple[str, str, str] | None:
+    def get(self, key: KeyT) -> ValueT | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
@@ -46,7 +47,7 @@ class _RenderCache:
         with self._lock:
             self._entries.clear()
 
-    def put(self, key: tuple[str, str], rendered: tuple[str, str, str]) -> None:
+    def put(self, key: KeyT, rendered: ValueT) -> None:
         with self._lock:
             self._entries[key] = rendered
             self._entries.move_to_end(key)
@@ -54,7 +55,7 @@ class _RenderCache:
                 self._entries.popitem(last=False)
 
 
-_rendered = _RenderCache(RENDER_CACHE_SIZE)
+_rendered: _RenderCache[tuple[str, str], tuple[str, str, str]] = _RenderCache(RENDER_CACHE_SIZE)
 
 
 def _render_shared(kind: str, context: dict) -> tuple[str, str, str]:
@@ -127,6 +128,22 @@ class _SharedEncoding:
         return head + b"\r\n\r\n" + self.body
 
 
+# A shared encoding is kept per worker process too, not only per batch (encoding costs a few milliseconds,
+# as much as the rest of a batch of 50 takes to build), but not for long: its Date header is the time it was
+# made, and stays within this many seconds of the time each copy is sent.
+ENCODING_MAX_AGE_SECONDS = 30
+_encoded: _RenderCache[tuple[str, str, str, str], tuple[float, _SharedEncoding]] = _RenderCache(64)
+
+
+def _shared_encoding(subject: str, text: str, html: str) -> _SharedEncoding:
+    key = (settings.DEFAULT_FROM_EMAIL, subject, text, html)
+    found = _encoded.get(key)
+    if found is None or time.monotonic() - found[0] > ENCODING_MAX_AGE_SECONDS:
+        found = (time.monotonic(), _SharedEncoding(subject, text, html))
+        _encoded.put(key, found)
+    return found[1]
+
+
 @dataclass
 class Outgoing:
     """One row's email: the message, and its wire form when it was made from a shared encoding."""
@@ -142,7 +159,6 @@ class MessageBuilder:
     def __init__(self, rows: Iterable[Notification]) -> None:
         self._rows = [row for row in rows if row.recipient_id is not None]
         self._providers: dict[str, SendTimeContext] = {}
-        self._encodings: dict[tuple[str, str, str], _SharedEncoding] = {}
 
     def _context_at_send_time(self, notification: Notification) -> dict:
         factory = _send_time_context.get(notification.kind)
@@ -187,10 +203,7 @@ class MessageBuilder:
                 "application/json",
             )
             return Outgoing(notification, email)
-        key = (subject, text, html)
-        if key not in self._encodings:
-            self._encodings[key] = _SharedEncoding(subject, text, html)
-        data = self._encodings[key].for_recipient(notification.to_email, notification.message_id)
+        data = _shared_encoding(subject, text, html).for_recipient(notification.to_email, notification.message_id)
         return Outgoing(notification, email, data)
 
     def build(self, notification: Notification) -> EmailMultiAlternatives:

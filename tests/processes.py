@@ -130,9 +130,12 @@ class WebServer(Subprocess):
 class CeleryWorker(Subprocess):
     name = "celery worker"
 
-    def __init__(self, *, env: dict[str, str], log_path: Path, queue: str, node: str, pool: str = "solo"):
+    def __init__(
+        self, *, env: dict[str, str], log_path: Path, queue: str, node: str, pool: str = "solo", concurrency: int = 1
+    ):
         command = [
             sys.executable, "-m", "celery", "-A", "creatorportal", "worker", "--loglevel=INFO", f"--pool={pool}",
+            f"--concurrency={concurrency}",
             "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue, "-n", f"{node}@%h",
         ]  # fmt: skip
         super().__init__(command, env=env, log_path=log_path)

@@ -90,3 +90,89 @@ def test_a_connection_idle_too_long_is_not_reused(smtp_server, queue_email, monk
 
     assert len(opened) == 2
     assert len(smtp_server.messages) == 2
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "fan@example.test",
+        "first.last+tag@mail.example.test",
+        "o'brien@example.test",
+        "x_y-z=1@sub-domain.example.test",
+        "Portal <noreply@localhost>",
+        "noreply@localhost",
+        '"quoted name"@example.test',
+        "zoë@example.test",
+        "fan@exämple.test",
+    ],
+)
+def test_an_envelope_address_is_what_djangos_backend_would_use(address, smtp_server):
+    from django.core import mail
+
+    from notifications.tasks import envelope_address
+
+    backend = mail.mailers.default  # not opened: only its address handling is asked
+    try:
+        expected = backend.prep_address(address)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error)[:20]):
+            envelope_address(backend, address, {})
+    else:
+        assert envelope_address(backend, address, {}) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_delivering_thread_keeps_its_own_connection(smtp_server, monkeypatch):
+    # As on the threads pool: two threads, two batches each, each thread reusing the connection it opened.
+    import threading
+
+    from django.db import connections
+
+    # Written directly (committed, no delivery queued): the threads are the only ones to send them.
+    batches = [
+        Notification.objects.bulk_create(
+            Notification(
+                kind=Notification.Kind.ACCOUNT_EMAIL,
+                to_email=f"fan{b}-{n}@example.test",
+                dedupe_key=f"threads:{b}:{n}",
+                context={"subject": f"Notice {n}", "body": "Hello"},
+            )
+            for n in range(3)
+        )
+        for b in range(4)
+    ]
+    opened = _count_connections(monkeypatch)
+    errors = []
+
+    def deliver(own):
+        try:
+            for batch in own:
+                deliver_notifications.delay([row.id for row in batch])
+            kept_mailers.discard(kept_mailers._kept[1])
+        except Exception as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(batches[n::2],)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(opened) == 2
+    rows = [row for batch in batches for row in batch]
+    assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in rows)
+    assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+
+def test_a_shared_encoding_serves_later_batches_until_its_date_would_be_stale(monkeypatch):
+    from notifications import rendering
+
+    made = rendering._shared_encoding("Same", "Same body", "<p>Same</p>")
+    assert rendering._shared_encoding("Same", "Same body", "<p>Same</p>") is made
+    assert rendering._shared_encoding("Other", "Same body", "<p>Same</p>") is not made
+
+    monkeypatch.setattr(rendering, "ENCODING_MAX_AGE_SECONDS", -1)
+    assert rendering._shared_encoding("Same", "Same body", "<p>Same</p>") is not made

@@ -193,6 +193,29 @@ def test_a_killed_workers_notices_go_out_after_one_lease_and_one_sweep(smtp_serv
     assert_each_received_once(smtp_server, rows, in_flight_at_kill=1)
 
 
+def test_a_worker_on_the_threads_pool_killed_mid_delivery_repeats_at_most_one_message_per_thread(
+    smtp_server, start_celery_worker, settings
+):
+    # Four threads, four SMTP connections: at a kill, at most one accepted message per connection is not yet
+    # marked sent, and each goes out again with its same Message-ID.
+    settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 2
+    smtp_server.slow_down(0.05)
+    worker = start_celery_worker(
+        pool="threads", concurrency=4, EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2"
+    )
+    rows = [row for batch in range(8) for row in queue_batch(20, f"threads-{batch}")]
+    wait_until(lambda: len(smtp_server.messages) >= 40, timeout=60, message="the worker to be mid-way")
+    worker.kill()
+    assert len(smtp_server.messages) < 160
+
+    start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2")
+    sweep_until_released()
+    wait_until(lambda: len(smtp_server.messages) >= 160, timeout=120, message="every notice of the eight batches")
+    wait_until(lambda: not Notification.objects.exclude(status=Notification.Status.SENT).exists(), timeout=30)
+    time.sleep(1)  # anything sent twice would arrive now
+    assert_each_received_once(smtp_server, rows, in_flight_at_kill=4)
+
+
 def test_a_live_worker_slowed_by_its_mail_server_keeps_its_claim(smtp_server, start_celery_worker, settings):
     settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 1
     smtp_server.slow_down(0.5)
