@@ -18,7 +18,8 @@ Measures:
 
 Options: --workers N (gunicorn sync workers, default 2), --seconds S (per throughput run, default 10),
 --clients N (load-generating processes, default 4), --rounds N (bare/read pairs, default 3),
---only check|reads|feed|as_of (repeatable).
+--only check|reads|feed|as_of (repeatable), --bare site|api (the bare view behind the site's middleware, as the
+issue compares, or behind the API's lighter stack).
 """
 
 from __future__ import annotations
@@ -338,6 +339,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3, help="alternating bare/read throughput pairs")
     parser.add_argument(
+        "--bare",
+        choices=["site", "api"],
+        default="site",
+        help="the bare view on the site's full middleware (the issue's comparison) or on the API's own",
+    )
+    parser.add_argument(
         "--only", action="append", choices=["check", "reads", "feed", "as_of"], help="run only these (repeatable)"
     )
     args = parser.parse_args()
@@ -387,14 +394,19 @@ def main() -> None:
         process.wait(timeout=30)
 
 
+BARE_PATHS = {"site": "/bench/constant", "api": "/api/v1/bench/constant"}
+
+
 def measure_reads(port: int, master: int, one: str, auth: dict, args) -> None:
     """Alternating runs of the bare view and the read, so both see the same machine load; and the CPU each
     request costs the load generators, the gunicorn workers and PostgreSQL, which the load does not change."""
-    throughput(port, "/bench/constant", {}, 2, args.clients)  # warm-up
+    bare = BARE_PATHS[args.bare]
+    print(f"bare view: {bare}", flush=True)
+    throughput(port, bare, {}, 2, args.clients)  # warm-up
     throughput(port, one, auth, 2, args.clients)
     bares, reads = [], []
     for _ in range(args.rounds):
-        bares.append(throughput(port, "/bench/constant", {}, args.seconds, args.clients, master))
+        bares.append(throughput(port, bare, {}, args.seconds, args.clients, master))
         reads.append(throughput(port, one, auth, args.seconds, args.clients, master))
     ratios = [r.per_second / b.per_second for r, b in zip(reads, bares, strict=True)]
     overall = sum(r.requests for r in reads) / sum(b.requests for b in bares)

@@ -1,4 +1,5 @@
-"""The site's URLs plus /bench/constant: a bare Django view returning a constant JSON body."""
+"""The site's URLs plus a bare Django view returning a constant JSON body, twice: at /bench/constant, where the
+site's whole middleware runs, and at /api/v1/bench/constant, where the API's runs (site_middleware.py)."""
 
 from django.http import JsonResponse
 from django.urls import path
@@ -12,4 +13,4 @@ def constant(request):
     return JsonResponse(_BODY)
 
 
-urlpatterns = [path("bench/constant", constant), *site_urlpatterns]
+urlpatterns = [path("bench/constant", constant), path("api/v1/bench/constant", constant), *site_urlpatterns]

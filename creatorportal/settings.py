@@ -112,16 +112,18 @@ INSTALLED_APPS = [
     "creatorportal.health",
 ]
 
+# The SiteOnly classes are Django's own middleware, passed by under /api/v1/ (bearer tokens and JSON: no
+# session, user, messages or interface language there); see creatorportal/site_middleware.py.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "creatorportal.site_middleware.SiteOnlySessionMiddleware",
+    "creatorportal.site_middleware.SiteOnlyLocaleMiddleware",
+    "creatorportal.site_middleware.SiteOnlyCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "creatorportal.site_middleware.SiteOnlyAuthenticationMiddleware",
     "accounts.middleware.UserLocaleMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "creatorportal.site_middleware.SiteOnlyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
