@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
+import json
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from accounts.models import User
+from consent import summary as consent_summary
 from consent.forms import CatalogueFilterForm
-from consent.models import Consent, Purpose
+from consent.models import Consent, Purpose, TrackConsentSummary
 from consent.selectors import TrackFilter, filter_tracks
 from consent.vocabulary import Scope
 from labels.models import Delegation, Label
@@ -104,6 +109,22 @@ def filter_params(params: Mapping[str, str], purposes: list[Purpose]) -> dict[st
 def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[Purpose]) -> QuerySet[Track]:
     if flt.artist is not None:
         tracks = tracks.filter(owner_id=flt.artist)
+    tracks = _track_filters(tracks, flt)
+    by_slug = {p.slug: p for p in purposes}
+    for slug, state in flt.states.items():
+        if consent_summary.available():
+            bit = consent_summary.bit(by_slug[slug])
+            tracks = consent_summary.with_bit(
+                tracks, "granted", bit, is_set=state == "granted", prefix="consent_summary__"
+            )
+            continue
+        granted = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=by_slug[slug], granted=True))
+        tracks = tracks.filter(granted) if state == "granted" else tracks.exclude(granted)
+    return tracks
+
+
+def _track_filters(tracks: QuerySet[Track], flt: CatalogueFilter) -> QuerySet[Track]:
+    """The parts of a filter that read the track rows: the shared filter, status, upload dates."""
     if flt.shared is not None:
         tracks = filter_tracks(tracks, flt.shared)
     if flt.status:
@@ -112,10 +133,6 @@ def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[P
         tracks = tracks.filter(created_at__date__gte=flt.uploaded_from)
     if flt.uploaded_to:
         tracks = tracks.filter(created_at__date__lte=flt.uploaded_to)
-    by_slug = {p.slug: p for p in purposes}
-    for slug, state in flt.states.items():
-        granted = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=by_slug[slug], granted=True))
-        tracks = tracks.filter(granted) if state == "granted" else tracks.exclude(granted)
     return tracks
 
 
@@ -139,6 +156,213 @@ def roster_artists(label: Label) -> QuerySet[User]:
         delegations__label=label, delegations__status=Delegation.Status.ACTIVE, delegations__ended_at__isnull=True
     ).order_by("display_name", "id")
     return artists
+
+
+# --- The catalogue page: the summary, counts from a few rows per artist, keyset pages ---------------
+
+# The same orders as SORTS, on consent.models.TrackConsentSummary (title and date are copied there).
+SUMMARY_SORTS = {
+    "title": ("title", "track_id"),
+    "-title": ("-title", "-track_id"),
+    "artist": ("owner__display_name", "track_id"),
+    "-artist": ("-owner__display_name", "-track_id"),
+    "uploaded": ("created_at", "track_id"),
+    "-uploaded": ("-created_at", "-track_id"),
+    "isrc": ("track__isrc", "track_id"),
+    "-isrc": ("-track__isrc", "-track_id"),
+}
+
+
+def _track_level(flt: CatalogueFilter) -> bool:
+    """Does the filter need the track rows (search, status, dates, the shared filter), not only the summary?"""
+    shared = flt.shared
+    return bool(
+        flt.status
+        or flt.uploaded_from
+        or flt.uploaded_to
+        or (
+            shared is not None
+            and (shared.q or shared.state or shared.changed_by or shared.changed_from or shared.changed_to)
+        )
+    )
+
+
+@dataclass
+class CataloguePage:
+    rows: list[tuple[Track, list[tuple[Purpose, bool]]]]
+    total: int
+    granted: dict[int, int]  # purpose id -> granted among the `total`
+    number: int
+    num_pages: int
+    first: tuple | None = None  # sort values of the first and last row, for the keyset links
+    last: tuple | None = None
+
+
+def encode_cursor(sort: str, values: tuple) -> str:
+    """A position in the catalogue: the sort values of a row (the last row id breaks ties)."""
+    raw = json.dumps([sort, [v.isoformat() if isinstance(v, datetime.datetime) else v for v in values]])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str, sort: str) -> tuple | None:
+    """The row values in a cursor made for `sort`; None for anything else (a bad cursor means "from the start")."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        cursor_sort, values = raw
+        if cursor_sort != sort or not isinstance(values, list) or len(values) != 2:
+            return None
+        key, pk = values
+        if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(key, str | None):
+            return None
+        if SUMMARY_SORTS[sort][0].lstrip("-") == "created_at":
+            if key is None:
+                return None
+            return (datetime.datetime.fromisoformat(key), pk)
+        return (key, pk)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, KeyError):
+        return None
+
+
+def summary_rows(label: Label, flt: CatalogueFilter, purposes: list[Purpose]) -> QuerySet[TrackConsentSummary]:
+    """The roster's summary rows that the filter picks (the same set apply_filter picks from the tracks)."""
+    rows = TrackConsentSummary.objects.filter(owner_id__in=_roster_ids(label))
+    if flt.artist is not None:
+        rows = rows.filter(owner_id=flt.artist)
+    by_slug = {p.slug: p for p in purposes}
+    for slug, state in flt.states.items():
+        rows = consent_summary.with_bit(rows, "granted", consent_summary.bit(by_slug[slug]), is_set=state == "granted")
+    if _track_level(flt):
+        narrowed = _track_filters(Track.objects.filter(owner_id__in=_roster_ids(label)), flt)
+        rows = rows.filter(track_id__in=narrowed.order_by().values("pk"))
+    return rows
+
+
+def _roster_ids(label: Label) -> QuerySet:
+    return Delegation.objects.active().filter(label=label).values("artist_id")
+
+
+def _masks(flt: CatalogueFilter, purposes: list[Purpose]) -> tuple[int, int]:
+    required = refused = 0
+    for p in purposes:
+        state = flt.states.get(p.slug)
+        if state == "granted":
+            required |= consent_summary.bit(p)
+        elif state == "not_granted":
+            refused |= consent_summary.bit(p)
+    return required, refused
+
+
+def _counts(rows: QuerySet, label: Label, flt: CatalogueFilter, purposes: list[Purpose]) -> tuple[int, dict[int, int]]:
+    """The total and the granted count per purpose, in one query (two when tracks with no grant count too)."""
+    if _track_level(flt):
+        aggregates = {"total": Count("pk")}
+        for p in purposes:
+            name = f"_g{p.pk}"
+            rows = rows.alias(**{name: F("granted").bitand(consent_summary.bit(p))})
+            aggregates[f"p{p.pk}"] = Count("pk", filter=Q(**{f"{name}__gt": 0}))
+        found = rows.aggregate(**aggregates)
+        return found["total"], {p.pk: found[f"p{p.pk}"] for p in purposes}
+    owners = _roster_ids(label) if flt.artist is None else _roster_ids(label).filter(artist_id=flt.artist)
+    required, refused = _masks(flt, purposes)
+    counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
+    # Tracks with no grant at all are not in the counts: only a filter that requires a grant can do without them.
+    total = counts.tracks if required else rows.count()
+    return total, counts.per_purpose
+
+
+def catalogue_page(
+    label: Label,
+    flt: CatalogueFilter,
+    purposes: list[Purpose],
+    *,
+    sort: str,
+    per_page: int,
+    page: str | None,
+    after: str | None = None,
+    before: str | None = None,
+) -> CataloguePage:
+    """One page of the catalogue in a constant number of queries, whatever the page size or depth.
+
+    With a cursor (`after`: the rows following that row; `before`: the rows
+    preceding it) the page is a range scan of the summary's sort index; with
+    ?page=N (links people have) it is an OFFSET on that index, which reads the
+    skipped rows' index entries only. `page` is then just the number shown.
+    """
+    if not consent_summary.available():
+        return _catalogue_page_from_tracks(label, flt, purposes, sort=sort, per_page=per_page, page=page)
+    rows = summary_rows(label, flt, purposes)
+    total, granted = _counts(rows, label, flt, purposes)
+    num_pages = max(1, -(-total // per_page))
+    try:
+        number = min(max(int(page or 1), 1), num_pages)
+    except ValueError:
+        number = 1
+    order = SUMMARY_SORTS[sort]
+    key = order[0].lstrip("-")
+    columns = ("track_id", "granted", key)
+    position = decode_cursor(after or before or "", sort)
+    ordered = rows.order_by(*order)
+    if position is not None:
+        descending = order[0].startswith("-")
+        forward = after is not None and bool(after)
+        comparison = TupleGreaterThan if forward != descending else TupleLessThan
+        bound = comparison(Tuple(F(key), F("track_id")), Tuple(Value(position[0]), Value(position[1])))
+        ordered = rows.filter(bound)
+        if forward:
+            ordered = ordered.order_by(*order)
+        else:
+            ordered = ordered.order_by(*(f[1:] if f.startswith("-") else f"-{f}" for f in order))
+        found = list(ordered.values_list(*columns)[:per_page])
+        if not forward:
+            found.reverse()
+    else:
+        offset = (number - 1) * per_page
+        found = list(ordered.values_list(*columns)[offset : offset + per_page])
+    tracks = Track.objects.select_related("owner").in_bulk([row[0] for row in found])
+    result = []
+    for track_id, mask, _key in found:
+        track = tracks.get(track_id)
+        if track is not None:
+            result.append((track, [(p, bool(mask & consent_summary.bit(p))) for p in purposes]))
+    return CataloguePage(
+        rows=result,
+        total=total,
+        granted=granted,
+        number=number,
+        num_pages=num_pages,
+        first=(found[0][2], found[0][0]) if found else None,
+        last=(found[-1][2], found[-1][0]) if found else None,
+    )
+
+
+def _catalogue_page_from_tracks(
+    label: Label, flt: CatalogueFilter, purposes: list[Purpose], *, sort: str, per_page: int, page: str | None
+) -> CataloguePage:
+    """Without the summary (SQLite in development): the consent table and an OFFSET page."""
+    from django.core.paginator import Paginator
+
+    tracks = apply_filter(roster_tracks(label), flt, purposes)
+    paged = Paginator(tracks.select_related("owner").order_by(*SORTS[sort]), per_page).get_page(page)
+    listed = list(paged.object_list)
+    cells = granted_cells([t.pk for t in listed])
+    total = paged.paginator.count
+    bars = coverage(tracks, purposes, total)
+    return CataloguePage(
+        rows=[(t, [(p, (t.pk, p.pk) in cells) for p in purposes]) for t in listed],
+        total=total,
+        granted={bar["purpose"].pk: bar["granted"] for bar in bars},
+        number=paged.number,
+        num_pages=paged.paginator.num_pages,
+    )
+
+
+def bars(purposes: list[Purpose], granted: dict[int, int], total: int) -> list[dict[str, Any]]:
+    result = []
+    for purpose in purposes:
+        n = granted.get(purpose.pk, 0)
+        share = (n / total) if total else 0.0
+        result.append({"purpose": purpose, "granted": n, "share": share, "percent": round(share * 100, 1)})
+    return result
 
 
 def coverage(tracks: QuerySet[Track], purposes: list[Purpose], total: int) -> list[dict[str, Any]]:

@@ -414,18 +414,23 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     flt = selectors.parse_filter(request.GET, purposes)
     for problem in flt.errors or []:
         messages.warning(request, problem)
-    tracks = selectors.apply_filter(selectors.roster_tracks(label), flt, purposes)
     sort = request.GET.get("sort") or "-uploaded"
     if sort not in selectors.SORTS:
         sort = "-uploaded"
     per_page = _page_size(request)
-    listing = tracks.select_related("owner").order_by(*selectors.SORTS[sort])
-    page = Paginator(listing, per_page).get_page(request.GET.get("page"))
-    total = page.paginator.count
-    rows_tracks = list(page.object_list)
-    granted = selectors.granted_cells([t.pk for t in rows_tracks])
-    rows = [(t, [(p, (t.pk, p.pk) in granted) for p in purposes]) for t in rows_tracks]
-    bars = selectors.coverage(tracks, purposes, total)
+    page = selectors.catalogue_page(
+        label,
+        flt,
+        purposes,
+        sort=sort,
+        per_page=per_page,
+        page=request.GET.get("page"),
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+    )
+    total = page.total
+    rows = page.rows
+    bars = selectors.bars(purposes, page.granted, total)
     for i, bar in enumerate(bars):
         bar["width"] = round(bar["share"] * CHART_WIDTH, 1)
         bar["y"] = 8 + i * 34
@@ -440,6 +445,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "purpose_states": [(p, (flt.states or {}).get(p.slug, "")) for p in purposes],
             "rows": rows,
             "page": page,
+            "pages": _page_links(page, sort, base_query),
             "total": total,
             "bars": bars,
             "chart_width": CHART_WIDTH,
@@ -460,6 +466,19 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             ),
         },
     )
+
+
+def _page_links(page: selectors.CataloguePage, sort: str, base_query: str) -> dict[str, str]:
+    """Previous and next as keyset links (a cursor from this page's first or last row), with the page number
+    they lead to only for display; ?page=N alone still works for links made before."""
+    links = {}
+    if page.number > 1 and page.first is not None:
+        before = {"before": selectors.encode_cursor(sort, page.first)} if page.number > 2 else {}
+        links["previous"] = f"?{base_query}&{urlencode({'page': page.number - 1, **before})}"
+    if page.number < page.num_pages and page.last is not None:
+        after = selectors.encode_cursor(sort, page.last)
+        links["next"] = f"?{base_query}&{urlencode({'page': page.number + 1, 'after': after})}"
+    return links
 
 
 def _statuses():
