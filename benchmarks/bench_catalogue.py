@@ -125,12 +125,34 @@ def _setup(n_artists: int, per_artist: int):
     return manager, label
 
 
+def _median_pair(client, counter, page_url: str, floor_url: str, repeat: int) -> tuple[float, float, int, int]:
+    """Medians of the catalogue and its floor, requested alternately so that the machine's load hits both alike."""
+    from django.db import connection
+
+    client.get(page_url), client.get(floor_url)
+    page_s, floor_s = [], []
+    page_q = floor_q = 0
+    for _ in range(repeat):
+        for url, times in ((page_url, page_s), (floor_url, floor_s)):
+            counter.n = 0
+            with connection.execute_wrapper(counter):
+                start = time.perf_counter()
+                response = client.get(url)
+                times.append(time.perf_counter() - start)
+            assert response.status_code == 200, (url, response.status_code)
+            if url == page_url:
+                page_q = counter.n
+            else:
+                floor_q = counter.n
+    return statistics.median(page_s), statistics.median(floor_s), page_q, floor_q
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artists", type=int, default=200)
     parser.add_argument("--tracks-per-artist", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--per-page", type=int, default=50)
+    parser.add_argument("--per-page", type=int, default=50, choices=(50, 500))
     parser.add_argument("--db", default="bench_catalogue")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--setup-only", action="store_true")
@@ -139,10 +161,19 @@ def main() -> None:
     os.environ["DATABASE_URL"] = _prepare_database(args.db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
+    from django.test import Client
+
+    from consent.models import Purpose
+    from labels import selectors
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    settings.ROOT_URLCONF = "bench_catalogue_urls"
 
     total = args.artists * args.tracks_per_artist
     print(f"{args.artists} artists x {args.tracks_per_artist} tracks = {total:,} tracks; load {os.getloadavg()}")
@@ -152,6 +183,54 @@ def main() -> None:
     if args.setup_only:
         connection.close()
         return
+
+    purposes = list(Purpose.objects.all())
+    flt = selectors.parse_filter({"state_recommendation": "granted"}, purposes)
+    # The matching rows in the catalogue's order, computed outside the timing (the floor gets them for free).
+    ordered = list(
+        selectors.apply_filter(selectors.roster_tracks(label), flt, purposes)
+        .order_by("title", "id")
+        .values_list("pk", "title")
+    )
+    matching = len(ordered)
+    per = args.per_page
+    deep = min(DEEP_OFFSET, matching - per)
+    cursor = selectors.encode_cursor("title", (ordered[deep - 1][1], ordered[deep - 1][0]))
+    base = f"/labels/{label.slug}/?{FILTER}&per_page={per}"
+    cases = [
+        ("page 1", base, 0),
+        ("?page=100", f"{base}&page=100", 99 * per),
+        (f"keyset page at row {deep:,}", f"{base}&after={cursor}&page={deep // per + 1}", deep),
+    ]
+    client = Client()
+    client.force_login(manager)
+    counter = Counter()
+    print(f"  {matching:,} tracks match; {per} rows per page; median of {args.repeat}, catalogue and floor alternating")
+    results = []
+    for name, url, offset in cases:
+        ids = [pk for pk, _title in ordered[offset : offset + per]]
+        # The floor must show the rows the catalogue shows: checked through the same selector the view calls.
+        query = dict(pair.split("=", 1) for pair in url.split("?", 1)[1].split("&"))
+        shown = selectors.catalogue_page(
+            label, flt, purposes, sort="title", per_page=per, page=query.get("page"), after=query.get("after")
+        )
+        assert [t.pk for t, _cells in shown.rows] == ids, name
+        floor_url = "/bench/floor?order=title&ids=" + ",".join(map(str, ids))
+        page_s, floor_s, page_q, floor_q = _median_pair(client, counter, url, floor_url, args.repeat)
+        ratio = page_s / floor_s
+        results.append((name, page_s, page_q, floor_s, floor_q, ratio))
+        print(
+            f"  {name}: catalogue {page_s * 1000:.1f} ms ({page_q} statements), "
+            f"floor {floor_s * 1000:.1f} ms ({floor_q} statements), ratio {ratio:.2f}x"
+        )
+    print(f"  load afterwards {os.getloadavg()}")
+    print("\n| page | catalogue | statements | floor (bare queryset render) | statements | ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, page_s, page_q, floor_s, floor_q, ratio in results:
+        print(f"| {name} | {page_s * 1000:.1f} ms | {page_q} | {floor_s * 1000:.1f} ms | {floor_q} | {ratio:.2f}x |")
+    connection.close()
+    if not args.keep:
+        subprocess.run(["dropdb", *PG, "--if-exists", args.db], check=False)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from accounts.models import User
@@ -306,7 +306,7 @@ def catalogue_page(
         descending = order[0].startswith("-")
         forward = after is not None and bool(after)
         comparison = TupleGreaterThan if forward != descending else TupleLessThan
-        bound = comparison(Tuple(F(key), F("track_id")), Tuple(Value(position[0]), Value(position[1])))
+        bound = comparison(Tuple(F(key), F("track_id")), (position[0], position[1]))
         ordered = rows.filter(bound)
         if forward:
             ordered = ordered.order_by(*order)

@@ -16,6 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -429,7 +431,17 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         before=request.GET.get("before"),
     )
     total = page.total
-    rows = page.rows
+    # The per-row cells and the roster's options are built here, once per page: in the template
+    # engine their loops cost more than everything else on the page.
+    opted_in = format_html('<span class="badge badge--ok">{}</span>', gettext("Opted in"))
+    no = format_html('<span class="muted">{}</span>', gettext("No"))
+    rows = [
+        (
+            track,
+            format_html_join("", '<td data-label="{}">{}</td>', ((p.name, opted_in if g else no) for p, g in cells)),
+        )
+        for track, cells in page.rows
+    ]
     bars = selectors.bars(purposes, page.granted, total)
     for i, bar in enumerate(bars):
         bar["width"] = round(bar["share"] * CHART_WIDTH, 1)
@@ -450,7 +462,14 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "bars": bars,
             "chart_width": CHART_WIDTH,
             "chart_height": 16 + len(bars) * 34,
-            "artists": selectors.roster_artists(label),
+            "artist_options": format_html_join(
+                "",
+                '<option value="{}"{}>{}</option>',
+                (
+                    (a.pk, mark_safe(" selected") if flt.artist == a.pk else "", a.display_name or a.email)
+                    for a in selectors.roster_artists(label)
+                ),
+            ),
             "flt": flt,
             "params": params,
             "sort": sort,
