@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import BigIntegerField, F, QuerySet
 from django.db.models.expressions import RawSQL
 
 from consent.models import OwnerGrantCount, Purpose, TrackConsentSummary
@@ -36,10 +36,11 @@ def with_bit(rows: QuerySet, column: str, mask: int, *, is_set: bool, prefix: st
 def purpose_bit(slug: str) -> RawSQL:
     """The bit of the purpose `slug`, looked up inside the query (no purpose given: every bit)."""
     if not slug:
-        return RawSQL("-1::bigint", [])
+        return RawSQL("-1::bigint", [], output_field=BigIntegerField())
     return RawSQL(  # noqa: S611 (the slug travels as a parameter)
         f"(SELECT 1::bigint << p.id::int FROM {Purpose._meta.db_table} p WHERE p.slug = %s)",  # noqa: S608
         [slug],
+        output_field=BigIntegerField(),
     )
 
 
