@@ -54,10 +54,10 @@ def state_filter(tracks: QuerySet, purpose: str, state: str, prefix: str = "cons
     mask = purpose_bit(purpose)
     if state == "never":
         return tracks.alias(
-            _never=(F(f"{prefix}granted").bitor(F(f"{prefix}withdrawn")).bitor(F(f"{prefix}lapsed"))).bitand(mask)
+            _never=(F(f"{prefix}granted").bitor(F(f"{prefix}withdrawn")).bitor(F(f"{prefix}lapsed"))).bitand(mask)  # type: ignore[arg-type]  # the stubs allow ints only; Django takes expressions
         ).filter(_never=0)
     column = {"granted": "granted", "withdrawn": "withdrawn", "lapsed": "lapsed"}[state]
-    return tracks.alias(_state=F(f"{prefix}{column}").bitand(mask)).exclude(_state=0)
+    return tracks.alias(_state=F(f"{prefix}{column}").bitand(mask)).exclude(_state=0)  # type: ignore[arg-type]  # the stubs allow ints only; Django takes expressions
 
 
 @dataclass(frozen=True)

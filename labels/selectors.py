@@ -194,17 +194,17 @@ class CataloguePage:
     granted: dict[int, int]  # purpose id -> granted among the `total`
     number: int
     num_pages: int
-    first: tuple | None = None  # sort values of the first and last row, for the keyset links
-    last: tuple | None = None
+    first: tuple[Any, int] | None = None  # sort values of the first and last row, for the keyset links
+    last: tuple[Any, int] | None = None
 
 
-def encode_cursor(sort: str, values: tuple) -> str:
+def encode_cursor(sort: str, values: tuple[Any, int]) -> str:
     """A position in the catalogue: the sort values of a row (the last row id breaks ties)."""
     raw = json.dumps([sort, [v.isoformat() if isinstance(v, datetime.datetime) else v for v in values]])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(value: str, sort: str) -> tuple | None:
+def decode_cursor(value: str, sort: str) -> tuple[Any, int] | None:
     """The row values in a cursor made for `sort`; None for anything else (a bad cursor means "from the start")."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
@@ -237,7 +237,7 @@ def summary_rows(label: Label, flt: CatalogueFilter, purposes: list[Purpose]) ->
     return rows
 
 
-def _roster_ids(label: Label) -> QuerySet:
+def _roster_ids(label: Label) -> QuerySet[Delegation, Any]:
     return Delegation.objects.active().filter(label=label).values("artist_id")
 
 
@@ -252,7 +252,9 @@ def _masks(flt: CatalogueFilter, purposes: list[Purpose]) -> tuple[int, int]:
     return required, refused
 
 
-def _counts(rows: QuerySet, label: Label, flt: CatalogueFilter, purposes: list[Purpose]) -> tuple[int, dict[int, int]]:
+def _counts(
+    rows: QuerySet[TrackConsentSummary], label: Label, flt: CatalogueFilter, purposes: list[Purpose]
+) -> tuple[int, dict[int, int]]:
     """The total and the granted count per purpose, in one query (two when tracks with no grant count too)."""
     if _track_level(flt):
         aggregates = {"total": Count("pk")}

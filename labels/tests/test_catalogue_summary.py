@@ -195,3 +195,13 @@ def test_keyset_pages_return_every_row_once_while_rows_are_inserted(client, labe
     assert client.get(url, {"sort": "title", "page": 2}).context["page"].number == 2
     response = client.get(url, {"sort": "title", "after": "not-a-cursor"})
     assert response.status_code == 200 and response.context["rows"][0][0].pk == originals[0].pk
+
+
+def test_the_live_trigger_sql_is_what_the_migration_installed():
+    import importlib
+
+    from consent import summary_sql
+
+    installed = importlib.import_module("consent.migrations.0012_track_consent_summary")
+    assert installed.PG_INSTALL == summary_sql.PG_INSTALL
+    assert installed.PG_UNINSTALL == summary_sql.PG_UNINSTALL

@@ -43,9 +43,9 @@ class Command(BaseCommand):
                 mismatches += 1
                 self.stderr.write(f"MISMATCH: {mismatch}")
             # The catalogue's summary is a copy kept by triggers: it must say what the consent table says.
-            for mismatch in iter_summary_mismatches(artist_id=artist):
+            for summary_mismatch in iter_summary_mismatches(artist_id=artist):
                 mismatches += 1
-                self.stderr.write(f"MISMATCH: {mismatch}")
+                self.stderr.write(f"MISMATCH: {summary_mismatch}")
         report = verification.report
         breaks = len({problem.artist_id for problem in verification.breaks})
         bad_checkpoints = len(verification.checkpoint_problems)
