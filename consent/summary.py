@@ -7,7 +7,7 @@ verify_audit_log where it disagrees with the consent rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from django.db import connection
@@ -68,7 +68,9 @@ class GrantCounts:
     per_purpose: dict[int, int]
 
 
-def grant_counts(owner_ids: QuerySet, purposes: list[Purpose], *, required: int = 0, refused: int = 0) -> GrantCounts:
+def grant_counts(
+    owner_ids: Collection[int] | QuerySet, purposes: list[Purpose], *, required: int = 0, refused: int = 0
+) -> GrantCounts:
     """Counted from OwnerGrantCount (a few rows per artist), in one query.
 
     `required` bits must all be granted, `refused` bits none. Tracks with no
@@ -82,7 +84,7 @@ def grant_counts(owner_ids: QuerySet, purposes: list[Purpose], *, required: int 
     per_mask = list(rows.values_list("granted", "tracks"))
     return GrantCounts(
         tracks=sum(n for _, n in per_mask),
-        per_purpose={p.pk: sum(n for mask, n in per_mask if mask & bit(p)) for p in purposes},
+        per_purpose={p.pk: sum(n for mask, n in per_mask if mask & b) for p, b in ((p, bit(p)) for p in purposes)},
     )
 
 

@@ -223,9 +223,24 @@ def decode_cursor(value: str, sort: str) -> tuple[Any, int] | None:
         return None
 
 
-def summary_rows(label: Label, flt: CatalogueFilter, purposes: list[Purpose]) -> QuerySet[TrackConsentSummary]:
-    """The roster's summary rows that the filter picks (the same set apply_filter picks from the tracks)."""
-    rows = TrackConsentSummary.objects.filter(owner_id__in=_roster_ids(label))
+def roster_choices(label: Label) -> list[tuple[int, str]]:
+    """(artist id, name) of the roster, in the order of the catalogue's artist menu."""
+    rows = roster_artists(label).values_list("pk", "display_name", "email")
+    return [(pk, name or email) for pk, name, email in rows]
+
+
+def summary_rows(
+    label: Label, flt: CatalogueFilter, purposes: list[Purpose], *, owner_ids: list[int] | None = None
+) -> QuerySet[TrackConsentSummary]:
+    """The roster's summary rows that the filter picks (the same set apply_filter picks from the tracks).
+
+    With `owner_ids` (the roster, read once for the page) the rows are matched against a list, which
+    PostgreSQL hashes, instead of probing the delegations once per row.
+    """
+    if owner_ids is None:
+        rows = TrackConsentSummary.objects.filter(owner_id__in=_roster_ids(label))
+    else:
+        rows = TrackConsentSummary.objects.filter(owner_id__in=owner_ids)
     if flt.artist is not None:
         rows = rows.filter(owner_id=flt.artist)
     by_slug = {p.slug: p for p in purposes}
@@ -253,7 +268,11 @@ def _masks(flt: CatalogueFilter, purposes: list[Purpose]) -> tuple[int, int]:
 
 
 def _counts(
-    rows: QuerySet[TrackConsentSummary], label: Label, flt: CatalogueFilter, purposes: list[Purpose]
+    rows: QuerySet[TrackConsentSummary],
+    label: Label,
+    flt: CatalogueFilter,
+    purposes: list[Purpose],
+    owner_ids: list[int] | None,
 ) -> tuple[int, dict[int, int]]:
     """The total and the granted count per purpose, in one query (two when tracks with no grant count too)."""
     if _track_level(flt):
@@ -264,7 +283,11 @@ def _counts(
             aggregates[f"p{p.pk}"] = Count("pk", filter=Q(**{f"{name}__gt": 0}))
         found = rows.aggregate(**aggregates)
         return found["total"], {p.pk: found[f"p{p.pk}"] for p in purposes}
-    owners = _roster_ids(label) if flt.artist is None else _roster_ids(label).filter(artist_id=flt.artist)
+    owners: Collection[int] | QuerySet[Delegation, Any]
+    if owner_ids is not None:
+        owners = [pk for pk in owner_ids if flt.artist in (None, pk)]
+    else:
+        owners = _roster_ids(label) if flt.artist is None else _roster_ids(label).filter(artist_id=flt.artist)
     required, refused = _masks(flt, purposes)
     counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
     # Tracks with no grant at all are not in the counts: only a filter that requires a grant can do without them.
@@ -282,6 +305,7 @@ def catalogue_page(
     page: str | None,
     after: str | None = None,
     before: str | None = None,
+    roster: list[tuple[int, str]] | None = None,
 ) -> CataloguePage:
     """One page of the catalogue in a constant number of queries, whatever the page size or depth.
 
@@ -289,11 +313,13 @@ def catalogue_page(
     preceding it) the page is a range scan of the summary's sort index; with
     ?page=N (links people have) it is an OFFSET on that index, which reads the
     skipped rows' index entries only. `page` is then just the number shown.
+    `roster` is roster_choices(label), when the caller has read it already.
     """
     if not consent_summary.available():
         return _catalogue_page_from_tracks(label, flt, purposes, sort=sort, per_page=per_page, page=page)
-    rows = summary_rows(label, flt, purposes)
-    total, granted = _counts(rows, label, flt, purposes)
+    owner_ids = None if roster is None else [pk for pk, _name in roster]
+    rows = summary_rows(label, flt, purposes, owner_ids=owner_ids)
+    total, granted = _counts(rows, label, flt, purposes, owner_ids)
     num_pages = max(1, -(-total // per_page))
     try:
         number = min(max(int(page or 1), 1), num_pages)
@@ -321,11 +347,12 @@ def catalogue_page(
         offset = (number - 1) * per_page
         found = list(ordered.values_list(*columns)[offset : offset + per_page])
     tracks = Track.objects.select_related("owner").in_bulk([row[0] for row in found])
+    bits = [(p, consent_summary.bit(p)) for p in purposes]
     result = []
     for track_id, mask, _key in found:
         track = tracks.get(track_id)
         if track is not None:
-            result.append((track, [(p, bool(mask & consent_summary.bit(p))) for p in purposes]))
+            result.append((track, [(p, bool(mask & b)) for p, b in bits]))
     return CataloguePage(
         rows=result,
         total=total,

@@ -420,6 +420,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     if sort not in selectors.SORTS:
         sort = "-uploaded"
     per_page = _page_size(request)
+    roster = selectors.roster_choices(label)
     page = selectors.catalogue_page(
         label,
         flt,
@@ -429,6 +430,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         page=request.GET.get("page"),
         after=request.GET.get("after"),
         before=request.GET.get("before"),
+        roster=roster,
     )
     total = page.total
     # The per-row cells and the roster's options are built here, once per page: in the template
@@ -465,10 +467,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "artist_options": format_html_join(
                 "",
                 '<option value="{}"{}>{}</option>',
-                (
-                    (a.pk, mark_safe(" selected") if flt.artist == a.pk else "", a.display_name or a.email)
-                    for a in selectors.roster_artists(label)
-                ),
+                ((pk, mark_safe(" selected") if flt.artist == pk else "", name) for pk, name in roster),
             ),
             "flt": flt,
             "params": params,
