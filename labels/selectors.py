@@ -240,7 +240,7 @@ def summary_rows(
     if owner_ids is None:
         rows = TrackConsentSummary.objects.filter(owner_id__in=_roster_ids(label))
     else:
-        rows = TrackConsentSummary.objects.filter(owner_id__in=owner_ids)
+        rows = TrackConsentSummary.objects.filter(consent_summary.owner_in(TrackConsentSummary, owner_ids))
     if flt.artist is not None:
         rows = rows.filter(owner_id=flt.artist)
     by_slug = {p.slug: p for p in purposes}
