@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
-from django.db import connection, models
-from django.db.models import BigIntegerField, BooleanField, F, QuerySet
+from django.db import connection
+from django.db.models import BigIntegerField, BooleanField, F, Field, Func, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
 from consent.models import OwnerGrantCount, Purpose, TrackConsentSummary
@@ -68,13 +68,18 @@ class GrantCounts:
     per_purpose: dict[int, int]
 
 
-def owner_in(model: type[models.Model], owner_ids: Collection[int]) -> RawSQL:
-    """`owner_id = ANY(ids)` with the ids as one array parameter: PostgreSQL hashes the list, and a roster of
-    thousands of artists is one parameter, not thousands."""
-    column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name('owner_id')}"
-    return RawSQL(  # noqa: S611 (names from the model, ids as a parameter)
-        f"{column} = ANY(%s::bigint[])", ([int(pk) for pk in owner_ids],), output_field=BooleanField()
-    )
+class _EqualsAny(Func):
+    """`expression = ANY(%s::bigint[])`: the ids bound as one array parameter."""
+
+    arg_joiner = " = ANY("
+    template = "%(expressions)s::bigint[])"
+    output_field = BooleanField()
+
+
+def owner_in(owner_ids: Collection[int]) -> Func:
+    """`owner_id = ANY(ids)`: PostgreSQL hashes the list, and a roster of thousands of artists is one
+    parameter, not thousands. Resolved by the ORM, so it names whatever alias the table has in the query."""
+    return _EqualsAny(F("owner_id"), Value([int(pk) for pk in owner_ids], output_field=Field()))
 
 
 def grant_counts(
@@ -88,7 +93,7 @@ def grant_counts(
     if isinstance(owner_ids, QuerySet):
         rows = OwnerGrantCount.objects.filter(owner_id__in=owner_ids)
     else:
-        rows = OwnerGrantCount.objects.filter(owner_in(OwnerGrantCount, owner_ids))
+        rows = OwnerGrantCount.objects.filter(owner_in(owner_ids))
     rows = rows.filter(tracks__gt=0)
     if required:
         rows = rows.alias(_required=F("granted").bitand(required)).filter(_required=required)

@@ -56,6 +56,8 @@ class CatalogueFilter:
     errors: list[str] = field(default_factory=list)
     # The catalogue filter the artist's pages share: search, use, state, who changed it, when.
     shared: TrackFilter | None = None
+    # The bound form behind `shared`, for pages that show it again.
+    form: CatalogueFilterForm | None = field(default=None, repr=False, compare=False)
 
 
 def _date(value: str, name: str, errors: list[str]) -> datetime.date | None:
@@ -80,6 +82,7 @@ def parse_filter(params: Mapping[str, str], purposes: list[Purpose]) -> Catalogu
             errors.append("Unknown artist.")
     result.q = (params.get("q") or "").strip()[:200]
     shared = CatalogueFilterForm({k: params.get(k) or "" for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes)
+    result.form = shared
     if shared.is_valid():
         result.shared = shared.to_filter()
     else:
@@ -240,7 +243,7 @@ def summary_rows(
     if owner_ids is None:
         rows = TrackConsentSummary.objects.filter(owner_id__in=_roster_ids(label))
     else:
-        rows = TrackConsentSummary.objects.filter(consent_summary.owner_in(TrackConsentSummary, owner_ids))
+        rows = TrackConsentSummary.objects.filter(consent_summary.owner_in(owner_ids))
     if flt.artist is not None:
         rows = rows.filter(owner_id=flt.artist)
     by_slug = {p.slug: p for p in purposes}
@@ -325,42 +328,43 @@ def catalogue_page(
         number = min(max(int(page or 1), 1), num_pages)
     except ValueError:
         number = 1
-    order = SUMMARY_SORTS[sort]
+    order: tuple[str, ...] = SUMMARY_SORTS[sort]
     key = order[0].lstrip("-")
-    columns = ("track_id", "granted", key)
     position = decode_cursor(after or before or "", sort)
-    ordered = rows.order_by(*order)
+    forward = True
     if position is not None:
         descending = order[0].startswith("-")
-        forward = after is not None and bool(after)
+        forward = bool(after)
         comparison = TupleGreaterThan if forward != descending else TupleLessThan
         bound = comparison(Tuple(F(key), F("track_id")), (position[0], position[1]))
-        ordered = rows.filter(bound)
-        if forward:
-            ordered = ordered.order_by(*order)
-        else:
-            ordered = ordered.order_by(*(f[1:] if f.startswith("-") else f"-{f}" for f in order))
-        found = list(ordered.values_list(*columns)[:per_page])
         if not forward:
-            found.reverse()
+            order = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in order)
+        window = rows.filter(bound).order_by(*order).values("track_id")[:per_page]
     else:
         offset = (number - 1) * per_page
-        found = list(ordered.values_list(*columns)[offset : offset + per_page])
-    tracks = Track.objects.select_related("owner").in_bulk([row[0] for row in found])
+        window = rows.order_by(*order).values("track_id")[offset : offset + per_page]
+    # One query: the window of summary rows (an index range) as a subquery, its tracks and owners around it.
+    outer = {"owner__display_name": "owner__display_name", "track__isrc": "isrc"}.get(key, f"consent_summary__{key}")
+    tracks = list(
+        Track.objects.filter(pk__in=window)
+        .select_related("owner")
+        .annotate(_mask=F("consent_summary__granted"), _key=F(outer))
+        .order_by(*(f"-{outer}" if f.startswith("-") else outer for f in order[:1]), order[1].replace("track_id", "id"))
+    )
+    if not forward:
+        tracks.reverse()
     bits = [(p, consent_summary.bit(p)) for p in purposes]
-    result = []
-    for track_id, mask, _key in found:
-        track = tracks.get(track_id)
-        if track is not None:
-            result.append((track, [(p, bool(mask & b)) for p, b in bits]))
+    result: list[tuple[Track, list[tuple[Purpose, bool]]]] = [
+        (t, [(p, bool(t._mask & b)) for p, b in bits]) for t in tracks
+    ]
     return CataloguePage(
         rows=result,
         total=total,
         granted=granted,
         number=number,
         num_pages=num_pages,
-        first=(found[0][2], found[0][0]) if found else None,
-        last=(found[-1][2], found[-1][0]) if found else None,
+        first=(tracks[0]._key, tracks[0].pk) if tracks else None,
+        last=(tracks[-1]._key, tracks[-1].pk) if tracks else None,
     )
 
 

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.requests import AuthenticatedRequest
 from consent.confirmation import needs_own_confirmation
-from consent.forms import CatalogueFilterForm
 from consent.models import Purpose
 from consent.services import ConsentError
 from labels import bulk as bulk_changes
@@ -479,9 +478,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "statuses": _statuses(),
             "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
             # The catalogue filter the artist's matrix uses too (search, use, state, who, when).
-            "catalogue_form": CatalogueFilterForm(
-                {k: request.GET.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes
-            ),
+            "catalogue_form": flt.form,
         },
     )
 
