@@ -38,11 +38,15 @@ class Purpose(models.Model):
         help_text="Granting this purpose needs a separate, explicit confirmation step.",
     )
     ordering = models.PositiveSmallIntegerField(default=0)
+    # The purpose's bit in TrackConsentSummary's masks (1 << mask_bit): on PostgreSQL a trigger gives a new
+    # purpose the lowest free bit (consent.summary_sql); ids are not used, they grow past 62 over a life.
+    mask_bit = models.PositiveSmallIntegerField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["ordering", "id"]
-        # A purpose is one bit of a 64-bit mask in TrackConsentSummary.
-        constraints = [models.CheckConstraint(condition=models.Q(id__lte=62), name="consent_purpose_id_fits_a_mask")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(mask_bit__lte=62), name="consent_purpose_mask_bit_fits")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -23,7 +23,8 @@ def available() -> bool:
 
 
 def bit(purpose: Purpose) -> int:
-    return 1 << purpose.pk
+    assert purpose.mask_bit is not None, "a purpose gets its bit from the trigger when it is created"
+    return 1 << purpose.mask_bit
 
 
 def with_bit(rows: QuerySet, column: str, mask: int, *, is_set: bool, prefix: str = "") -> QuerySet:
@@ -38,7 +39,7 @@ def purpose_bit(slug: str) -> RawSQL:
     if not slug:
         return RawSQL("-1::bigint", [], output_field=BigIntegerField())
     return RawSQL(  # noqa: S611 (the slug travels as a parameter)
-        f"(SELECT 1::bigint << p.id::int FROM {Purpose._meta.db_table} p WHERE p.slug = %s)",  # noqa: S608
+        f"(SELECT 1::bigint << p.mask_bit FROM {Purpose._meta.db_table} p WHERE p.slug = %s)",  # noqa: S608
         [slug],
         output_field=BigIntegerField(),
     )
@@ -121,12 +122,13 @@ class SummaryMismatch:
 
 _EXPECTED = """
     SELECT t.id, t.owner_id, t.title, t.created_at,
-        coalesce(bit_or(1::bigint << c.purpose_id::int) FILTER (WHERE c.granted), 0),
-        coalesce(bit_or(1::bigint << c.purpose_id::int)
+        coalesce(bit_or(1::bigint << p.mask_bit) FILTER (WHERE c.granted), 0),
+        coalesce(bit_or(1::bigint << p.mask_bit)
             FILTER (WHERE NOT c.granted AND c.changed_by_kind <> 'system'), 0),
-        coalesce(bit_or(1::bigint << c.purpose_id::int)
+        coalesce(bit_or(1::bigint << p.mask_bit)
             FILTER (WHERE NOT c.granted AND c.changed_by_kind = 'system'), 0)
-    FROM tracks_track t LEFT JOIN consent_consent c ON c.track_id = t.id
+    FROM tracks_track t
+    LEFT JOIN (consent_consent c JOIN consent_purpose p ON p.id = c.purpose_id) ON c.track_id = t.id
     {where}
     GROUP BY t.id
 """
@@ -151,7 +153,7 @@ def iter_summary_mismatches(*, artist_id: int | None = None) -> Iterator[Summary
     """
     if not available():
         return
-    names = dict(Purpose.objects.values_list("pk", "slug"))
+    names = {b: slug for b, slug in Purpose.objects.values_list("mask_bit", "slug") if b is not None}
     where, params = ("WHERE t.owner_id = %s", [artist_id]) if artist_id is not None else ("", [])
     stored_filter = "WHERE s.owner_id = %s" if artist_id is not None else ""
     sql = f"""

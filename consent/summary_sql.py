@@ -25,17 +25,35 @@ CREATE OR REPLACE FUNCTION {SUMMARY}_refresh(touched bigint[]) RETURNS void LANG
     UPDATE {SUMMARY} s SET granted = x.granted, withdrawn = x.withdrawn, lapsed = x.lapsed
     FROM (
         SELECT t.track_id,
-            coalesce(bit_or(1::bigint << c.purpose_id::int) FILTER (WHERE c.granted), 0) AS granted,
-            coalesce(bit_or(1::bigint << c.purpose_id::int)
+            coalesce(bit_or(1::bigint << p.mask_bit) FILTER (WHERE c.granted), 0) AS granted,
+            coalesce(bit_or(1::bigint << p.mask_bit)
                 FILTER (WHERE NOT c.granted AND c.changed_by_kind <> 'system'), 0) AS withdrawn,
-            coalesce(bit_or(1::bigint << c.purpose_id::int)
+            coalesce(bit_or(1::bigint << p.mask_bit)
                 FILTER (WHERE NOT c.granted AND c.changed_by_kind = 'system'), 0) AS lapsed
         FROM unnest(touched) AS t (track_id)
-        LEFT JOIN consent_consent c ON c.track_id = t.track_id
+        LEFT JOIN (consent_consent c JOIN consent_purpose p ON p.id = c.purpose_id) ON c.track_id = t.track_id
         GROUP BY t.track_id
     ) x
     WHERE s.track_id = x.track_id
       AND (s.granted, s.withdrawn, s.lapsed) IS DISTINCT FROM (x.granted, x.withdrawn, x.lapsed);
+$$;
+"""
+
+# A new purpose takes the lowest bit no purpose holds (a bigint mask has 63 usable bits).
+_PURPOSE_BIT = """
+CREATE OR REPLACE FUNCTION consent_purpose_mask_bit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.mask_bit IS NULL THEN
+        LOCK TABLE consent_purpose IN SHARE ROW EXCLUSIVE MODE;
+        SELECT min(b) INTO NEW.mask_bit FROM generate_series(0, 62) AS b
+        WHERE b NOT IN (SELECT mask_bit FROM consent_purpose WHERE mask_bit IS NOT NULL);
+        IF NEW.mask_bit IS NULL THEN
+            RAISE EXCEPTION 'no free bit for another purpose: the catalogue summary holds 63'
+                USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
 $$;
 """
 
@@ -140,6 +158,13 @@ BACKFILL = [
 ]
 
 PG_INSTALL = [
+    _PURPOSE_BIT,
+    "DROP TRIGGER IF EXISTS consent_purpose_mask_bit ON consent_purpose;",
+    """CREATE TRIGGER consent_purpose_mask_bit BEFORE INSERT ON consent_purpose
+        FOR EACH ROW EXECUTE FUNCTION consent_purpose_mask_bit();""",
+    """UPDATE consent_purpose SET mask_bit = n.bit FROM (
+        SELECT id, row_number() OVER (ORDER BY id) - 1 AS bit FROM consent_purpose) n
+        WHERE consent_purpose.id = n.id;""",
     _REFRESH,
     _FROM_CONSENT,
     _FROM_TRACKS,
@@ -150,6 +175,8 @@ PG_INSTALL = [
 ]
 
 PG_UNINSTALL = [
+    "DROP TRIGGER IF EXISTS consent_purpose_mask_bit ON consent_purpose;",
+    "DROP FUNCTION IF EXISTS consent_purpose_mask_bit();",
     *(f"DROP TRIGGER IF EXISTS {name} ON {table};" for table, name, _op, _function in TRIGGERS),
     f"DROP FUNCTION IF EXISTS {COUNTS}_on_update();",
     f"DROP FUNCTION IF EXISTS {COUNTS}_on_delete();",
