@@ -205,3 +205,17 @@ def test_the_live_trigger_sql_is_what_the_migration_installed():
     installed = importlib.import_module("consent.migrations.0012_track_consent_summary")
     assert installed.PG_INSTALL == summary_sql.PG_INSTALL
     assert installed.PG_UNINSTALL == summary_sql.PG_UNINSTALL
+
+
+def test_a_new_purpose_takes_the_lowest_free_bit_and_is_summarised(make_user, make_tracks):
+    taken = set(Purpose.objects.values_list("mask_bit", flat=True))
+    purpose = Purpose.objects.create(slug="lyrics_display", name="Lyrics", description="Show the lyrics.")
+    purpose.refresh_from_db()
+    assert purpose.mask_bit == min(set(range(63)) - taken)
+    artist = make_user()
+    track = make_tracks(1, owner=artist)[0]
+    consent_services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"lyrics_display": True}, source="web"
+    )
+    assert _masks(track) == (1 << purpose.mask_bit, 0, 0)
+    _clean()
