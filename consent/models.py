@@ -427,12 +427,13 @@ class TrackConsentSummary(models.Model):
     lapsed = models.BigIntegerField(default=0)  # not granted, withdrawn by the system under new terms
 
     class Meta:
+        # No index holds a mask: a consent write then changes only unindexed columns, and PostgreSQL updates
+        # the row in place (a HOT update, the table keeps free space for it: fillfactor 60 in migration 0012)
+        # instead of inserting into every index; a bulk chunk of 20,000 rows costs about a tenth.
         indexes = [
-            models.Index(fields=["title", "track"], include=["owner", "granted"], name="consent_summary_title_idx"),
-            models.Index(
-                fields=["created_at", "track"], include=["owner", "granted"], name="consent_summary_created_idx"
-            ),
-            models.Index(fields=["owner"], include=["granted"], name="consent_summary_owner_idx"),
+            models.Index(fields=["title", "track"], include=["owner"], name="consent_summary_title_idx"),
+            models.Index(fields=["created_at", "track"], include=["owner"], name="consent_summary_created_idx"),
+            models.Index(fields=["owner"], name="consent_summary_owner_idx"),
         ]
 
     def __str__(self) -> str:

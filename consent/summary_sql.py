@@ -158,6 +158,7 @@ BACKFILL = [
 ]
 
 PG_INSTALL = [
+    f"ALTER TABLE {SUMMARY} SET (fillfactor = 60);",
     _PURPOSE_BIT,
     "DROP TRIGGER IF EXISTS consent_purpose_mask_bit ON consent_purpose;",
     """CREATE TRIGGER consent_purpose_mask_bit BEFORE INSERT ON consent_purpose
