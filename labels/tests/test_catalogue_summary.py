@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from conftest import service_missing
 from consent import services as consent_services
 from consent.models import OwnerGrantCount, Purpose, TrackConsentSummary
 from consent.summary import bit, iter_summary_mismatches
@@ -18,7 +19,11 @@ from labels import bulk as bulk_changes
 from labels.tests.conftest import REC_SCOPES, preview
 from tracks.models import Track
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the summary is kept by PostgreSQL triggers")
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        service_missing("PostgreSQL: the catalogue summary is kept by its triggers; set DATABASE_URL")
 
 
 def _masks(track) -> tuple[int, int, int]:
