@@ -121,13 +121,13 @@ def _apply_once(manager, label, granted: bool, log: StatementLog, profile: cProf
     from django.db import connection
 
     from labels import bulk as bulk_changes
-    from labels import services
+    from labels import selectors
     from labels.models import BulkChange
 
     bulk = bulk_changes.preview_bulk_edit(
         actor=manager,
         label=label,
-        tracks=services.roster_tracks(label),
+        tracks=selectors.roster_tracks(label),
         changes={"recommendation": granted},
         filter_params={},
         selection=None,

@@ -73,7 +73,7 @@ def main() -> None:
     from accounts.models import User
     from consent.models import AuditEvent
     from labels import bulk as bulk_changes
-    from labels import csvio, services
+    from labels import csvio, selectors
     from labels.models import BulkChange, Delegation, Label, LabelMembership
     from tracks.models import Track
 
@@ -123,7 +123,7 @@ def main() -> None:
         bulk = bulk_changes.preview_bulk_edit(
             actor=manager,
             label=label,
-            tracks=services.roster_tracks(label),
+            tracks=selectors.roster_tracks(label),
             changes={"recommendation": True},
             filter_params={},
             selection=None,
@@ -209,7 +209,7 @@ def main() -> None:
     # --- CSV -----------------------------------------------------------------------------
     purposes = list(__import__("consent.models", fromlist=["Purpose"]).Purpose.objects.all())
     start = time.perf_counter()
-    exported = "".join(csvio.export_rows(services.roster_tracks(label), purposes))
+    exported = "".join(csvio.export_rows(selectors.roster_tracks(label), purposes))
     export_s = time.perf_counter() - start
     # Withdraw recommendation everywhere, by file.
     body = exported.replace(",granted,not_granted,not_granted", ",not_granted,not_granted,not_granted").encode()

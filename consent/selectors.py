@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from consent import summary
 from consent.chain import BODY_COLUMNS, digest_matches, event_hash
 from consent.models import (
     GENESIS_HASH,
@@ -166,7 +167,10 @@ def filter_tracks(tracks: QuerySet[Track], flt: TrackFilter) -> QuerySet[Track]:
         key = isrc_key(flt.q)
         title = Q(title__icontains=flt.q)
         tracks = tracks.filter(title | Q(isrc=key) if key else title)
-    if flt.state == NEVER:
+    if flt.state in STATES and summary.available():
+        # One column test per track on the maintained summary, not a probe of the consent table.
+        tracks = summary.state_filter(tracks, flt.purpose, flt.state)
+    elif flt.state == NEVER:
         tracks = tracks.exclude(_consent_condition(flt.purpose))
     elif flt.state == GRANTED:
         tracks = tracks.filter(_consent_condition(flt.purpose, granted=True))

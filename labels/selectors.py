@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
+import json
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from accounts.models import User
+from consent import summary as consent_summary
 from consent.forms import CatalogueFilterForm
-from consent.models import Consent, Purpose
+from consent.models import Consent, Purpose, TrackConsentSummary
 from consent.selectors import TrackFilter, filter_tracks
 from consent.vocabulary import Scope
 from labels.models import Delegation, Label
@@ -51,6 +56,8 @@ class CatalogueFilter:
     errors: list[str] = field(default_factory=list)
     # The catalogue filter the artist's pages share: search, use, state, who changed it, when.
     shared: TrackFilter | None = None
+    # The bound form behind `shared`, for pages that show it again.
+    form: CatalogueFilterForm | None = field(default=None, repr=False, compare=False)
 
 
 def _date(value: str, name: str, errors: list[str]) -> datetime.date | None:
@@ -75,6 +82,7 @@ def parse_filter(params: Mapping[str, str], purposes: list[Purpose]) -> Catalogu
             errors.append("Unknown artist.")
     result.q = (params.get("q") or "").strip()[:200]
     shared = CatalogueFilterForm({k: params.get(k) or "" for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes)
+    result.form = shared
     if shared.is_valid():
         result.shared = shared.to_filter()
     else:
@@ -104,6 +112,22 @@ def filter_params(params: Mapping[str, str], purposes: list[Purpose]) -> dict[st
 def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[Purpose]) -> QuerySet[Track]:
     if flt.artist is not None:
         tracks = tracks.filter(owner_id=flt.artist)
+    tracks = _track_filters(tracks, flt)
+    by_slug = {p.slug: p for p in purposes}
+    for slug, state in flt.states.items():
+        if consent_summary.available():
+            bit = consent_summary.bit(by_slug[slug])
+            tracks = consent_summary.with_bit(
+                tracks, "granted", bit, is_set=state == "granted", prefix="consent_summary__"
+            )
+            continue
+        granted = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=by_slug[slug], granted=True))
+        tracks = tracks.filter(granted) if state == "granted" else tracks.exclude(granted)
+    return tracks
+
+
+def _track_filters(tracks: QuerySet[Track], flt: CatalogueFilter) -> QuerySet[Track]:
+    """The parts of a filter that read the track rows: the shared filter, status, upload dates."""
     if flt.shared is not None:
         tracks = filter_tracks(tracks, flt.shared)
     if flt.status:
@@ -112,10 +136,6 @@ def apply_filter(tracks: QuerySet[Track], flt: CatalogueFilter, purposes: list[P
         tracks = tracks.filter(created_at__date__gte=flt.uploaded_from)
     if flt.uploaded_to:
         tracks = tracks.filter(created_at__date__lte=flt.uploaded_to)
-    by_slug = {p.slug: p for p in purposes}
-    for slug, state in flt.states.items():
-        granted = Exists(Consent.objects.filter(track=OuterRef("pk"), purpose=by_slug[slug], granted=True))
-        tracks = tracks.filter(granted) if state == "granted" else tracks.exclude(granted)
     return tracks
 
 
@@ -139,6 +159,243 @@ def roster_artists(label: Label) -> QuerySet[User]:
         delegations__label=label, delegations__status=Delegation.Status.ACTIVE, delegations__ended_at__isnull=True
     ).order_by("display_name", "id")
     return artists
+
+
+# --- The catalogue page: the summary, counts from a few rows per artist, keyset pages ---------------
+
+# The same orders as SORTS, on consent.models.TrackConsentSummary (title and date are copied there).
+SUMMARY_SORTS = {
+    "title": ("title", "track_id"),
+    "-title": ("-title", "-track_id"),
+    "artist": ("owner__display_name", "track_id"),
+    "-artist": ("-owner__display_name", "-track_id"),
+    "uploaded": ("created_at", "track_id"),
+    "-uploaded": ("-created_at", "-track_id"),
+    "isrc": ("track__isrc", "track_id"),
+    "-isrc": ("-track__isrc", "-track_id"),
+}
+
+
+def _track_level(flt: CatalogueFilter) -> bool:
+    """Does the filter need the track rows (search, status, dates, the shared filter), not only the summary?"""
+    shared = flt.shared
+    return bool(
+        flt.status
+        or flt.uploaded_from
+        or flt.uploaded_to
+        or (
+            shared is not None
+            and (shared.q or shared.state or shared.changed_by or shared.changed_from or shared.changed_to)
+        )
+    )
+
+
+@dataclass
+class CataloguePage:
+    rows: list[tuple[Track, list[tuple[Purpose, bool]]]]
+    total: int
+    granted: dict[int, int]  # purpose id -> granted among the `total`
+    number: int
+    num_pages: int
+    first: tuple[Any, int] | None = None  # sort values of the first and last row, for the keyset links
+    last: tuple[Any, int] | None = None
+
+
+def encode_cursor(sort: str, values: tuple[Any, int]) -> str:
+    """A position in the catalogue: the sort values of a row (the last row id breaks ties)."""
+    raw = json.dumps([sort, [v.isoformat() if isinstance(v, datetime.datetime) else v for v in values]])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str, sort: str) -> tuple[Any, int] | None:
+    """The row values in a cursor made for `sort`; None for anything else (a bad cursor means "from the start")."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        cursor_sort, values = raw
+        if cursor_sort != sort or not isinstance(values, list) or len(values) != 2:
+            return None
+        key, pk = values
+        if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(key, str | None):
+            return None
+        if SUMMARY_SORTS[sort][0].lstrip("-") == "created_at":
+            if key is None:
+                return None
+            return (datetime.datetime.fromisoformat(key), pk)
+        return (key, pk)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, KeyError):
+        return None
+
+
+def roster_choices(label: Label) -> list[tuple[int, str]]:
+    """(artist id, name) of the roster, in the order of the catalogue's artist menu."""
+    rows = roster_artists(label).values_list("pk", "display_name", "email")
+    return [(pk, name or email) for pk, name, email in rows]
+
+
+def summary_rows(
+    label: Label, flt: CatalogueFilter, purposes: list[Purpose], *, owner_ids: list[int] | None = None
+) -> QuerySet[TrackConsentSummary]:
+    """The roster's summary rows that the filter picks (the same set apply_filter picks from the tracks).
+
+    With `owner_ids` (the roster, read once for the page) the rows are matched against a list, which
+    PostgreSQL hashes, instead of probing the delegations once per row.
+    """
+    if owner_ids is None:
+        rows = TrackConsentSummary.objects.filter(owner_id__in=_roster_ids(label))
+    else:
+        rows = TrackConsentSummary.objects.filter(consent_summary.owner_in(owner_ids))
+    if flt.artist is not None:
+        rows = rows.filter(owner_id=flt.artist)
+    by_slug = {p.slug: p for p in purposes}
+    for slug, state in flt.states.items():
+        rows = consent_summary.with_bit(rows, "granted", consent_summary.bit(by_slug[slug]), is_set=state == "granted")
+    if _track_level(flt):
+        narrowed = _track_filters(Track.objects.filter(owner_id__in=_roster_ids(label)), flt)
+        rows = rows.filter(track_id__in=narrowed.order_by().values("pk"))
+    return rows
+
+
+def _roster_ids(label: Label) -> QuerySet[Delegation, Any]:
+    return Delegation.objects.active().filter(label=label).values("artist_id")
+
+
+def _masks(flt: CatalogueFilter, purposes: list[Purpose]) -> tuple[int, int]:
+    required = refused = 0
+    for p in purposes:
+        state = flt.states.get(p.slug)
+        if state == "granted":
+            required |= consent_summary.bit(p)
+        elif state == "not_granted":
+            refused |= consent_summary.bit(p)
+    return required, refused
+
+
+def _counts(
+    rows: QuerySet[TrackConsentSummary],
+    label: Label,
+    flt: CatalogueFilter,
+    purposes: list[Purpose],
+    owner_ids: list[int] | None,
+) -> tuple[int, dict[int, int]]:
+    """The total and the granted count per purpose, in one query (two when tracks with no grant count too)."""
+    if _track_level(flt):
+        aggregates = {"total": Count("pk")}
+        for p in purposes:
+            name = f"_g{p.pk}"
+            rows = rows.alias(**{name: F("granted").bitand(consent_summary.bit(p))})
+            aggregates[f"p{p.pk}"] = Count("pk", filter=Q(**{f"{name}__gt": 0}))
+        found = rows.aggregate(**aggregates)
+        return found["total"], {p.pk: found[f"p{p.pk}"] for p in purposes}
+    owners: Collection[int] | QuerySet[Delegation, Any]
+    if owner_ids is not None:
+        owners = [pk for pk in owner_ids if flt.artist in (None, pk)]
+    else:
+        owners = _roster_ids(label) if flt.artist is None else _roster_ids(label).filter(artist_id=flt.artist)
+    required, refused = _masks(flt, purposes)
+    counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
+    # Tracks with no grant at all are not in the counts: only a filter that requires a grant can do without them.
+    total = counts.tracks if required else rows.count()
+    return total, counts.per_purpose
+
+
+def catalogue_page(
+    label: Label,
+    flt: CatalogueFilter,
+    purposes: list[Purpose],
+    *,
+    sort: str,
+    per_page: int,
+    page: str | None,
+    after: str | None = None,
+    before: str | None = None,
+    roster: list[tuple[int, str]] | None = None,
+) -> CataloguePage:
+    """One page of the catalogue in a constant number of queries, whatever the page size or depth.
+
+    With a cursor (`after`: the rows following that row; `before`: the rows
+    preceding it) the page is a range scan of the summary's sort index; with
+    ?page=N (links people have) it is an OFFSET on that index, which reads the
+    skipped rows' index entries only. `page` is then just the number shown.
+    `roster` is roster_choices(label), when the caller has read it already.
+    """
+    if not consent_summary.available():
+        return _catalogue_page_from_tracks(label, flt, purposes, sort=sort, per_page=per_page, page=page)
+    owner_ids = None if roster is None else [pk for pk, _name in roster]
+    rows = summary_rows(label, flt, purposes, owner_ids=owner_ids)
+    total, granted = _counts(rows, label, flt, purposes, owner_ids)
+    num_pages = max(1, -(-total // per_page))
+    try:
+        number = min(max(int(page or 1), 1), num_pages)
+    except ValueError:
+        number = 1
+    order: tuple[str, ...] = SUMMARY_SORTS[sort]
+    key = order[0].lstrip("-")
+    position = decode_cursor(after or before or "", sort)
+    forward = True
+    if position is not None:
+        descending = order[0].startswith("-")
+        forward = bool(after)
+        comparison = TupleGreaterThan if forward != descending else TupleLessThan
+        bound = comparison(Tuple(F(key), F("track_id")), (position[0], position[1]))
+        if not forward:
+            order = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in order)
+        window = rows.filter(bound).order_by(*order).values("track_id")[:per_page]
+    else:
+        offset = (number - 1) * per_page
+        window = rows.order_by(*order).values("track_id")[offset : offset + per_page]
+    # One query: the window of summary rows (an index range) as a subquery, its tracks and owners around it.
+    outer = {"owner__display_name": "owner__display_name", "track__isrc": "isrc"}.get(key, f"consent_summary__{key}")
+    tracks = list(
+        Track.objects.filter(pk__in=window)
+        .select_related("owner")
+        .annotate(_mask=F("consent_summary__granted"), _key=F(outer))
+        .order_by(*(f"-{outer}" if f.startswith("-") else outer for f in order[:1]), order[1].replace("track_id", "id"))
+    )
+    if not forward:
+        tracks.reverse()
+    bits = [(p, consent_summary.bit(p)) for p in purposes]
+    result: list[tuple[Track, list[tuple[Purpose, bool]]]] = [
+        (t, [(p, bool(t._mask & b)) for p, b in bits]) for t in tracks
+    ]
+    return CataloguePage(
+        rows=result,
+        total=total,
+        granted=granted,
+        number=number,
+        num_pages=num_pages,
+        first=(tracks[0]._key, tracks[0].pk) if tracks else None,
+        last=(tracks[-1]._key, tracks[-1].pk) if tracks else None,
+    )
+
+
+def _catalogue_page_from_tracks(
+    label: Label, flt: CatalogueFilter, purposes: list[Purpose], *, sort: str, per_page: int, page: str | None
+) -> CataloguePage:
+    """Without the summary (SQLite in development): the consent table and an OFFSET page."""
+    from django.core.paginator import Paginator
+
+    tracks = apply_filter(roster_tracks(label), flt, purposes)
+    paged = Paginator(tracks.select_related("owner").order_by(*SORTS[sort]), per_page).get_page(page)
+    listed = list(paged.object_list)
+    cells = granted_cells([t.pk for t in listed])
+    total = paged.paginator.count
+    bars = coverage(tracks, purposes, total)
+    return CataloguePage(
+        rows=[(t, [(p, (t.pk, p.pk) in cells) for p in purposes]) for t in listed],
+        total=total,
+        granted={bar["purpose"].pk: bar["granted"] for bar in bars},
+        number=paged.number,
+        num_pages=paged.paginator.num_pages,
+    )
+
+
+def bars(purposes: list[Purpose], granted: dict[int, int], total: int) -> list[dict[str, Any]]:
+    result = []
+    for purpose in purposes:
+        n = granted.get(purpose.pk, 0)
+        share = (n / total) if total else 0.0
+        result.append({"purpose": purpose, "granted": n, "share": share, "percent": round(share * 100, 1)})
+    return result
 
 
 def coverage(tracks: QuerySet[Track], purposes: list[Purpose], total: int) -> list[dict[str, Any]]:

@@ -16,12 +16,13 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.requests import AuthenticatedRequest
 from consent.confirmation import needs_own_confirmation
-from consent.forms import CatalogueFilterForm
 from consent.models import Purpose
 from consent.services import ConsentError
 from labels import bulk as bulk_changes
@@ -414,18 +415,35 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     flt = selectors.parse_filter(request.GET, purposes)
     for problem in flt.errors or []:
         messages.warning(request, problem)
-    tracks = selectors.apply_filter(selectors.roster_tracks(label), flt, purposes)
     sort = request.GET.get("sort") or "-uploaded"
     if sort not in selectors.SORTS:
         sort = "-uploaded"
     per_page = _page_size(request)
-    listing = tracks.select_related("owner").order_by(*selectors.SORTS[sort])
-    page = Paginator(listing, per_page).get_page(request.GET.get("page"))
-    total = page.paginator.count
-    rows_tracks = list(page.object_list)
-    granted = selectors.granted_cells([t.pk for t in rows_tracks])
-    rows = [(t, [(p, (t.pk, p.pk) in granted) for p in purposes]) for t in rows_tracks]
-    bars = selectors.coverage(tracks, purposes, total)
+    roster = selectors.roster_choices(label)
+    page = selectors.catalogue_page(
+        label,
+        flt,
+        purposes,
+        sort=sort,
+        per_page=per_page,
+        page=request.GET.get("page"),
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+        roster=roster,
+    )
+    total = page.total
+    # The per-row cells and the roster's options are built here, once per page: in the template
+    # engine their loops cost more than everything else on the page.
+    opted_in = format_html('<span class="badge badge--ok">{}</span>', gettext("Opted in"))
+    no = format_html('<span class="muted">{}</span>', gettext("No"))
+    rows = [
+        (
+            track,
+            format_html_join("", '<td data-label="{}">{}</td>', ((p.name, opted_in if g else no) for p, g in cells)),
+        )
+        for track, cells in page.rows
+    ]
+    bars = selectors.bars(purposes, page.granted, total)
     for i, bar in enumerate(bars):
         bar["width"] = round(bar["share"] * CHART_WIDTH, 1)
         bar["y"] = 8 + i * 34
@@ -440,11 +458,16 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "purpose_states": [(p, (flt.states or {}).get(p.slug, "")) for p in purposes],
             "rows": rows,
             "page": page,
+            "pages": _page_links(page, sort, base_query),
             "total": total,
             "bars": bars,
             "chart_width": CHART_WIDTH,
             "chart_height": 16 + len(bars) * 34,
-            "artists": selectors.roster_artists(label),
+            "artist_options": format_html_join(
+                "",
+                '<option value="{}"{}>{}</option>',
+                ((pk, mark_safe(" selected") if flt.artist == pk else "", name) for pk, name in roster),
+            ),
             "flt": flt,
             "params": params,
             "sort": sort,
@@ -455,11 +478,22 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "statuses": _statuses(),
             "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
             # The catalogue filter the artist's matrix uses too (search, use, state, who, when).
-            "catalogue_form": CatalogueFilterForm(
-                {k: request.GET.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes
-            ),
+            "catalogue_form": flt.form,
         },
     )
+
+
+def _page_links(page: selectors.CataloguePage, sort: str, base_query: str) -> dict[str, str]:
+    """Previous and next as keyset links (a cursor from this page's first or last row), with the page number
+    they lead to only for display; ?page=N alone still works for links made before."""
+    links = {}
+    if page.number > 1 and page.first is not None:
+        before = {"before": selectors.encode_cursor(sort, page.first)} if page.number > 2 else {}
+        links["previous"] = f"?{base_query}&{urlencode({'page': page.number - 1, **before})}"
+    if page.number < page.num_pages and page.last is not None:
+        after = selectors.encode_cursor(sort, page.last)
+        links["next"] = f"?{base_query}&{urlencode({'page': page.number + 1, 'after': after})}"
+    return links
 
 
 def _statuses():

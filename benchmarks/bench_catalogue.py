@@ -1,0 +1,245 @@
+"""The filtered label catalogue against a bare queryset render, side by side in one run (issue 15 point 3).
+
+100,000 tracks across 200 artists, every artist delegated to one label; each
+(track, purpose) cell is granted, withdrawn, lapsed or never set, spread
+evenly (a fixed function of the track id, so runs are comparable). Measured
+on PostgreSQL through django.test.Client (the whole middleware stack, session
+and login), logged in as the label's manager, median of --repeat requests:
+
+  * the catalogue filtered by "recommendation: opted in", sorted by title, at
+    page 1, at ?page=100 (the link people have), and at a deep keyset page
+    (the cursor of the row 40,000 rows into the filtered list);
+  * the floor for each: the SAME rows (the same track ids, in the same order)
+    fetched by a bare queryset, ``Track.objects.filter(pk__in=ids)
+    .select_related("owner").order_by("title", "id")``, and rendered by a plain
+    view through the same middleware and login into a page that extends the
+    same base template, one table row per track with the same columns the
+    catalogue shows for a track (title, ISRC, artist, status, upload date).
+    The ids are computed before the timing, so the floor does no filtering,
+    counting, sorting of the whole roster or consent lookup at all: it is what
+    showing those rows costs when somebody else has already found them.
+    The catalogue additionally shows the total, the coverage bars, the filter
+    form and each row's consent cells; that work is what the ratio measures.
+
+It prints each median, the ratio catalogue / floor and the statements each
+request ran. Goal: <= 2x and <= 12 statements.
+
+It creates its own database and drops it afterwards:
+
+    .venv/bin/python benchmarks/bench_catalogue.py            # bench_catalogue
+    .venv/bin/python benchmarks/bench_catalogue.py --keep     # leaves it for EXPLAIN
+
+Options: --artists N (200), --tracks-per-artist N (500), --repeat N (9), --per-page 50|500, --db NAME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = ["-h", "127.0.0.1", "-U", "postgres"]
+FILTER = "state_recommendation=granted&sort=title"
+DEEP_OFFSET = 40_000
+
+
+def _prepare_database(name: str) -> str:
+    subprocess.run(["dropdb", *PG, "--if-exists", name], check=True)
+    subprocess.run(["createdb", *PG, name], check=True)
+    url = f"postgres://postgres@127.0.0.1:5432/{name}"
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    return url
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.n += 1
+        return execute(sql, params, many, context)
+
+
+# Each cell's state, from (track id * 7 + purpose id) % 10: 4 granted, 2 withdrawn, 1 lapsed, 3 never.
+CONSENT_SQL = """
+    INSERT INTO consent_consent (track_id, purpose_id, granted, changed_at, changed_by_id, changed_by_kind,
+        policy_version_id)
+    SELECT t.id, p.id, (t.id * 7 + p.id) %% 10 < 4, t.created_at + interval '1 day',
+        CASE WHEN (t.id * 7 + p.id) %% 10 = 6 THEN NULL ELSE t.owner_id END,
+        CASE WHEN (t.id * 7 + p.id) %% 10 = 6 THEN 'system' ELSE 'artist' END, %s
+    FROM tracks_track t CROSS JOIN consent_purpose p
+    WHERE (t.id * 7 + p.id) %% 10 < 7
+"""
+
+WORDS = ("amber", "blue", "cold", "dawn", "echo", "fire", "glass", "harbor", "iron", "june", "kite", "low")
+
+
+def _setup(n_artists: int, per_artist: int):
+    import hashlib
+
+    from django.db import connection
+
+    from accounts.models import User
+    from consent.models import PolicyVersion
+    from labels.models import Delegation, Label, LabelMembership
+    from tracks.models import Track
+
+    artists = User.objects.bulk_create(
+        [User(email=f"artist{i}@bench.test", display_name=f"Artist {i:03d}", password="!") for i in range(n_artists)]
+    )
+    manager = User.objects.create_user(email="manager@bench.test", display_name="Manager")
+    label = Label.objects.create(name="Bench Records", slug="bench-records")
+    LabelMembership.objects.create(label=label, user=manager, role="owner")
+    scopes = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
+    Delegation.objects.bulk_create(
+        [Delegation(artist=a, label=label, status=Delegation.Status.ACTIVE, scopes=scopes) for a in artists]
+    )
+    n = len(WORDS)
+    Track.objects.bulk_create(
+        [
+            Track(
+                owner=a,
+                # Titles in no relation to the artist or the upload order, so a title sort is a real sort.
+                title=f"{WORDS[(i * 5 + k) % n].title()} {WORDS[(i * 7 + k * 3) % n]} {(i * 7919 + k) % 100_000:05d}",
+                isrc=f"GB{k:03d}{i:07d}"[:12],
+                audio_file=f"audio/bench-{k}-{i}.flac",
+                sha256=hashlib.sha256(f"{k}-{i}".encode()).hexdigest(),
+                status=Track.Status.READY,
+            )
+            for k, a in enumerate(artists)
+            for i in range(per_artist)
+        ],
+        batch_size=5000,
+    )
+    policy = PolicyVersion.objects.in_force()
+    assert policy is not None
+    with connection.cursor() as cursor:
+        cursor.execute(CONSENT_SQL, [policy.pk])
+        # What autovacuum leaves on a settled table: statistics, and a visibility map (index-only scans).
+        cursor.execute("VACUUM ANALYZE")
+    return manager, label
+
+
+def _median_pair(client, counter, page_url: str, floor_url: str, repeat: int) -> tuple[float, float, int, int]:
+    """Medians of the catalogue and its floor, requested alternately so that the machine's load hits both alike."""
+    from django.db import connection
+
+    client.get(page_url), client.get(floor_url)
+    page_s, floor_s = [], []
+    page_q = floor_q = 0
+    for _ in range(repeat):
+        for url, times in ((page_url, page_s), (floor_url, floor_s)):
+            counter.n = 0
+            with connection.execute_wrapper(counter):
+                start = time.perf_counter()
+                response = client.get(url)
+                times.append(time.perf_counter() - start)
+            assert response.status_code == 200, (url, response.status_code)
+            if url == page_url:
+                page_q = counter.n
+            else:
+                floor_q = counter.n
+    return statistics.median(page_s), statistics.median(floor_s), page_q, floor_q
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artists", type=int, default=200)
+    parser.add_argument("--tracks-per-artist", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--per-page", type=int, default=50, choices=(50, 500))
+    parser.add_argument("--db", default="bench_catalogue")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--setup-only", action="store_true")
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = _prepare_database(args.db)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+
+    from consent.models import Purpose
+    from labels import selectors
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    settings.ROOT_URLCONF = "bench_catalogue_urls"
+
+    total = args.artists * args.tracks_per_artist
+    print(f"{args.artists} artists x {args.tracks_per_artist} tracks = {total:,} tracks; load {os.getloadavg()}")
+    t0 = time.perf_counter()
+    manager, label = _setup(args.artists, args.tracks_per_artist)
+    print(f"  setup {time.perf_counter() - t0:.1f} s")
+    if args.setup_only:
+        connection.close()
+        return
+
+    purposes = list(Purpose.objects.all())
+    flt = selectors.parse_filter({"state_recommendation": "granted"}, purposes)
+    # The matching rows in the catalogue's order, computed outside the timing (the floor gets them for free).
+    ordered = list(
+        selectors.apply_filter(selectors.roster_tracks(label), flt, purposes)
+        .order_by("title", "id")
+        .values_list("pk", "title")
+    )
+    matching = len(ordered)
+    per = args.per_page
+    deep = min(DEEP_OFFSET, matching - per)
+    cursor = selectors.encode_cursor("title", (ordered[deep - 1][1], ordered[deep - 1][0]))
+    base = f"/labels/{label.slug}/?{FILTER}&per_page={per}"
+    cases = [
+        ("page 1", base, 0),
+        ("?page=100", f"{base}&page=100", 99 * per),
+        (f"keyset page at row {deep:,}", f"{base}&after={cursor}&page={deep // per + 1}", deep),
+    ]
+    client = Client()
+    client.force_login(manager)
+    counter = Counter()
+    print(f"  {matching:,} tracks match; {per} rows per page; median of {args.repeat}, catalogue and floor alternating")
+    results = []
+    for name, url, offset in cases:
+        ids = [pk for pk, _title in ordered[offset : offset + per]]
+        # The floor must show the rows the catalogue shows: checked through the same selector the view calls.
+        query = dict(pair.split("=", 1) for pair in url.split("?", 1)[1].split("&"))
+        shown = selectors.catalogue_page(
+            label,
+            flt,
+            purposes,
+            sort="title",
+            per_page=per,
+            page=query.get("page"),
+            after=query.get("after"),
+            roster=selectors.roster_choices(label),
+        )
+        assert [t.pk for t, _cells in shown.rows] == ids, name
+        floor_url = "/bench/floor?order=title&ids=" + ",".join(map(str, ids))
+        page_s, floor_s, page_q, floor_q = _median_pair(client, counter, url, floor_url, args.repeat)
+        ratio = page_s / floor_s
+        results.append((name, page_s, page_q, floor_s, floor_q, ratio))
+        print(
+            f"  {name}: catalogue {page_s * 1000:.1f} ms ({page_q} statements), "
+            f"floor {floor_s * 1000:.1f} ms ({floor_q} statements), ratio {ratio:.2f}x"
+        )
+    print(f"  load afterwards {os.getloadavg()}")
+    print("\n| page | catalogue | statements | floor (bare queryset render) | statements | ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, page_s, page_q, floor_s, floor_q, ratio in results:
+        print(f"| {name} | {page_s * 1000:.1f} ms | {page_q} | {floor_s * 1000:.1f} ms | {floor_q} | {ratio:.2f}x |")
+    connection.close()
+    if not args.keep:
+        subprocess.run(["dropdb", *PG, "--if-exists", args.db], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""The site's URLs plus /bench/floor: the bare-queryset floor that bench_catalogue.py measures against.
+
+The view is given the track ids (comma-separated, in the order to show) and
+renders those tracks, fetched by a plain queryset, into a page extending the
+site's base template: one row per track with the columns the catalogue shows
+for a track. Login is required, as for the catalogue, so both pay for the
+session and the user.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.template import engines
+from django.urls import path
+
+from creatorportal.urls import urlpatterns as site_urlpatterns
+from tracks.models import Track
+
+FLOOR_TEMPLATE = engines["django"].from_string(
+    """{% extends "base.html" %}{% load i18n %}
+{% block content %}<h1>{% translate "Catalogue" %}</h1>
+<table class="labels-table card-table"><thead><tr><th scope="col">{% translate "Title" %}</th><th scope="col">ISRC</th>
+<th scope="col">{% translate "Artist" %}</th><th scope="col">{% translate "Status" %}</th>
+<th scope="col">{% translate "Uploaded" %}</th></tr></thead><tbody>
+{% for track in tracks %}<tr><th scope="row">{{ track.title|default:_("Untitled track") }}</th><td>{{ track.isrc }}</td>
+<td>{{ track.owner.display_name|default:track.owner.email }}</td><td>{{ track.get_status_display }}</td>
+<td>{{ track.created_at|date:"Y-m-d" }}</td></tr>{% endfor %}
+</tbody></table>{% endblock %}"""
+)
+
+
+@login_required
+def floor(request):
+    ids = [int(value) for value in request.GET["ids"].split(",")]
+    tracks = Track.objects.filter(pk__in=ids).select_related("owner").order_by(request.GET.get("order", "title"), "id")
+    return HttpResponse(FLOOR_TEMPLATE.render({"tracks": tracks}, request))
+
+
+urlpatterns = [path("bench/floor", floor), *site_urlpatterns]

@@ -1,0 +1,226 @@
+"""The catalogue's consent summary equals the consent table after every kind of write; keyset pages; query counts."""
+
+from __future__ import annotations
+
+import io
+import re
+from html import unescape
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from conftest import service_missing
+from consent import services as consent_services
+from consent.models import OwnerGrantCount, Purpose, TrackConsentSummary
+from consent.summary import bit, iter_summary_mismatches
+from labels import bulk as bulk_changes
+from labels.tests.conftest import REC_SCOPES, preview
+from tracks.models import Track
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        service_missing("PostgreSQL: the catalogue summary is kept by its triggers; set DATABASE_URL")
+
+
+def _masks(track) -> tuple[int, int, int]:
+    row = TrackConsentSummary.objects.get(track_id=track.pk)
+    return row.granted, row.withdrawn, row.lapsed
+
+
+def _bit(slug: str) -> int:
+    return bit(Purpose.objects.get(slug=slug))
+
+
+def _clean() -> None:
+    assert list(iter_summary_mismatches()) == []
+
+
+@pytest.fixture
+def roster(make_roster):
+    return make_roster("Roster", artists=2, tracks_each=4)
+
+
+def test_single_writes_grant_withdraw_and_lapse_show_in_the_summary(roster, set_state):
+    _label, _manager, (ada, _bo) = roster
+    track = Track.objects.filter(owner=ada).first()
+    assert _masks(track) == (0, 0, 0)
+    set_state(ada, [track], "recommendation", True)
+    assert _masks(track) == (_bit("recommendation"), 0, 0)
+    set_state(ada, [track], "fraud_detection", True)
+    set_state(ada, [track], "recommendation", False)
+    assert _masks(track) == (_bit("fraud_detection"), _bit("recommendation"), 0)
+    # The system withdrawing (a policy lapse) is "lapsed", not "withdrawn".
+    consent_services.change_consent(
+        actor=None, tracks=Track.objects.filter(pk=track.pk), changes={"fraud_detection": False}, source="system"
+    )
+    assert _masks(track) == (0, _bit("recommendation"), _bit("fraud_detection"))
+    # The title is copied too.
+    Track.objects.filter(pk=track.pk).update(title="Renamed")
+    assert TrackConsentSummary.objects.get(track_id=track.pk).title == "Renamed"
+    _clean()
+
+
+def test_a_bulk_apply_keeps_summary_and_counts_equal_to_the_consent_table(roster, settings):
+    settings.LABELS_BULK_CHUNK_TRACKS = 3  # several chunks, each one set-based statement per step
+    label, manager, artists = roster
+    bulk = preview(manager, label, {"recommendation": True})
+    bulk_changes.confirm_bulk_change(actor=manager, bulk_change=bulk)
+    rec = _bit("recommendation")
+    assert set(TrackConsentSummary.objects.filter(owner__in=artists).values_list("granted", flat=True)) == {rec}
+    assert dict(OwnerGrantCount.objects.filter(granted=rec).values_list("owner_id", "tracks")) == {
+        a.pk: 4 for a in artists
+    }
+    undo = preview(manager, label, {"recommendation": False})
+    bulk_changes.confirm_bulk_change(actor=manager, bulk_change=undo)
+    assert set(TrackConsentSummary.objects.filter(owner__in=artists).values_list("granted", flat=True)) == {0}
+    assert set(OwnerGrantCount.objects.filter(owner__in=artists).values_list("tracks", flat=True)) <= {0}
+    _clean()
+
+
+def test_a_csv_import_keeps_the_summary(client, roster, django_capture_on_commit_callbacks):
+    label, manager, (ada, _bo) = roster
+    tracks = list(Track.objects.filter(owner=ada).order_by("pk"))
+    body = "track_id,recommendation\n" + "".join(f"{t.uuid},granted\n" for t in tracks[:2])
+    client.force_login(manager)
+    response = client.post(
+        f"/labels/{label.slug}/import/",
+        {"file": SimpleUploadedFile("import.csv", body.encode(), content_type="text/csv")},
+    )
+    bulk = response.context["bulk"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/labels/{label.slug}/bulk/{bulk.pk}/confirm/")
+    assert [_masks(t)[0] for t in tracks] == [_bit("recommendation")] * 2 + [0, 0]
+    _clean()
+
+
+def test_upload_defaults_are_in_the_summary_of_new_tracks(make_user, make_tracks):
+    artist = make_user()
+    consent_services.set_upload_defaults(actor=artist, artist=artist, choices={"recommendation": True})
+    tracks = make_tracks(2, owner=artist)
+    consent_services.apply_upload_consent(actor=artist, tracks=Track.objects.filter(pk__in=[t.pk for t in tracks]))
+    assert {_masks(t) for t in tracks} == {(_bit("recommendation"), 0, 0)}
+    _clean()
+
+
+def test_track_deletion_and_account_erasure_remove_the_rows(roster, set_state):
+    from accounts.services import delete_account
+    from tracks.services import delete_track
+
+    _label, _manager, (ada, bo) = roster
+    ada_tracks = list(Track.objects.filter(owner=ada))
+    set_state(ada, ada_tracks, "recommendation", True)
+    delete_track(track=ada_tracks[0], actor=ada)
+    assert not TrackConsentSummary.objects.filter(track_id=ada_tracks[0].pk).exists()
+    assert OwnerGrantCount.objects.get(owner=ada, granted=_bit("recommendation")).tracks == 3
+    bo_tracks = list(Track.objects.filter(owner=bo))
+    set_state(bo, bo_tracks, "fraud_detection", True)
+    delete_account(user=bo, actor=None)
+    assert not TrackConsentSummary.objects.filter(track_id__in=[t.pk for t in bo_tracks]).exists()
+    assert set(OwnerGrantCount.objects.filter(owner_id=bo.pk).values_list("tracks", flat=True)) <= {0}
+    _clean()
+
+
+def test_verify_audit_log_reports_a_tampered_summary(roster, set_state):
+    _label, _manager, (ada, _bo) = roster
+    track = Track.objects.filter(owner=ada).first()
+    set_state(ada, [track], "recommendation", True)
+    call_command("verify_audit_log", stdout=io.StringIO(), stderr=io.StringIO())
+    # Behind the triggers' back: grant fraud detection in the summary only.
+    TrackConsentSummary.objects.filter(track_id=track.pk).update(
+        granted=_bit("recommendation") | _bit("fraud_detection")
+    )
+    stderr = io.StringIO()
+    with pytest.raises(CommandError, match="1 state mismatch"):
+        call_command("verify_audit_log", stdout=io.StringIO(), stderr=stderr)
+    assert (
+        f"MISMATCH: track {track.pk}: the consent table says granted: recommendation; withdrawn: none; lapsed: none, "
+        "the catalogue summary says granted: recommendation, fraud_detection; withdrawn: none; lapsed: none"
+    ) in stderr.getvalue()
+
+
+@pytest.mark.parametrize("per_page", [50, 500])
+def test_catalogue_page_runs_the_same_few_queries_at_any_size_and_depth(
+    client, label_setup, make_user, make_tracks, set_state, per_page, django_assert_max_num_queries
+):
+    label, manager, delegate = label_setup
+    for _ in range(3):
+        artist = make_user()
+        tracks = make_tracks(400, owner=artist)
+        set_state(artist, tracks, "recommendation", True)
+        delegate(artist, REC_SCOPES)
+    client.force_login(manager)
+    url = f"/labels/{label.slug}/"
+    query = {"per_page": per_page, "state_recommendation": "granted", "sort": "title"}
+    client.get(url, query)
+    counts = []
+    for extra in ({}, {"page": 2}):
+        with django_assert_max_num_queries(12) as captured:
+            response = client.get(url, {**query, **extra})
+        counts.append(len(captured.captured_queries))
+        assert response.status_code == 200 and response.context["total"] == 1200
+    next_link = unescape(re.search(r'href="([^"]+)" rel="next"', response.content.decode()).group(1))
+    with django_assert_max_num_queries(12) as captured:
+        response = client.get(url + next_link)
+    counts.append(len(captured.captured_queries))
+    assert response.context["page"].number == 3
+    assert len(set(counts)) == 1, counts
+
+
+def test_keyset_pages_return_every_row_once_while_rows_are_inserted(client, label_setup, make_user, make_tracks):
+    label, manager, delegate = label_setup
+    artist = make_user()
+    originals = make_tracks(120, owner=artist)
+    for i, track in enumerate(originals):
+        track.title = f"Song {i * 2:03d}"
+    Track.objects.bulk_update(originals, ["title"])
+    delegate(artist, REC_SCOPES)
+    client.force_login(manager)
+    url = f"/labels/{label.slug}/"
+    page_url = f"{url}?sort=title&per_page=50"
+    seen: list[int] = []
+    for _ in range(10):
+        response = client.get(page_url)
+        seen += [t.pk for t, _ in response.context["rows"]]
+        # Between two pages, new tracks arrive before and after the position reached.
+        for title in ("Song 000a", "Song 999"):
+            Track.objects.filter(pk=make_tracks(1, owner=artist)[0].pk).update(title=title)
+        match = re.search(r'href="([^"]+)" rel="next"', response.content.decode())
+        if match is None:
+            break
+        assert "after=" in match.group(1)
+        page_url = url + unescape(match.group(1))
+    original_ids = {t.pk for t in originals}
+    assert [pk for pk in seen if pk in original_ids] == [t.pk for t in originals]
+    assert len(seen) == len(set(seen))
+    # An old ?page=N link still works, and a damaged cursor falls back to the first page, never a 500.
+    assert client.get(url, {"sort": "title", "page": 2}).context["page"].number == 2
+    response = client.get(url, {"sort": "title", "after": "not-a-cursor"})
+    assert response.status_code == 200 and response.context["rows"][0][0].pk == originals[0].pk
+
+
+def test_the_live_trigger_sql_is_what_the_migration_installed():
+    import importlib
+
+    from consent import summary_sql
+
+    installed = importlib.import_module("consent.migrations.0012_track_consent_summary")
+    assert installed.PG_INSTALL == summary_sql.PG_INSTALL
+    assert installed.PG_UNINSTALL == summary_sql.PG_UNINSTALL
+
+
+def test_a_new_purpose_takes_the_lowest_free_bit_and_is_summarised(make_user, make_tracks):
+    taken = set(Purpose.objects.values_list("mask_bit", flat=True))
+    purpose = Purpose.objects.create(slug="lyrics_display", name="Lyrics", description="Show the lyrics.")
+    purpose.refresh_from_db()
+    assert purpose.mask_bit == min(set(range(63)) - taken)
+    artist = make_user()
+    track = make_tracks(1, owner=artist)[0]
+    consent_services.change_consent(
+        actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"lyrics_display": True}, source="web"
+    )
+    assert _masks(track) == (1 << purpose.mask_bit, 0, 0)
+    _clean()
