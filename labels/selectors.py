@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.utils.translation import gettext
 
 from accounts.models import User
 from consent import summary as consent_summary
@@ -66,7 +67,7 @@ def _date(value: str, name: str, errors: list[str]) -> datetime.date | None:
     try:
         return datetime.date.fromisoformat(value)
     except ValueError:
-        errors.append(f"{name} must be a date like 2026-01-31.")
+        errors.append(gettext("%(field)s must be a date like 2026-01-31.") % {"field": name})
         return None
 
 
@@ -79,7 +80,7 @@ def parse_filter(params: Mapping[str, str], purposes: list[Purpose]) -> Catalogu
         if raw_artist.isdigit():
             result.artist = int(raw_artist)
         else:
-            errors.append("Unknown artist.")
+            errors.append(gettext("Unknown artist."))
     result.q = (params.get("q") or "").strip()[:200]
     shared = CatalogueFilterForm({k: params.get(k) or "" for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes)
     result.form = shared
@@ -89,17 +90,17 @@ def parse_filter(params: Mapping[str, str], purposes: list[Purpose]) -> Catalogu
         errors.extend(str(error) for field_errors in shared.errors.values() for error in field_errors)
     status = params.get("status") or ""
     if status and status not in Track.Status.values:
-        errors.append("Unknown status.")
+        errors.append(gettext("Unknown status."))
     else:
         result.status = status
-    result.uploaded_from = _date(params.get("from") or "", "Uploaded from", errors)
-    result.uploaded_to = _date(params.get("to") or "", "Uploaded to", errors)
+    result.uploaded_from = _date(params.get("from") or "", gettext("Uploaded from"), errors)
+    result.uploaded_to = _date(params.get("to") or "", gettext("Uploaded to"), errors)
     for purpose in purposes:
         value = params.get(f"state_{purpose.slug}") or ""
         if value in STATE_CHOICES:
             result.states[purpose.slug] = value
         elif value:
-            errors.append(f"Unknown state for {purpose.name}.")
+            errors.append(gettext("Unknown state for %(purpose)s.") % {"purpose": gettext(purpose.name)})
     return result
 
 
