@@ -113,11 +113,7 @@ def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         .first()
     )
     undo_of = bulk.undo_of
-    needs_undo_confirm = [
-        p
-        for p in purposes.values()
-        if needs_own_confirmation(p) and bulk.kind == BulkChange.Kind.EDIT and bulk.changes.get(p.slug) is False
-    ]
+    needs_undo_confirm = bulk_changes.undo_would_grant_needing_confirmation(bulk, purposes.values())
     return render(
         request,
         "labels/artist_bulk_detail.html",

@@ -42,7 +42,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from accounts.models import User
 from consent import bulk_write
 from consent import services as consent_services
-from consent.confirmation import needing_confirmation, unconfirmed_grants
+from consent.confirmation import needing_confirmation, needs_own_confirmation, unconfirmed_grants
 from consent.forms import CatalogueFilterForm
 from consent.models import AuditEvent, Consent, Purpose
 from consent.selectors import filter_tracks
@@ -928,6 +928,13 @@ def undo_available(bulk_change: BulkChange) -> bool:
         and (timezone.now() - bulk_change.finished_at).total_seconds() <= settings.LABELS_UNDO_WINDOW_SECONDS
         and not BulkChange.objects.filter(undo_of=bulk_change).exists()
     )
+
+
+def undo_would_grant_needing_confirmation(bulk_change: BulkChange, purposes: Iterable[Purpose]) -> list[Purpose]:
+    """The purposes whose own confirmation an undo of this change asks for: those the change withdrew."""
+    if bulk_change.kind != BulkChange.Kind.EDIT:
+        return []
+    return [p for p in purposes if needs_own_confirmation(p) and bulk_change.changes.get(p.slug) is False]
 
 
 def undo_bulk_change(*, actor: User, bulk_change: BulkChange, confirmed: Collection[str] = ()) -> BulkChange:

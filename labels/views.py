@@ -587,9 +587,7 @@ def bulk_detail(request: AuthenticatedRequest, slug: str, pk: int) -> HttpRespon
     if bulk.kind == BulkChange.Kind.EDIT:
         changes = [(names.get(s, s), "grant" if g else "withdraw") for s, g in bulk.changes.items()]
     needs_undo_confirm = [
-        p.name
-        for p in Purpose.objects.all()
-        if needs_own_confirmation(p) and bulk.kind == BulkChange.Kind.EDIT and bulk.changes.get(p.slug) is False
+        p.name for p in bulk_changes.undo_would_grant_needing_confirmation(bulk, Purpose.objects.all())
     ]
     return render(
         request,
