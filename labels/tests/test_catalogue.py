@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from consent import summary as consent_summary
 from labels import services
 from labels.models import BulkChange, Delegation
 from labels.tests.conftest import granted, preview
@@ -167,13 +168,15 @@ def test_catalogue_query_count_is_pinned_whatever_the_page_size(
     url = f"/labels/{label.slug}/"
     client.get(url, {"per_page": per_page})
     # session, user, label, purposes, roster artists, count, coverage (grant counts per artist), the page
-    # (summary rows with their tracks), policy banner: the same nine at any page size
-    with django_assert_num_queries(9):
+    # (summary rows with their tracks), policy banner: the same nine at any page size. Without the summary
+    # (SQLite, the quick start) the page's consent cells are read apart: one more, also at any page size.
+    without_summary = 0 if consent_summary.available() else 1
+    with django_assert_num_queries(9 + without_summary):
         response = client.get(url, {"per_page": per_page})
     assert response.status_code == 200
     assert len(response.context["rows"]) == per_page
-    # A filter that requires a grant is counted from the grant counts alone: one fewer.
-    with django_assert_num_queries(8):
+    # A filter that requires a grant is counted from the grant counts alone: one fewer (with the summary only).
+    with django_assert_num_queries(8 + 2 * without_summary):
         response = client.get(url, {"per_page": per_page, "state_recommendation": "granted"})
     assert len(response.context["rows"]) == min(per_page, 150)
 
