@@ -323,19 +323,35 @@ def claim_for_processing(*, track_id: int) -> Track | None:
     return Track.objects.get(pk=track_id)
 
 
-def store_artwork(*, renditions: dict[str, Rendition]) -> ArtworkFiles:
-    stem = uuid.uuid4().hex
+def store_artwork(*, renditions: dict[str, Rendition], processing: Track | None = None) -> ArtworkFiles:
+    """Store both renditions under new names; or, for the track being processed, under names fixed by the
+    track and the picture, so that a worker killed after storing them and before recording them leaves
+    nothing behind: the retry finds the same files and records them instead of storing a second pair."""
     display = renditions["display"]
     thumbnail = renditions["thumbnail"]
-    display_name = default_storage.save(f"artwork/{stem}.{display.extension}", ContentFile(display.content))
+    if processing is None:
+        stem, save = uuid.uuid4().hex, _save_new
+    else:
+        picture = hashlib.sha256(display.content).hexdigest()[:16]
+        stem, save = f"{processing.uuid.hex}{picture}", _save_once
+    display_name = save(f"artwork/{stem}.{display.extension}", display.content)
     try:
-        thumbnail_name = default_storage.save(
-            f"artwork/{stem}-thumb.{thumbnail.extension}", ContentFile(thumbnail.content)
-        )
+        thumbnail_name = save(f"artwork/{stem}-thumb.{thumbnail.extension}", thumbnail.content)
     except BaseException:
         _delete_stored(display_name)
         raise
     return ArtworkFiles(display=display_name, thumbnail=thumbnail_name)
+
+
+def _save_new(name: str, content: bytes) -> str:
+    return default_storage.save(name, ContentFile(content))
+
+
+def _save_once(name: str, content: bytes) -> str:
+    # The name is fixed by the content, so a file already there is this one.
+    if default_storage.exists(name):
+        return name
+    return default_storage.save(name, ContentFile(content))
 
 
 def _concrete_field(name: str) -> Field[Any, Any]:
@@ -361,7 +377,7 @@ def complete_processing(
     Returns False if the track stopped being ours meanwhile (deleted, or
     claimed by someone else).
     """
-    artwork_files = store_artwork(renditions=renditions) if renditions else None
+    artwork_files = store_artwork(renditions=renditions, processing=track) if renditions else None
     tags = audio.tags
     info = audio.info
     updates = {

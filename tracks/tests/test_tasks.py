@@ -171,6 +171,25 @@ def test_artwork_uploaded_while_processing_is_kept_and_the_embedded_one_discarde
     assert (track.artwork.name, track.artwork_thumbnail.name) == (mine.display, mine.thumbnail)
 
 
+def test_a_retried_processing_finds_the_artwork_a_killed_worker_stored_instead_of_storing_another(
+    processing_track, media
+):
+    from django.core.files.storage import default_storage
+
+    track = processing_track("good.flac")
+    renditions = artwork.make_renditions(fixture_bytes("cover.webp"))
+    # The first worker stored the pictures and died before recording them; the retry stores them again.
+    first = services.store_artwork(renditions=renditions, processing=track)
+    again = services.store_artwork(renditions=renditions, processing=track)
+
+    assert (again.display, again.thumbnail) == (first.display, first.thumbnail)
+    _, stored = default_storage.listdir("artwork")
+    assert sorted(stored) == sorted(name.rsplit("/", 1)[-1] for name in (first.display, first.thumbnail))
+    # An artist's own upload still gets fresh names.
+    mine = services.store_artwork(renditions=renditions)
+    assert mine.display not in (first.display, first.thumbnail)
+
+
 def test_processing_without_a_title_tag_keeps_the_file_name_title(processing_track):
     track = processing_track("good.wav")
 
