@@ -100,7 +100,9 @@ def _held_redirect(request, held: dict[str, list[uuid.UUID]], purposes: dict[str
     """Send the artist to confirm the first purpose that was held back."""
     slug, track_uuids = next(iter(held.items()))
     if len(held) > 1:
-        messages.warning(request, "Some grants need their own confirmation; confirm them one purpose at a time.")
+        messages.warning(
+            request, gettext("Some grants need their own confirmation; confirm them one purpose at a time.")
+        )
     return redirect(_confirm_url(purposes[slug], tracks=track_uuids, next_url=next_url))
 
 
@@ -176,12 +178,12 @@ def _save_matrix(request: AuthenticatedRequest) -> HttpResponse:
             break
         checked.add((parsed[0], slug))
     if damaged or track_uuids is None:
-        messages.error(request, "That form could not be read, so nothing was saved. Please try again.")
+        messages.error(request, gettext("That form could not be read, so nothing was saved. Please try again."))
         return redirect(next_url)
 
     tracks = {t.uuid: t for t in Track.objects.filter(owner=request.user, uuid__in=track_uuids)}
     if len(tracks) < len(set(track_uuids)):
-        messages.warning(request, "Some tracks on that page no longer exist; they were skipped.")
+        messages.warning(request, gettext("Some tracks on that page no longer exist; they were skipped."))
     wanted = {track_uuid: {slug: (track_uuid, slug) in checked for slug in purposes} for track_uuid in tracks}
     return _save_states(
         request, Track.objects.filter(owner=request.user, uuid__in=list(tracks)), wanted, tracks, purposes, next_url
@@ -201,7 +203,7 @@ def track_update(request: AuthenticatedRequest, track_uuid: uuid.UUID) -> HttpRe
     purposes = {p.slug: p for p in selectors.purposes()}
     chosen = set(request.POST.getlist("purpose"))
     if chosen - purposes.keys():
-        messages.error(request, "That form could not be read, so nothing was saved. Please try again.")
+        messages.error(request, gettext("That form could not be read, so nothing was saved. Please try again."))
         return redirect(next_url)
     wanted = {track.uuid: {slug: slug in chosen for slug in purposes}}
     return _save_states(request, Track.objects.filter(pk=track.pk), wanted, {track.uuid: track}, purposes, next_url)
@@ -241,10 +243,13 @@ def confirm(request: AuthenticatedRequest) -> HttpResponse:
     purpose = Purpose.objects.filter(needing_confirmation(), slug=data.get("purpose", "")).first()
     track_uuids = _parse_uuids(data.getlist("track"))
     if purpose is None or scope not in {"tracks", "defaults"} or track_uuids is None:
-        messages.error(request, "That confirmation link is not valid. Nothing was granted.")
+        messages.error(request, gettext("That confirmation link is not valid. Nothing was granted."))
         return redirect(next_url)
     if len(track_uuids) > MAX_CONFIRM_TRACKS:
-        messages.error(request, f"Confirm at most {MAX_CONFIRM_TRACKS} tracks at a time. Nothing was granted.")
+        messages.error(
+            request,
+            gettext("Confirm at most %(count)s tracks at a time. Nothing was granted.") % {"count": MAX_CONFIRM_TRACKS},
+        )
         return redirect(next_url)
 
     tracks: list[Track] = []
@@ -253,7 +258,10 @@ def confirm(request: AuthenticatedRequest) -> HttpResponse:
         already = selectors.granted_slugs([t.pk for t in tracks])
         tracks = [t for t in tracks if (t.pk, purpose.slug) not in already]
         if not tracks:
-            messages.info(request, f"There is nothing left to confirm for {purpose.name}.")
+            messages.info(
+                request,
+                gettext("There is nothing left to confirm for %(purpose)s.") % {"purpose": gettext(purpose.name)},
+            )
             return redirect(next_url)
 
     form = ConfirmForm(request.POST if request.method == "POST" else None)
@@ -311,7 +319,7 @@ def defaults(request: AuthenticatedRequest) -> HttpResponse:
         by_slug = {p.slug: p for p in purpose_list}
         chosen = set(request.POST.getlist("purpose"))
         if chosen - by_slug.keys():
-            messages.error(request, "That form could not be read, so nothing was saved. Please try again.")
+            messages.error(request, gettext("That form could not be read, so nothing was saved. Please try again."))
             return redirect("consent:defaults")
         wanted = {slug: slug in chosen for slug in by_slug}
         held = [

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.requests import AuthenticatedRequest
@@ -518,12 +518,12 @@ def bulk_preview(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     back = f"{reverse('labels:catalogue', args=[slug])}?{urlencode(params)}"
     selection = _selection(request)
     if selection == []:
-        messages.error(request, "Tick some tracks, or “all tracks matching this filter”.")
+        messages.error(request, gettext("Tick some tracks, or “all tracks matching this filter”."))
         return redirect(back)
     action = request.POST.get("action")
     chosen = [p for p in purposes if p.slug in request.POST.getlist("purpose")]
     if action not in ("grant", "withdraw", "propose") or not chosen:
-        messages.error(request, "Choose at least one purpose, and grant, withdraw or propose.")
+        messages.error(request, gettext("Choose at least one purpose, and grant, withdraw or propose."))
         return redirect(back)
     tracks = selectors.catalogue_tracks(label, params, selection=selection)
     if action == "propose":
@@ -536,7 +536,15 @@ def bulk_preview(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         except LabelError as exc:
             _error(request, exc)
         else:
-            messages.success(request, f"{len(made)} artist(s) were asked. Nothing changes until they accept.")
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)s artist was asked. Nothing changes until they accept.",
+                    "%(count)s artists were asked. Nothing changes until they accept.",
+                    len(made),
+                )
+                % {"count": len(made)},
+            )
         return redirect(back)
     granted = action == "grant"
     confirmed = [p.slug for p in chosen if needs_own_confirmation(p) and request.POST.get(f"confirm_{p.slug}")]
@@ -618,7 +626,7 @@ def bulk_confirm(request: AuthenticatedRequest, slug: str, pk: int) -> HttpRespo
     else:
         bulk.refresh_from_db()
         if queued or not bulk.finished:
-            messages.info(request, "Applying in the background; this page shows the progress.")
+            messages.info(request, gettext("Applying in the background; this page shows the progress."))
         else:
             _done_message(request, bulk)
     return redirect("labels:bulk_detail", slug, pk)
@@ -626,7 +634,7 @@ def bulk_confirm(request: AuthenticatedRequest, slug: str, pk: int) -> HttpRespo
 
 def _done_message(request: HttpRequest, bulk: BulkChange) -> None:
     if bulk.status == BulkChange.Status.FAILED:
-        messages.error(request, f"The change failed: {bulk.error}")
+        messages.error(request, gettext("The change failed: %(error)s") % {"error": bulk.error})
     else:
         messages.success(
             request, f"Applied {bulk.applied} change(s); {bulk.artists_notified} artist(s) were emailed once each."
