@@ -26,7 +26,7 @@ class ApiClientForm(forms.ModelForm):
     def clean_webhook_url(self):
         url = (self.cleaned_data.get("webhook_url") or "").strip()
         if url and not url.lower().startswith("https://"):
-            raise forms.ValidationError("Webhooks are delivered over HTTPS only: use an https:// URL.")
+            raise forms.ValidationError(gettext("Webhooks are delivered over HTTPS only: use an https:// URL."))
         return url
 
 
