@@ -100,14 +100,23 @@ class Consent(models.Model):
     # No index of their own: (track, purpose) is unique and (purpose, granted) is indexed, and each
     # serves its leading column's lookups; two more indexes only slowed every consent write.
     track = models.ForeignKey("tracks.Track", on_delete=models.PROTECT, related_name="consents", db_index=False)
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="consents", db_index=False)
+    # purpose, changed_by and policy_version hold one value per write: their keys are checked once per
+    # statement by triggers (consent/statement_keys_sql.py), not once per row.
+    purpose = models.ForeignKey(
+        Purpose, on_delete=models.PROTECT, related_name="consents", db_index=False, db_constraint=False
+    )
     granted = models.BooleanField(default=False)
     changed_at = models.DateTimeField()
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
     )
     changed_by_kind = models.CharField(max_length=16, blank=True)
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, db_constraint=False, related_name="+")
 
     class Meta:
         constraints = [
@@ -242,11 +251,16 @@ class AuditEvent(models.Model):
         "tracks.Track", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     track_uuid = models.UUIDField(null=True, blank=True, db_index=True)
-    purpose = models.ForeignKey(Purpose, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Checked once per statement, as on Consent (consent/statement_keys_sql.py).
+    purpose = models.ForeignKey(
+        Purpose, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, related_name="+"
+    )
     purpose_slug = models.CharField(max_length=64, blank=True)
     old_value = models.CharField(max_length=32, blank=True)
     new_value = models.CharField(max_length=32, blank=True)
-    policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False, related_name="+"
+    )
     request_id = models.CharField(max_length=64, blank=True)
     receipt_id = models.UUIDField(null=True, blank=True, db_index=True)
     # The label a delegation event concerns, and the bulk change that wrote a
