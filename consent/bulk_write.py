@@ -21,6 +21,7 @@ import contextlib
 import gc
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -241,8 +242,25 @@ class _Common:
         }
 
 
-def _append(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], common: _Common) -> None:
-    """One chained consent_changed event per cell: the events, their personal parts and the heads, set-based."""
+@dataclass
+class _Sealed:
+    """A chunk's events, chained and with their personal parts committed, ready to insert."""
+
+    fields: dict[str, Any]
+    varying: tuple[str, ...]
+    values: list[tuple]
+    links: list[tuple[int, str, str]]
+    subject_parts: list[tuple[str, str]]
+    actor_parts: list[tuple[str, str]]
+    actor_values: tuple[str, str]
+    chain_state: dict[int, tuple[int, str]]
+
+
+def _seal(chain_state: dict[int, tuple[int, str]], changed: Sequence[_Cell], common: _Common) -> _Sealed:
+    """One chained consent_changed event per cell, from plain values only (no database, no ORM objects).
+
+    `chain_state` (artist id -> (seq, hash)) is advanced in place.
+    """
     meta = common.request_meta
     actor_values = (meta.ip, meta.user_agent[:512])
     # Each event gets its own key (chain.seal does the same), so erasing one event's data erases only it.
@@ -257,7 +275,7 @@ def _append(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], common: 
         fields.pop("actor_data_digest")
         varying = (*VARYING, "actor_data_digest")
     template = chain.LinkTemplate(fields, varying)
-    kinds = {owner: actor_kind_for(common.actor, owner) for owner in heads}
+    kinds = {owner: actor_kind_for(common.actor, owner) for owner in chain_state}
     values = [
         (
             c.owner_id,
@@ -274,15 +292,21 @@ def _append(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], common: 
         )[: len(varying)]
         for c, subject, actor in zip(changed, subject_parts, actor_parts, strict=True)
     ]
-    chain_state = {artist_id: (head.seq, head.hash) for artist_id, head in heads.items()}
     links = chain.link_events(template, values, chain_state)
-    _insert_events(fields, varying, values, links)
-    hashes = [link[2] for link in links]
-    _insert_parts(AuditSubjectData, ("track_title",), hashes, subject_parts, [(c.title[:300],) for c in changed])
-    _insert_parts(AuditActorData, ("ip", "user_agent"), hashes, actor_parts, [actor_values] * len(changed))
-    for artist_id, (seq, digest) in chain_state.items():
+    return _Sealed(fields, varying, values, links, subject_parts, actor_parts, actor_values, chain_state)
+
+
+def _store(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], sealed: _Sealed) -> None:
+    """The sealed events, their personal parts and the moved heads: one statement each."""
+    _insert_events(sealed.fields, sealed.varying, sealed.values, sealed.links)
+    hashes = [link[2] for link in sealed.links]
+    titles = [(c.title[:300],) for c in changed]
+    _insert_parts(AuditSubjectData, ("track_title",), hashes, sealed.subject_parts, titles)
+    actor_rows = [sealed.actor_values] * len(changed)
+    _insert_parts(AuditActorData, ("ip", "user_agent"), hashes, sealed.actor_parts, actor_rows)
+    for artist_id, (seq, digest) in sealed.chain_state.items():
         heads[artist_id].seq, heads[artist_id].hash = seq, digest
-    _move_heads({a: chain_state[a] for a in {c.owner_id for c in changed}})
+    _move_heads({a: sealed.chain_state[a] for a in {c.owner_id for c in changed}})
 
 
 def _insert_events(fields: Mapping[str, Any], varying: Sequence[str], values, links) -> None:
@@ -398,9 +422,16 @@ def write_cells(
             bulk_change_id=bulk_change.pk if bulk_change else None,
             now=timezone.now(),
         )
-        _write_consent(actor, changed, common.policy, common.now)
-        notify_consent_changed([ConsentCellChange(c.track_id, c.purpose_slug, c.granted) for c in changed])
-        _append(heads, changed, common)
+        chain_state = {artist_id: (head.seq, head.hash) for artist_id, head in heads.items()}
+        # The chain's hashing is plain Python on plain values, and the consent rows' statement leaves this
+        # thread waiting on the database: sealing on a second thread meanwhile takes it off the chunk's time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-seal") as sealer:
+            # (Should the write fail, leaving the block still waits for the sealer before the chunk unwinds.)
+            sealing = sealer.submit(_seal, chain_state, changed, common)
+            _write_consent(actor, changed, common.policy, common.now)
+            notify_consent_changed([ConsentCellChange(c.track_id, c.purpose_slug, c.granted) for c in changed])
+            sealed = sealing.result()
+        _store(heads, changed, sealed)
         return _result(actor, changed, heads, common, skipped, bulk_change)
 
 

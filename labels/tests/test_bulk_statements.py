@@ -126,3 +126,30 @@ def test_request_data_gets_its_own_erasable_part_per_event_and_the_chain_verifie
     blank = tracks.get(title="")
     assert set(events.filter(track_id=blank.pk).values_list("subject_data_digest", flat=True)) == {""}
     assert verify_chains().ok
+
+
+def test_a_failed_consent_write_while_the_chain_is_sealed_writes_nothing_and_leaves_no_thread(
+    two_rosters, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The chain is sealed on a second thread while the consent rows are written; a failure there unwinds it all."""
+    import threading
+
+    if not bulk_write.supported():
+        service_missing("PostgreSQL: the set-based bulk writer runs only there; set DATABASE_URL")
+    label, manager, groups = two_rosters
+    bulk = _queued(manager, label, groups[2])
+    heads_before = list(AuditEvent.objects.values_list("artist_id", "seq").order_by("artist_id", "-seq"))
+
+    def failing_write(*args, **kwargs):
+        raise RuntimeError("the consent rows could not be written")
+
+    monkeypatch.setattr(bulk_write, "_write_consent", failing_write)
+    with django_capture_on_commit_callbacks(execute=False), pytest.raises(RuntimeError, match="could not be written"):
+        bulk_changes.apply_bulk_change(bulk.pk)
+    bulk.refresh_from_db()
+    assert bulk.applied == 0 and bulk.status != BulkChange.Status.DONE
+    assert not AuditEvent.objects.filter(bulk_change=bulk).exists()
+    assert list(AuditEvent.objects.values_list("artist_id", "seq").order_by("artist_id", "-seq")) == heads_before
+    assert not [t for t in threading.enumerate() if t.name.startswith("consent-seal")]
+    assert verify_chains().ok
+    assert list(iter_state_mismatches()) == []
