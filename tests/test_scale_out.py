@@ -32,7 +32,7 @@ from tests.utils import wait_until
 from tracks.models import Track
 from tracks.tests.conftest import fixture_bytes
 
-pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
 ARTISTS = 6
 # Distinct recordings (one artist may not upload the same file twice); the
