@@ -29,10 +29,11 @@ from django.db import connection, transaction
 from django.db.models import Field, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from consent import chain
 from consent.hooks import ConsentCellChange, notify_consent_changed
 from consent.models import AuditActorData, AuditChainHead, AuditEvent, AuditSubjectData, Consent, Purpose
-from consent.notices import ChangedCell, queue_consent_change_notices
+from consent.notices import ChangedCell, consent_change_notices
 from consent.services import (
     GRANTED,
     NOT_GRANTED,
@@ -44,11 +45,11 @@ from consent.services import (
 )
 from consent.services.audit import lock_chain_heads, policy_in_force, require_confirmation, valid_source
 from consent.services.writes import BulkChangeRef
+from notifications.services import NewNotification, queue_notifications
 from platformkit.request_meta import RequestMeta
 from tracks.models import Track
 
 if TYPE_CHECKING:
-    from accounts.models import User
     from consent.models import PolicyVersion
 
 
@@ -423,41 +424,61 @@ def write_cells(
             now=timezone.now(),
         )
         chain_state = {artist_id: (head.seq, head.hash) for artist_id, head in heads.items()}
-        # The chain's hashing is plain Python on plain values, and the consent rows' statement leaves this
-        # thread waiting on the database: sealing on a second thread meanwhile takes it off the chunk's time.
+        # Read here: the sealer thread must not touch the database.
+        artists = User.objects.in_bulk(sorted({c.owner_id for c in changed}))
+        label_name = bulk_change.label.name if bulk_change else ""
+        # The chain's hashing and the notices' wording are plain Python on values in memory, and the consent
+        # rows' statement leaves this thread waiting on the database: doing them on a second thread meanwhile
+        # takes them off the chunk's time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="consent-seal") as sealer:
             # (Should the write fail, leaving the block still waits for the sealer before the chunk unwinds.)
-            sealing = sealer.submit(_seal, chain_state, changed, common)
+            sealing = sealer.submit(_seal_and_word, chain_state, changed, common, artists, label_name)
             _write_consent(actor, changed, common.policy, common.now)
             notify_consent_changed([ConsentCellChange(c.track_id, c.purpose_slug, c.granted) for c in changed])
-            sealed = sealing.result()
+            sealed, notices = sealing.result()
         _store(heads, changed, sealed)
-        return _result(actor, changed, heads, common, skipped, bulk_change)
+        # In this transaction: the emails exist if and only if the change does.
+        queue_notifications(notices)
+        return _result(changed, sealed, common, skipped)
 
 
-def _result(actor, changed: Sequence[_Cell], heads, common: _Common, skipped: int, bulk_change) -> ChangeResult:
-    counts: dict[str, dict[str, int]] = {}
-    for c in changed:
-        bucket = counts.setdefault(c.purpose_slug, {"granted": 0, "withdrawn": 0})
-        bucket["granted" if c.granted else "withdrawn"] += 1
-    touched = sorted({c.owner_id for c in changed})
-    chain_heads = {a: {"seq": heads[a].seq, "hash": heads[a].hash} for a in touched}
-    # In this transaction: the emails exist if and only if the change does.
-    queue_consent_change_notices(
-        at_once=True,
-        actor=actor,
+def _chain_heads(changed: Sequence[_Cell], chain_state: Mapping[int, tuple[int, str]]) -> dict[int, dict[str, Any]]:
+    return {a: {"seq": chain_state[a][0], "hash": chain_state[a][1]} for a in sorted({c.owner_id for c in changed})}
+
+
+def _seal_and_word(
+    chain_state: dict[int, tuple[int, str]],
+    changed: Sequence[_Cell],
+    common: _Common,
+    artists: Mapping[int, User],
+    label_name: str,
+) -> tuple[_Sealed, list[NewNotification]]:
+    """The chunk's sealed events and its artists' notices (one each), from values in memory only."""
+    sealed = _seal(chain_state, changed, common)
+    notices = consent_change_notices(
+        actor=common.actor,
         receipt_id=common.receipt_id,
         source=common.source,
         cells=[
             ChangedCell(c.owner_id, c.title, c.purpose_slug, c.purpose.name, c.granted, c.track_id) for c in changed
         ],
-        chain_heads=chain_heads,
-        label_name=bulk_change.label.name if bulk_change else "",
+        chain_heads=_chain_heads(changed, sealed.chain_state),
+        label_name=label_name,
+        what="tracks",
+        artists=artists,
     )
+    return sealed, notices
+
+
+def _result(changed: Sequence[_Cell], sealed: _Sealed, common: _Common, skipped: int) -> ChangeResult:
+    counts: dict[str, dict[str, int]] = {}
+    for c in changed:
+        bucket = counts.setdefault(c.purpose_slug, {"granted": 0, "withdrawn": 0})
+        bucket["granted" if c.granted else "withdrawn"] += 1
     return ChangeResult(
         receipt_id=common.receipt_id,
         counts=counts,
         event_count=len(changed),
-        chain_heads=chain_heads,
+        chain_heads=_chain_heads(changed, sealed.chain_state),
         skipped=skipped,
     )

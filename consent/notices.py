@@ -8,7 +8,7 @@ committed with the change or not at all.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +90,7 @@ def queue_consent_change_notices(
     named, an upload holds few). `at_once` writes every row in one statement
     (bulk changes, many artists).
     """
-    notices = _consent_notices(
+    notices = consent_change_notices(
         actor=actor,
         receipt_id=receipt_id,
         source=source,
@@ -104,7 +104,7 @@ def queue_consent_change_notices(
     return sum(queue_notice(notice) is not None for notice in notices)
 
 
-def _consent_notices(
+def consent_change_notices(
     *,
     actor: User | None,
     receipt_id,
@@ -113,13 +113,20 @@ def _consent_notices(
     chain_heads: dict[int, dict],
     label_name: str,
     what: str,
+    artists: Mapping[int, User] | None = None,
 ) -> list[NewNotification]:
+    """The notices of one save, one per artist, not yet queued; `artists` (id -> User) if already read.
+
+    Given `artists` it reads nothing from the database, so a writer may word its notices on a second thread
+    (each is worded in its artist's language: translation.override is per thread).
+    """
     by_artist: dict[int, list[ChangedCell]] = defaultdict(list)
     for cell in cells:
         by_artist[cell.artist_id].append(cell)
     if not by_artist:
         return []
-    artists = User.objects.in_bulk(list(by_artist))
+    if artists is None:
+        artists = User.objects.in_bulk(list(by_artist))
     audit_url = reverse("consent:audit_log")
     notices = []
     for artist_id, artist_cells in by_artist.items():

@@ -153,3 +153,34 @@ def test_a_failed_consent_write_while_the_chain_is_sealed_writes_nothing_and_lea
     assert not [t for t in threading.enumerate() if t.name.startswith("consent-seal")]
     assert verify_chains().ok
     assert list(iter_state_mismatches()) == []
+
+
+def test_the_sealer_thread_reads_nothing_from_the_database(
+    two_rosters, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Its connection would be another transaction's: what it works on must all be read before it starts."""
+    if not bulk_write.supported():
+        service_missing("PostgreSQL: the set-based bulk writer runs only there; set DATABASE_URL")
+    from django.db import connections
+
+    label, manager, groups = two_rosters
+    bulk = _queued(manager, label, groups[2] + groups[40])
+    seal_and_word = bulk_write._seal_and_word
+    queries_in_thread: list[int] = []
+
+    def watched(*args, **kwargs):
+        # The thread's own connection object; CaptureQueriesContext counts whatever it would run.
+        with CaptureQueriesContext(connections["default"]) as captured:
+            result = seal_and_word(*args, **kwargs)
+        queries_in_thread.append(len(captured.captured_queries))
+        return result
+
+    monkeypatch.setattr(bulk_write, "_seal_and_word", watched)
+    with django_capture_on_commit_callbacks(execute=False):
+        _apply_counting(bulk)
+    assert queries_in_thread and set(queries_in_thread) == {0}
+    bulk.refresh_from_db()
+    notices = Notification.objects.filter(kind="changed_on_behalf", recipient__in=groups[2] + groups[40])
+    assert notices.count() == 2 * ARTISTS
+    assert {n.context["label_name"] for n in notices} == {label.name}
+    assert verify_chains().ok
