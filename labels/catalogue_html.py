@@ -21,16 +21,15 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from consent.models import Purpose
+from labels.selectors import CatalogueRow
 from tracks.models import Track
-
-Row = tuple[Track, list[tuple[Purpose, bool]]]
 
 
 def consent_cells(cells: list[tuple[Purpose, bool]], opted_in: str, no: str) -> str:
     return "".join(f'<td data-label="{escape(p.name)}">{opted_in if g else no}</td>' for p, g in cells)
 
 
-def rows_html(rows: Iterable[Row]) -> SafeString:
+def rows_html(rows: Iterable[CatalogueRow]) -> SafeString:
     """The <tr> of each (track, [(purpose, granted)]) row, in the active language and time zone."""
     artist_label = escape(gettext("Artist"))
     status_label = escape(gettext("Status"))
@@ -53,7 +52,6 @@ def rows_html(rows: Iterable[Row]) -> SafeString:
         day = days.get(uploaded.date())
         if day is None:
             day = days[uploaded.date()] = escape(formats.date_format(uploaded, "SHORT_DATE_FORMAT"))
-        owner = track.owner
         status = statuses.get(track.status)
         uuid = str(track.uuid)
         title = escape(track.title) if track.title else untitled
@@ -62,7 +60,7 @@ def rows_html(rows: Iterable[Row]) -> SafeString:
             f'      <td><input type="checkbox" name="track" value="{uuid}" id="t-{uuid}" data-row></td>\n'
             f'      <th scope="row"><label for="t-{uuid}">{title}</label></th>\n'
             f'      <td data-label="ISRC">{escape(track.isrc)}</td>\n'
-            f'      <td data-label="{artist_label}">{escape(owner.display_name or owner.email)}</td>\n'
+            f'      <td data-label="{artist_label}">{escape(track.owner_name)}</td>\n'
             f'      <td data-label="{status_label}">{status if status is not None else escape(track.status)}</td>\n'
             f'      <td data-label="{uploaded_label}"><time datetime="{uploaded.isoformat()}">{day}</time></td>\n'
             f"      {tds}\n"

@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.utils.translation import gettext
@@ -191,9 +192,41 @@ def _track_level(flt: CatalogueFilter) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogueTrack:
+    """What a catalogue row shows of a track, read as plain values: for a page of rows, making Track and
+    User instances cost more than the query that reads them."""
+
+    pk: int
+    uuid: uuid.UUID
+    title: str
+    isrc: str
+    status: str
+    created_at: datetime.datetime
+    owner_id: int
+    owner_name: str  # the artist's display name, or their email when they have none
+
+    @classmethod
+    def of(cls, track: Track) -> CatalogueTrack:
+        owner = track.owner
+        return cls(
+            track.pk,
+            track.uuid,
+            track.title,
+            track.isrc,
+            track.status,
+            track.created_at,
+            track.owner_id,
+            owner.display_name or owner.email,
+        )
+
+
+CatalogueRow = tuple[CatalogueTrack, list[tuple[Purpose, bool]]]
+
+
 @dataclass
 class CataloguePage:
-    rows: list[tuple[Track, list[tuple[Purpose, bool]]]]
+    rows: list[CatalogueRow]
     total: int
     granted: dict[int, int]  # purpose id -> granted among the `total`
     number: int
@@ -316,7 +349,8 @@ def catalogue_page(
     With a cursor (`after`: the rows following that row; `before`: the rows
     preceding it) the page is a range scan of the summary's sort index; with
     ?page=N (links people have) it is an OFFSET on that index, which reads the
-    skipped rows' index entries only. `page` is then just the number shown.
+    skipped rows too (their index entries, and their table rows for the masks,
+    which no index holds). `page` is then just the number shown.
     `roster` is roster_choices(label), when the caller has read it already.
     """
     if not consent_summary.available():
@@ -340,23 +374,32 @@ def catalogue_page(
         bound = comparison(Tuple(F(key), F("track_id")), (position[0], position[1]))
         if not forward:
             order = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in order)
-        window = rows.filter(bound).order_by(*order).values("track_id")[:per_page]
+        window = rows.filter(bound).order_by(*order).values_list("track_id", "granted", key)[:per_page]
     else:
         offset = (number - 1) * per_page
-        window = rows.order_by(*order).values("track_id")[offset : offset + per_page]
-    # One query: the window of summary rows (an index range) as a subquery, its tracks and owners around it.
-    outer = {"owner__display_name": "owner__display_name", "track__isrc": "isrc"}.get(key, f"consent_summary__{key}")
-    tracks = list(
-        Track.objects.filter(pk__in=window)
-        .select_related("owner")
-        .annotate(_mask=F("consent_summary__granted"), _key=F(outer))
-        .order_by(*(f"-{outer}" if f.startswith("-") else outer for f in order[:1]), order[1].replace("track_id", "id"))
-    )
+        window = rows.order_by(*order).values_list("track_id", "granted", key)[offset : offset + per_page]
+    # One query: the window of summary rows (an index range, its LIMIT inside) and around it the page's
+    # tracks and artists, read as plain values (see CatalogueTrack).
+    sql, params = window.query.sql_with_params()
+    direction = [" DESC" if f.startswith("-") else "" for f in order]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT w.track_id, t.uuid, t.title, t.isrc, t.status, t.created_at, t.owner_id, u.display_name,"  # noqa: S608 -- table names from the models, values as parameters
+            f" u.email, w.granted, w.sort_key FROM ({sql}) AS w (track_id, granted, sort_key)"
+            f" JOIN {Track._meta.db_table} t ON t.id = w.track_id JOIN {User._meta.db_table} u ON u.id = t.owner_id"
+            f" ORDER BY w.sort_key{direction[0]}, w.track_id{direction[1]}",
+            params,
+        )
+        found = cursor.fetchall()
     if not forward:
-        tracks.reverse()
+        found.reverse()
     bits = [(p, consent_summary.bit(p)) for p in purposes]
-    result: list[tuple[Track, list[tuple[Purpose, bool]]]] = [
-        (t, [(p, bool(t._mask & b)) for p, b in bits]) for t in tracks
+    result: list[CatalogueRow] = [
+        (
+            CatalogueTrack(pk, uid, title, isrc, status, created, owner, name or email),
+            [(p, bool(mask & b)) for p, b in bits],
+        )
+        for pk, uid, title, isrc, status, created, owner, name, email, mask, _key in found
     ]
     return CataloguePage(
         rows=result,
@@ -364,8 +407,8 @@ def catalogue_page(
         granted=granted,
         number=number,
         num_pages=num_pages,
-        first=(tracks[0]._key, tracks[0].pk) if tracks else None,
-        last=(tracks[-1]._key, tracks[-1].pk) if tracks else None,
+        first=(found[0][-1], found[0][0]) if found else None,
+        last=(found[-1][-1], found[-1][0]) if found else None,
     )
 
 
@@ -382,7 +425,7 @@ def _catalogue_page_from_tracks(
     total = paged.paginator.count
     bars = coverage(tracks, purposes, total)
     return CataloguePage(
-        rows=[(t, [(p, (t.pk, p.pk) in cells) for p in purposes]) for t in listed],
+        rows=[(CatalogueTrack.of(t), [(p, (t.pk, p.pk) in cells) for p in purposes]) for t in listed],
         total=total,
         granted={bar["purpose"].pk: bar["granted"] for bar in bars},
         number=paged.number,

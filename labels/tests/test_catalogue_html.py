@@ -13,9 +13,10 @@ from django.utils.html import format_html, format_html_join
 from accounts.models import User
 from consent.models import Purpose
 from labels.catalogue_html import artist_options, rows_html
+from labels.selectors import CatalogueTrack
 from tracks.models import Track
 
-# The loop labels/catalogue.html had, with the cells the view built for it: the reference for the Python rows.
+# The loop labels/catalogue.html had over Track instances, with the cells the view built for it: the reference.
 TEMPLATE_LOOP = engines["django"].from_string(
     """{% load i18n %}{% translate "Artist" as artist_label %}{% translate "Status" as status_label %}"""
     """{% translate "Uploaded" as uploaded_label %}{% translate "Untitled track" as untitled %}"""
@@ -77,7 +78,7 @@ def test_python_rows_are_the_template_loops_html(language, zone):
     rows = _rows()
     with translation.override(language), timezone.override(zone):
         expected = _template_rows(rows)
-        assert rows_html(rows) == expected
+        assert rows_html([(CatalogueTrack.of(track), cells) for track, cells in rows]) == expected
     assert "&lt;b&gt;&quot;Q&amp;A&#x27;s&quot;" in expected and "bo&amp;co@example.test" in expected
     if zone == "Europe/Berlin":
         assert ">01.07.2026</time>" in expected
