@@ -13,13 +13,16 @@ values. The HTML is what the template loop wrote, character for character
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 
-from django.utils import formats, timezone
+from django.template.loader import render_to_string
+from django.utils import formats, timezone, translation
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from consent.forms import CatalogueFilterForm
 from consent.models import Purpose
 from labels.selectors import CatalogueRow
 from tracks.models import Track
@@ -77,3 +80,29 @@ def artist_options(roster: Iterable[tuple[int, str]], selected: int | None) -> S
             for pk, name in roster
         )
     )
+
+
+def filter_fields(form: CatalogueFilterForm | None, purposes: list[Purpose]) -> SafeString:
+    """The shared catalogue filter's fields (consent/_catalogue_fields.html), as the include rendered them.
+
+    Django renders each widget, label and option through its own template, about
+    1.5 ms for these six fields; their HTML depends only on the language, the
+    values asked for and the purposes, which repeat from page to page of a
+    catalogue, so it is kept per process for the last few hundred of those.
+    """
+    data = form.data if form is not None else {}
+    values = tuple((key, str(data.get(key) or "")) for key in CatalogueFilterForm.FILTER_KEYS)
+    return _filter_fields(translation.get_language(), values, tuple((p.slug, p.name) for p in purposes))
+
+
+@functools.lru_cache(maxsize=256)
+def _filter_fields(
+    language: str, values: tuple[tuple[str, str], ...], purposes: tuple[tuple[str, str], ...]
+) -> SafeString:
+    with translation.override(language):
+        form = CatalogueFilterForm(dict(values), purposes=[Purpose(slug=slug, name=name) for slug, name in purposes])
+        return mark_safe(  # noqa: S308 -- the template's own output, escaped by it
+            render_to_string(
+                "consent/_catalogue_fields.html", {"catalogue_form": form, "catalogue_fields": form.filter_fields()}
+            )
+        )

@@ -463,6 +463,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
             # The catalogue filter the artist's matrix uses too (search, use, state, who, when).
             "catalogue_form": flt.form,
+            "catalogue_fields": catalogue_html.filter_fields(flt.form, purposes),
         },
     )
 

@@ -88,3 +88,30 @@ def test_artist_options_escape_names_and_mark_the_chosen_artist():
     html = artist_options([(3, "Ada"), (12, 'Bo <"&">')], 12)
     assert html == ('<option value="3">Ada</option><option value="12" selected>Bo &lt;&quot;&amp;&quot;&gt;</option>')
     assert artist_options([(3, "Ada")], None) == '<option value="3">Ada</option>'
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"q": 'amber "x" <y>', "use": "recommendation", "state": "granted"}, {"changed_from": "bad", "use": "zz"}],
+)
+def test_the_kept_filter_fields_are_what_the_include_renders_for_these_values(language, data):
+    from django.template.loader import render_to_string
+
+    from consent.forms import CatalogueFilterForm
+    from labels.catalogue_html import filter_fields
+
+    purposes = [Purpose(pk=1, slug="recommendation", name="Recommendation"), Purpose(pk=2, slug="x", name="X <b>")]
+    with translation.override(language):
+        form = CatalogueFilterForm({k: data.get(k, "") for k in CatalogueFilterForm.FILTER_KEYS}, purposes=purposes)
+        expected = render_to_string(
+            "consent/_catalogue_fields.html", {"catalogue_form": form, "catalogue_fields": form.filter_fields()}
+        )
+        assert filter_fields(form, purposes) == expected
+        assert filter_fields(form, purposes) == expected  # kept: the same again
+    if "changed_from" in data:
+        assert 'class="error"' in expected
+    # Another purpose name is another menu, not the kept one.
+    with translation.override(language):
+        renamed = [purposes[0], Purpose(pk=2, slug="x", name="Renamed")]
+        assert "Renamed" in filter_fields(CatalogueFilterForm(form.data, purposes=renamed), renamed)
