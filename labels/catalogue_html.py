@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import html
 from collections.abc import Iterable
 
 from django.template.loader import render_to_string
@@ -52,19 +53,22 @@ def rows_html(rows: Iterable[CatalogueRow]) -> SafeString:
         uploaded = track.created_at
         if timezone.is_aware(uploaded):
             uploaded = timezone.localtime(uploaded)
-        day = days.get(uploaded.date())
+        date = uploaded.date()
+        day = days.get(date)
         if day is None:
-            day = days[uploaded.date()] = escape(formats.date_format(uploaded, "SHORT_DATE_FORMAT"))
-        status = statuses.get(track.status)
+            day = days[date] = escape(formats.date_format(uploaded, "SHORT_DATE_FORMAT"))
+        status = statuses.get(track.status) or html.escape(track.status)
         uuid = str(track.uuid)
-        title = escape(track.title) if track.title else untitled
+        # The row's own values are plain strings: html.escape is what Django's escape calls, without its
+        # lazy-string wrapper (a few microseconds a call, five calls a row).
+        title = html.escape(track.title) if track.title else untitled
         parts.append(
             "\n    <tr>\n"
             f'      <td><input type="checkbox" name="track" value="{uuid}" id="t-{uuid}" data-row></td>\n'
             f'      <th scope="row"><label for="t-{uuid}">{title}</label></th>\n'
-            f'      <td data-label="ISRC">{escape(track.isrc)}</td>\n'
-            f'      <td data-label="{artist_label}">{escape(track.owner_name)}</td>\n'
-            f'      <td data-label="{status_label}">{status if status is not None else escape(track.status)}</td>\n'
+            f'      <td data-label="ISRC">{html.escape(track.isrc)}</td>\n'
+            f'      <td data-label="{artist_label}">{html.escape(track.owner_name)}</td>\n'
+            f'      <td data-label="{status_label}">{status}</td>\n'
             f'      <td data-label="{uploaded_label}"><time datetime="{uploaded.isoformat()}">{day}</time></td>\n'
             f"      {tds}\n"
             "    </tr>\n    "
@@ -76,7 +80,7 @@ def artist_options(roster: Iterable[tuple[int, str]], selected: int | None) -> S
     """The artist menu's <option>s (a roster has hundreds), the chosen one selected."""
     return mark_safe(  # noqa: S308 -- the names are escaped, the ids are integers
         "".join(
-            f'<option value="{int(pk)}"{" selected" if pk == selected else ""}>{escape(name)}</option>'
+            f'<option value="{int(pk)}"{" selected" if pk == selected else ""}>{html.escape(name)}</option>'
             for pk, name in roster
         )
     )
