@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from accounts.models import User
 from consent import summary as consent_summary
 from consent.forms import CatalogueFilterForm
-from consent.models import Consent, Purpose, TrackConsentSummary
+from consent.models import Consent, OwnerGrantCount, Purpose, TrackConsentSummary
 from consent.selectors import TrackFilter, filter_tracks
 from consent.vocabulary import Scope
 from labels.models import Delegation, Label
@@ -266,6 +266,44 @@ def roster_choices(label: Label) -> list[tuple[int, str]]:
     return [(pk, name or email) for pk, name, email in rows]
 
 
+@dataclass
+class CatalogueRoster:
+    """The label's artists for the menu and, read in the same query, what the page's counts need of them.
+
+    `grants`: owner id -> (tracks, then granted per purpose in the order given), among each artist's
+    tracks with at least one grant, every bit the filter requires and none it refuses (OwnerGrantCount);
+    None when the filter needs the track rows, and the counts come from the summary instead.
+    """
+
+    choices: list[tuple[int, str]]
+    grants: dict[int, tuple[int, ...]] | None = None
+
+
+def catalogue_roster(label: Label, flt: CatalogueFilter, purposes: list[Purpose]) -> CatalogueRoster:
+    """The roster and its grant counts in one query: each artist's few OwnerGrantCount rows, summed beside
+    the artist's row (a statement of its own cost more than the sums)."""
+    if not consent_summary.available() or _track_level(flt):
+        return CatalogueRoster(roster_choices(label))
+    required, refused = _masks(flt, purposes)
+    bits = [consent_summary.bit(p) for p in purposes]
+    sums = "".join(", sum(g.tracks) FILTER (WHERE g.granted & %s <> 0)" for _ in bits)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.id, u.display_name, u.email, sum(g.tracks){sums} FROM {User._meta.db_table} u"  # noqa: S608 -- table names from the models, values as parameters
+            f" JOIN {Delegation._meta.db_table} d ON d.artist_id = u.id"
+            f" LEFT JOIN {OwnerGrantCount._meta.db_table} g"
+            "  ON g.owner_id = u.id AND g.tracks > 0 AND g.granted & %s = %s AND g.granted & %s = 0"
+            " WHERE d.label_id = %s AND d.status = %s AND d.ended_at IS NULL"
+            " GROUP BY u.id ORDER BY u.display_name, u.id",
+            [*bits, required, required, refused, label.pk, Delegation.Status.ACTIVE],
+        )
+        found = cursor.fetchall()
+    return CatalogueRoster(
+        choices=[(pk, name or email) for pk, name, email, *_counts in found],
+        grants={pk: tuple(n or 0 for n in counts) for pk, _name, _email, *counts in found},
+    )
+
+
 def summary_rows(
     label: Label, flt: CatalogueFilter, purposes: list[Purpose], *, owner_ids: list[int] | None = None
 ) -> QuerySet[TrackConsentSummary]:
@@ -310,8 +348,11 @@ def _counts(
     flt: CatalogueFilter,
     purposes: list[Purpose],
     owner_ids: list[int] | None,
+    grants: dict[int, tuple[int, ...]] | None = None,
 ) -> tuple[int, dict[int, int]]:
-    """The total and the granted count per purpose, in one query (two when tracks with no grant count too)."""
+    """The total and the granted count per purpose, in one query (two when tracks with no grant count too);
+    in none when the roster's query brought the grant counts (`grants`, see CatalogueRoster) and the
+    filter requires a grant."""
     if _track_level(flt):
         aggregates = {"total": Count("pk")}
         for p in purposes:
@@ -326,10 +367,18 @@ def _counts(
     else:
         owners = _roster_ids(label) if flt.artist is None else _roster_ids(label).filter(artist_id=flt.artist)
     required, refused = _masks(flt, purposes)
-    counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
+    if grants is not None and not isinstance(owners, QuerySet):
+        columns = [0] * (1 + len(purposes))
+        for pk in owners:
+            for i, n in enumerate(grants.get(pk, ())):
+                columns[i] += n
+        tracks, per_purpose = columns[0], {p.pk: n for p, n in zip(purposes, columns[1:], strict=True)}
+    else:
+        counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
+        tracks, per_purpose = counts.tracks, counts.per_purpose
     # Tracks with no grant at all are not in the counts: only a filter that requires a grant can do without them.
-    total = counts.tracks if required else rows.count()
-    return total, counts.per_purpose
+    total = tracks if required else rows.count()
+    return total, per_purpose
 
 
 def catalogue_page(
@@ -342,7 +391,7 @@ def catalogue_page(
     page: str | None,
     after: str | None = None,
     before: str | None = None,
-    roster: list[tuple[int, str]] | None = None,
+    roster: list[tuple[int, str]] | CatalogueRoster | None = None,
 ) -> CataloguePage:
     """One page of the catalogue in a constant number of queries, whatever the page size or depth.
 
@@ -351,13 +400,15 @@ def catalogue_page(
     ?page=N (links people have) it is an OFFSET on that index, which reads the
     skipped rows too (their index entries, and their table rows for the masks,
     which no index holds). `page` is then just the number shown.
-    `roster` is roster_choices(label), when the caller has read it already.
+    `roster` is roster_choices(label) or catalogue_roster(...), when the caller has read it already.
     """
     if not consent_summary.available():
         return _catalogue_page_from_tracks(label, flt, purposes, sort=sort, per_page=per_page, page=page)
-    owner_ids = None if roster is None else [pk for pk, _name in roster]
+    grants = roster.grants if isinstance(roster, CatalogueRoster) else None
+    choices = roster.choices if isinstance(roster, CatalogueRoster) else roster
+    owner_ids = None if choices is None else [pk for pk, _name in choices]
     rows = summary_rows(label, flt, purposes, owner_ids=owner_ids)
-    total, granted = _counts(rows, label, flt, purposes, owner_ids)
+    total, granted = _counts(rows, label, flt, purposes, owner_ids, grants)
     num_pages = max(1, -(-total // per_page))
     try:
         number = min(max(int(page or 1), 1), num_pages)

@@ -417,7 +417,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     if sort not in selectors.SORTS:
         sort = "-uploaded"
     per_page = _page_size(request)
-    roster = selectors.roster_choices(label)
+    roster = selectors.catalogue_roster(label, flt, purposes)
     page = selectors.catalogue_page(
         label,
         flt,
@@ -451,7 +451,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "bars": bars,
             "chart_width": CHART_WIDTH,
             "chart_height": 16 + len(bars) * 34,
-            "artist_options": catalogue_html.artist_options(roster, flt.artist),
+            "artist_options": catalogue_html.artist_options(roster.choices, flt.artist),
             "flt": flt,
             "params": params,
             "sort": sort,

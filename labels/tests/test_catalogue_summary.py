@@ -13,7 +13,7 @@ from django.db import connection
 
 from conftest import service_missing
 from consent import services as consent_services
-from consent.models import OwnerGrantCount, Purpose, TrackConsentSummary
+from consent.models import Consent, OwnerGrantCount, Purpose, TrackConsentSummary
 from consent.summary import bit, iter_summary_mismatches
 from labels import bulk as bulk_changes
 from labels.tests.conftest import REC_SCOPES, preview
@@ -282,6 +282,53 @@ def test_a_damaged_before_cursor_is_ignored_for_the_page_number(client, label_se
         response = client.get(url, {"sort": "title", "before": cursor, "page": 2})
         assert response.status_code == 200
         assert [t.pk for t, _ in response.context["rows"]] == second, cursor
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        {"recommendation": "granted"},
+        {"recommendation": "granted", "fraud_detection": "not_granted"},
+        {"recommendation": "granted", "fraud_detection": "granted"},
+        {"fraud_detection": "not_granted"},
+        {},
+    ],
+)
+@pytest.mark.parametrize("one_artist", [False, True])
+def test_the_total_and_coverage_bars_count_what_the_filter_picks(
+    client, label_setup, make_user, make_tracks, set_state, states, one_artist
+):
+    """The roster's query brings each artist's grant counts: their sums are the tracks the filter picks."""
+    label, manager, delegate = label_setup
+    purposes = list(Purpose.objects.all())
+    artists = []
+    for n in range(3):
+        artist = make_user()
+        tracks = make_tracks(12, owner=artist)
+        set_state(artist, tracks[: 3 + n * 3], "recommendation", True)
+        set_state(artist, tracks[2 + n : 9], "fraud_detection", True)
+        set_state(artist, tracks[7:8], "recommendation", False)
+        delegate(artist, REC_SCOPES)
+        artists.append(artist)
+    outsider = make_user()  # not on the roster: never counted
+    set_state(outsider, make_tracks(5, owner=outsider), "recommendation", True)
+    query = {f"state_{slug}": state for slug, state in states.items()}
+    owners = [a.pk for a in artists]
+    if one_artist:
+        query["artist"] = artists[1].pk
+        owners = [artists[1].pk]
+
+    def granted_ids(slug):
+        return set(Consent.objects.filter(purpose__slug=slug, granted=True).values_list("track_id", flat=True))
+
+    picked = set(Track.objects.filter(owner_id__in=owners).values_list("pk", flat=True))
+    for slug, state in states.items():
+        picked = picked & granted_ids(slug) if state == "granted" else picked - granted_ids(slug)
+    client.force_login(manager)
+    response = client.get(f"/labels/{label.slug}/", query)
+    assert response.context["total"] == len(picked)
+    bars = {bar["purpose"].slug: bar["granted"] for bar in response.context["bars"]}
+    assert bars == {p.slug: len(picked & granted_ids(p.slug)) for p in purposes}
 
 
 def test_the_live_trigger_sql_is_what_the_migration_installed():
