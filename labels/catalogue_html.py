@@ -41,7 +41,8 @@ def rows_html(rows: Iterable[CatalogueRow]) -> SafeString:
     untitled = escape(gettext("Untitled track"))
     opted_in = f'<span class="badge badge--ok">{escape(gettext("Opted in"))}</span>'
     no = f'<span class="muted">{escape(gettext("No"))}</span>'
-    statuses = {value: escape(name) for value, name in Track.Status.choices}
+    # str() first: escape() of a lazy name is lazy again, translated anew at every use.
+    statuses = {value: escape(str(name)) for value, name in Track.Status.choices}
     cells_for: dict[tuple[bool, ...], str] = {}
     days: dict[datetime.date, str] = {}
     parts = []
