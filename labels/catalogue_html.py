@@ -39,8 +39,10 @@ def rows_html(rows: Iterable[CatalogueRow]) -> SafeString:
     status_label = escape(gettext("Status"))
     uploaded_label = escape(gettext("Uploaded"))
     untitled = escape(gettext("Untitled track"))
-    opted_in = f'<span class="badge badge--ok">{escape(gettext("Opted in"))}</span>'
-    no = f'<span class="muted">{escape(gettext("No"))}</span>'
+    # Not inside the f-strings: makemessages does not look into them.
+    opted_in, no = escape(gettext("Opted in")), escape(gettext("No"))
+    opted_in = f'<span class="badge badge--ok">{opted_in}</span>'
+    no = f'<span class="muted">{no}</span>'
     # str() first: escape() of a lazy name is lazy again, translated anew at every use.
     statuses = {value: escape(str(name)) for value, name in Track.Status.choices}
     cells_for: dict[tuple[bool, ...], str] = {}
