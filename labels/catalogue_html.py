@@ -40,9 +40,9 @@ def rows_html(rows: Iterable[CatalogueRow]) -> SafeString:
     uploaded_label = escape(gettext("Uploaded"))
     untitled = escape(gettext("Untitled track"))
     # Not inside the f-strings: makemessages does not look into them.
-    opted_in, no = escape(gettext("Opted in")), escape(gettext("No"))
-    opted_in = f'<span class="badge badge--ok">{opted_in}</span>'
-    no = f'<span class="muted">{no}</span>'
+    yes_word, no_word = escape(gettext("Opted in")), escape(gettext("No"))
+    opted_in = f'<span class="badge badge--ok">{yes_word}</span>'
+    no = f'<span class="muted">{no_word}</span>'
     # str() first: escape() of a lazy name is lazy again, translated anew at every use.
     statuses = {value: escape(str(name)) for value, name in Track.Status.choices}
     cells_for: dict[tuple[bool, ...], str] = {}
