@@ -6,7 +6,7 @@ evenly (a fixed function of the track id, so runs are comparable). Measured
 on PostgreSQL through django.test.Client (the whole middleware stack, session
 and login), logged in as the label's manager, median of --repeat requests:
 
-  * the catalogue filtered by "recommendation: opted in", sorted by title, at
+  * the catalogue filtered by "recommendation: opted in", sorted by title (--sort), at
     page 1, at ?page=100 (the link people have), and at a deep keyset page
     (the cursor of the row 40,000 rows into the filtered list);
   * the floor for each: the SAME rows (the same track ids, in the same order)
@@ -29,7 +29,8 @@ It creates its own database and drops it afterwards:
     .venv/bin/python benchmarks/bench_catalogue.py            # bench_catalogue
     .venv/bin/python benchmarks/bench_catalogue.py --keep     # leaves it for EXPLAIN
 
-Options: --artists N (200), --tracks-per-artist N (500), --repeat N (9), --per-page 50|500, --db NAME.
+Options: --artists N (200), --tracks-per-artist N (500), --repeat N (9), --per-page 50|500, --db NAME,
+--sort title|-title|uploaded|-uploaded (title: its index order is unrelated to where the rows sit).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = ["-h", "127.0.0.1", "-U", "postgres"]
-FILTER = "state_recommendation=granted&sort=title"
+FILTER = "state_recommendation=granted"
+# The catalogue's sorts the script can measure, and the track field each sorts by (ties: the id, in the same direction).
+SORT_KEYS = {"title": "title", "-title": "title", "uploaded": "created_at", "-uploaded": "created_at"}
 DEEP_OFFSET = 40_000
 
 
@@ -154,6 +157,7 @@ def main() -> None:
     parser.add_argument("--tracks-per-artist", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--per-page", type=int, default=50, choices=(50, 500))
+    parser.add_argument("--sort", default="title", choices=tuple(SORT_KEYS))
     parser.add_argument("--db", default="bench_catalogue")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--setup-only", action="store_true")
@@ -190,17 +194,18 @@ def main() -> None:
     # The matching rows in the catalogue's order, computed outside the timing (the floor gets them for free).
     ordered = list(
         selectors.apply_filter(selectors.roster_tracks(label), flt, purposes)
-        .order_by("title", "id")
-        .values_list("pk", "title")
+        .order_by(*selectors.SORTS[args.sort])
+        .values_list("pk", SORT_KEYS[args.sort])
     )
     matching = len(ordered)
     per = args.per_page
     deep = min(DEEP_OFFSET, matching - per)
-    cursor = selectors.encode_cursor("title", (ordered[deep - 1][1], ordered[deep - 1][0]))
-    base = f"/labels/{label.slug}/?{FILTER}&per_page={per}"
+    cursor = selectors.encode_cursor(args.sort, (ordered[deep - 1][1], ordered[deep - 1][0]))
+    base = f"/labels/{label.slug}/?{FILTER}&sort={args.sort}&per_page={per}"
     cases = [
         ("page 1", base, 0),
-        ("?page=100", f"{base}&page=100", 99 * per),
+        # Past the last page (500 rows a page) the catalogue shows the last page: the floor shows the same rows.
+        ("?page=100", f"{base}&page=100", min(99, (matching - 1) // per) * per),
         (f"keyset page at row {deep:,}", f"{base}&after={cursor}&page={deep // per + 1}", deep),
     ]
     client = Client()
@@ -216,14 +221,15 @@ def main() -> None:
             label,
             flt,
             purposes,
-            sort="title",
+            sort=args.sort,
             per_page=per,
             page=query.get("page"),
             after=query.get("after"),
             roster=selectors.roster_choices(label),
         )
         assert [t.pk for t, _cells in shown.rows] == ids, name
-        floor_url = "/bench/floor?order=title&ids=" + ",".join(map(str, ids))
+        order = ",".join(selectors.SORTS[args.sort])
+        floor_url = f"/bench/floor?order={order}&ids=" + ",".join(map(str, ids))
         page_s, floor_s, page_q, floor_q = _median_pair(client, counter, url, floor_url, args.repeat)
         ratio = page_s / floor_s
         results.append((name, page_s, page_q, floor_s, floor_q, ratio))

@@ -31,7 +31,8 @@ FLOOR_TEMPLATE = engines["django"].from_string(
 @login_required
 def floor(request):
     ids = [int(value) for value in request.GET["ids"].split(",")]
-    tracks = Track.objects.filter(pk__in=ids).select_related("owner").order_by(request.GET.get("order", "title"), "id")
+    order = request.GET.get("order", "title,id").split(",")
+    tracks = Track.objects.filter(pk__in=ids).select_related("owner").order_by(*order)
     return HttpResponse(FLOOR_TEMPLATE.render({"tracks": tracks}, request))
 
 

@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.utils.translation import gettext
@@ -18,7 +19,7 @@ from django.utils.translation import gettext
 from accounts.models import User
 from consent import summary as consent_summary
 from consent.forms import CatalogueFilterForm
-from consent.models import Consent, Purpose, TrackConsentSummary
+from consent.models import Consent, OwnerGrantCount, Purpose, TrackConsentSummary
 from consent.selectors import TrackFilter, filter_tracks
 from consent.vocabulary import Scope
 from labels.models import Delegation, Label
@@ -191,9 +192,41 @@ def _track_level(flt: CatalogueFilter) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogueTrack:
+    """What a catalogue row shows of a track, read as plain values: for a page of rows, making Track and
+    User instances cost more than the query that reads them."""
+
+    pk: int
+    uuid: uuid.UUID
+    title: str
+    isrc: str
+    status: str
+    created_at: datetime.datetime
+    owner_id: int
+    owner_name: str  # the artist's display name, or their email when they have none
+
+    @classmethod
+    def of(cls, track: Track) -> CatalogueTrack:
+        owner = track.owner
+        return cls(
+            track.pk,
+            track.uuid,
+            track.title,
+            track.isrc,
+            track.status,
+            track.created_at,
+            track.owner_id,
+            owner.display_name or owner.email,
+        )
+
+
+CatalogueRow = tuple[CatalogueTrack, list[tuple[Purpose, bool]]]
+
+
 @dataclass
 class CataloguePage:
-    rows: list[tuple[Track, list[tuple[Purpose, bool]]]]
+    rows: list[CatalogueRow]
     total: int
     granted: dict[int, int]  # purpose id -> granted among the `total`
     number: int
@@ -231,6 +264,44 @@ def roster_choices(label: Label) -> list[tuple[int, str]]:
     """(artist id, name) of the roster, in the order of the catalogue's artist menu."""
     rows = roster_artists(label).values_list("pk", "display_name", "email")
     return [(pk, name or email) for pk, name, email in rows]
+
+
+@dataclass
+class CatalogueRoster:
+    """The label's artists for the menu and, read in the same query, what the page's counts need of them.
+
+    `grants`: owner id -> (tracks, then granted per purpose in the order given), among each artist's
+    tracks with at least one grant, every bit the filter requires and none it refuses (OwnerGrantCount);
+    None when the filter needs the track rows, and the counts come from the summary instead.
+    """
+
+    choices: list[tuple[int, str]]
+    grants: dict[int, tuple[int, ...]] | None = None
+
+
+def catalogue_roster(label: Label, flt: CatalogueFilter, purposes: list[Purpose]) -> CatalogueRoster:
+    """The roster and its grant counts in one query: each artist's few OwnerGrantCount rows, summed beside
+    the artist's row (a statement of its own cost more than the sums)."""
+    if not consent_summary.available() or _track_level(flt):
+        return CatalogueRoster(roster_choices(label))
+    required, refused = _masks(flt, purposes)
+    bits = [consent_summary.bit(p) for p in purposes]
+    sums = "".join(", sum(g.tracks) FILTER (WHERE g.granted & %s <> 0)" for _ in bits)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.id, u.display_name, u.email, sum(g.tracks){sums} FROM {User._meta.db_table} u"  # noqa: S608 -- table names from the models, values as parameters
+            f" JOIN {Delegation._meta.db_table} d ON d.artist_id = u.id"
+            f" LEFT JOIN {OwnerGrantCount._meta.db_table} g"
+            "  ON g.owner_id = u.id AND g.tracks > 0 AND g.granted & %s = %s AND g.granted & %s = 0"
+            " WHERE d.label_id = %s AND d.status = %s AND d.ended_at IS NULL"
+            " GROUP BY u.id ORDER BY u.display_name, u.id",
+            [*bits, required, required, refused, label.pk, Delegation.Status.ACTIVE],
+        )
+        found = cursor.fetchall()
+    return CatalogueRoster(
+        choices=[(pk, name or email) for pk, name, email, *_counts in found],
+        grants={pk: tuple(n or 0 for n in counts) for pk, _name, _email, *counts in found},
+    )
 
 
 def summary_rows(
@@ -277,8 +348,11 @@ def _counts(
     flt: CatalogueFilter,
     purposes: list[Purpose],
     owner_ids: list[int] | None,
+    grants: dict[int, tuple[int, ...]] | None = None,
 ) -> tuple[int, dict[int, int]]:
-    """The total and the granted count per purpose, in one query (two when tracks with no grant count too)."""
+    """The total and the granted count per purpose, in one query (two when tracks with no grant count too);
+    in none when the roster's query brought the grant counts (`grants`, see CatalogueRoster) and the
+    filter requires a grant."""
     if _track_level(flt):
         aggregates = {"total": Count("pk")}
         for p in purposes:
@@ -293,10 +367,18 @@ def _counts(
     else:
         owners = _roster_ids(label) if flt.artist is None else _roster_ids(label).filter(artist_id=flt.artist)
     required, refused = _masks(flt, purposes)
-    counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
+    if grants is not None and not isinstance(owners, QuerySet):
+        columns = [0] * (1 + len(purposes))
+        for pk in owners:
+            for i, n in enumerate(grants.get(pk, ())):
+                columns[i] += n
+        tracks, per_purpose = columns[0], {p.pk: n for p, n in zip(purposes, columns[1:], strict=True)}
+    else:
+        counts = consent_summary.grant_counts(owners, purposes, required=required, refused=refused)
+        tracks, per_purpose = counts.tracks, counts.per_purpose
     # Tracks with no grant at all are not in the counts: only a filter that requires a grant can do without them.
-    total = counts.tracks if required else rows.count()
-    return total, counts.per_purpose
+    total = tracks if required else rows.count()
+    return total, per_purpose
 
 
 def catalogue_page(
@@ -309,21 +391,24 @@ def catalogue_page(
     page: str | None,
     after: str | None = None,
     before: str | None = None,
-    roster: list[tuple[int, str]] | None = None,
+    roster: list[tuple[int, str]] | CatalogueRoster | None = None,
 ) -> CataloguePage:
     """One page of the catalogue in a constant number of queries, whatever the page size or depth.
 
     With a cursor (`after`: the rows following that row; `before`: the rows
     preceding it) the page is a range scan of the summary's sort index; with
     ?page=N (links people have) it is an OFFSET on that index, which reads the
-    skipped rows' index entries only. `page` is then just the number shown.
-    `roster` is roster_choices(label), when the caller has read it already.
+    skipped rows too (their index entries, and their table rows for the masks,
+    which no index holds). `page` is then just the number shown.
+    `roster` is roster_choices(label) or catalogue_roster(...), when the caller has read it already.
     """
     if not consent_summary.available():
         return _catalogue_page_from_tracks(label, flt, purposes, sort=sort, per_page=per_page, page=page)
-    owner_ids = None if roster is None else [pk for pk, _name in roster]
+    grants = roster.grants if isinstance(roster, CatalogueRoster) else None
+    choices = roster.choices if isinstance(roster, CatalogueRoster) else roster
+    owner_ids = None if choices is None else [pk for pk, _name in choices]
     rows = summary_rows(label, flt, purposes, owner_ids=owner_ids)
-    total, granted = _counts(rows, label, flt, purposes, owner_ids)
+    total, granted = _counts(rows, label, flt, purposes, owner_ids, grants)
     num_pages = max(1, -(-total // per_page))
     try:
         number = min(max(int(page or 1), 1), num_pages)
@@ -340,23 +425,32 @@ def catalogue_page(
         bound = comparison(Tuple(F(key), F("track_id")), (position[0], position[1]))
         if not forward:
             order = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in order)
-        window = rows.filter(bound).order_by(*order).values("track_id")[:per_page]
+        window = rows.filter(bound).order_by(*order).values_list("track_id", "granted", key)[:per_page]
     else:
         offset = (number - 1) * per_page
-        window = rows.order_by(*order).values("track_id")[offset : offset + per_page]
-    # One query: the window of summary rows (an index range) as a subquery, its tracks and owners around it.
-    outer = {"owner__display_name": "owner__display_name", "track__isrc": "isrc"}.get(key, f"consent_summary__{key}")
-    tracks = list(
-        Track.objects.filter(pk__in=window)
-        .select_related("owner")
-        .annotate(_mask=F("consent_summary__granted"), _key=F(outer))
-        .order_by(*(f"-{outer}" if f.startswith("-") else outer for f in order[:1]), order[1].replace("track_id", "id"))
-    )
+        window = rows.order_by(*order).values_list("track_id", "granted", key)[offset : offset + per_page]
+    # One query: the window of summary rows (an index range, its LIMIT inside) and around it the page's
+    # tracks and artists, read as plain values (see CatalogueTrack).
+    sql, params = window.query.sql_with_params()
+    direction = [" DESC" if f.startswith("-") else "" for f in order]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT w.track_id, t.uuid, t.title, t.isrc, t.status, t.created_at, t.owner_id, u.display_name,"  # noqa: S608 -- table names from the models, values as parameters
+            f" u.email, w.granted, w.sort_key FROM ({sql}) AS w (track_id, granted, sort_key)"
+            f" JOIN {Track._meta.db_table} t ON t.id = w.track_id JOIN {User._meta.db_table} u ON u.id = t.owner_id"
+            f" ORDER BY w.sort_key{direction[0]}, w.track_id{direction[1]}",
+            params,
+        )
+        found = cursor.fetchall()
     if not forward:
-        tracks.reverse()
+        found.reverse()
     bits = [(p, consent_summary.bit(p)) for p in purposes]
-    result: list[tuple[Track, list[tuple[Purpose, bool]]]] = [
-        (t, [(p, bool(t._mask & b)) for p, b in bits]) for t in tracks
+    result: list[CatalogueRow] = [
+        (
+            CatalogueTrack(pk, uid, title, isrc, status, created, owner, name or email),
+            [(p, bool(mask & b)) for p, b in bits],
+        )
+        for pk, uid, title, isrc, status, created, owner, name, email, mask, _key in found
     ]
     return CataloguePage(
         rows=result,
@@ -364,8 +458,8 @@ def catalogue_page(
         granted=granted,
         number=number,
         num_pages=num_pages,
-        first=(tracks[0]._key, tracks[0].pk) if tracks else None,
-        last=(tracks[-1]._key, tracks[-1].pk) if tracks else None,
+        first=(found[0][-1], found[0][0]) if found else None,
+        last=(found[-1][-1], found[-1][0]) if found else None,
     )
 
 
@@ -382,7 +476,7 @@ def _catalogue_page_from_tracks(
     total = paged.paginator.count
     bars = coverage(tracks, purposes, total)
     return CataloguePage(
-        rows=[(t, [(p, (t.pk, p.pk) in cells) for p in purposes]) for t in listed],
+        rows=[(CatalogueTrack.of(t), [(p, (t.pk, p.pk) in cells) for p in purposes]) for t in listed],
         total=total,
         granted={bar["purpose"].pk: bar["granted"] for bar in bars},
         number=paged.number,

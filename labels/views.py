@@ -16,8 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,7 +24,7 @@ from consent.confirmation import needs_own_confirmation
 from consent.models import Purpose
 from consent.services import ConsentError
 from labels import bulk as bulk_changes
-from labels import csvio, selectors, services
+from labels import catalogue_html, csvio, selectors, services
 from labels.forms import EmailForm, ImportForm, JoinForm, LabelForm, ScopesForm
 from labels.models import (
     ArtistInvitation,
@@ -419,7 +417,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     if sort not in selectors.SORTS:
         sort = "-uploaded"
     per_page = _page_size(request)
-    roster = selectors.roster_choices(label)
+    roster = selectors.catalogue_roster(label, flt, purposes)
     page = selectors.catalogue_page(
         label,
         flt,
@@ -432,17 +430,6 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         roster=roster,
     )
     total = page.total
-    # The per-row cells and the roster's options are built here, once per page: in the template
-    # engine their loops cost more than everything else on the page.
-    opted_in = format_html('<span class="badge badge--ok">{}</span>', gettext("Opted in"))
-    no = format_html('<span class="muted">{}</span>', gettext("No"))
-    rows = [
-        (
-            track,
-            format_html_join("", '<td data-label="{}">{}</td>', ((p.name, opted_in if g else no) for p, g in cells)),
-        )
-        for track, cells in page.rows
-    ]
     bars = selectors.bars(purposes, page.granted, total)
     for i, bar in enumerate(bars):
         bar["width"] = round(bar["share"] * CHART_WIDTH, 1)
@@ -456,18 +443,15 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "label": label,
             "purposes": purposes,
             "purpose_states": [(p, (flt.states or {}).get(p.slug, "")) for p in purposes],
-            "rows": rows,
+            "rows": page.rows,
+            "rows_html": catalogue_html.rows_html(page.rows),
             "page": page,
             "pages": _page_links(page, sort, base_query),
             "total": total,
             "bars": bars,
             "chart_width": CHART_WIDTH,
             "chart_height": 16 + len(bars) * 34,
-            "artist_options": format_html_join(
-                "",
-                '<option value="{}"{}>{}</option>',
-                ((pk, mark_safe(" selected") if flt.artist == pk else "", name) for pk, name in roster),
-            ),
+            "artist_options": catalogue_html.artist_options(roster.choices, flt.artist),
             "flt": flt,
             "params": params,
             "sort": sort,
@@ -479,6 +463,7 @@ def catalogue(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "sorts": [("-uploaded", "Newest"), ("uploaded", "Oldest"), ("title", "Title"), ("artist", "Artist")],
             # The catalogue filter the artist's matrix uses too (search, use, state, who, when).
             "catalogue_form": flt.form,
+            "catalogue_fields": catalogue_html.filter_fields(flt.form, purposes),
         },
     )
 

@@ -13,7 +13,7 @@ from django.db import connection
 
 from conftest import service_missing
 from consent import services as consent_services
-from consent.models import OwnerGrantCount, Purpose, TrackConsentSummary
+from consent.models import Consent, OwnerGrantCount, Purpose, TrackConsentSummary
 from consent.summary import bit, iter_summary_mismatches
 from labels import bulk as bulk_changes
 from labels.tests.conftest import REC_SCOPES, preview
@@ -200,6 +200,135 @@ def test_keyset_pages_return_every_row_once_while_rows_are_inserted(client, labe
     assert client.get(url, {"sort": "title", "page": 2}).context["page"].number == 2
     response = client.get(url, {"sort": "title", "after": "not-a-cursor"})
     assert response.status_code == 200 and response.context["rows"][0][0].pk == originals[0].pk
+
+
+def _link(response, rel: str) -> str | None:
+    match = re.search(rf'href="([^"]+)" rel="{rel}"', response.content.decode())
+    return unescape(match.group(1)) if match else None
+
+
+@pytest.mark.parametrize("sort", ["title", "-title", "-uploaded", "artist"])
+def test_previous_links_carry_a_before_cursor_and_show_the_rows_just_before_the_page(
+    client, label_setup, make_user, make_tracks, set_state, sort
+):
+    from labels.selectors import SORTS
+
+    label, manager, delegate = label_setup
+    artist = make_user()
+    tracks = make_tracks(160, owner=artist)
+    for i, track in enumerate(tracks):
+        track.title = f"Song {(i * 37) % 160 * 2:03d}"
+    Track.objects.bulk_update(tracks, ["title"])
+    # A state filter too: the cursor pages the filtered list (130 of the 160 tracks).
+    set_state(artist, tracks[:130], "recommendation", True)
+    delegate(artist, REC_SCOPES)
+    client.force_login(manager)
+    url = f"/labels/{label.slug}/"
+    listed = Track.objects.filter(owner=artist, pk__in=[t.pk for t in tracks[:130]]).order_by(*SORTS[sort])
+    expected = [t.pk for t in listed]
+
+    def shown(response) -> list[int]:
+        return [t.pk for t, _ in response.context["rows"]]
+
+    response = client.get(url, {"sort": sort, "per_page": 50, "state_recommendation": "granted"})
+    forward = [shown(response)]
+    forward_links = []
+    for _ in range(2):
+        forward_links.append(_link(response, "next"))
+        response = client.get(url + forward_links[-1])
+        forward.append(shown(response))
+    assert forward == [expected[:50], expected[50:100], expected[100:]]
+    assert response.context["page"].number == 3
+
+    # Back from page 3: a cursor on its first row, the page number only for display.
+    previous = _link(response, "prev")
+    assert "before=" in previous and "page=2" in previous
+    response = client.get(url + previous)
+    assert shown(response) == expected[50:100]
+    assert response.context["page"].number == 2
+    # From page 2 the way back is the first page itself, without a cursor.
+    previous = _link(response, "prev")
+    assert "before=" not in previous and "page=1" in previous
+    response = client.get(url + previous)
+    assert shown(response) == expected[:50] and _link(response, "prev") is None
+
+    # A before= page is the 50 rows just before that row, whatever arrived since: a new track sorting into
+    # page 2's range (same title and date as one there; by artist, the same artist sorts it last) is on it.
+    third = client.get(url + forward_links[1])
+    previous = _link(third, "prev")
+    newcomer = make_tracks(1, owner=artist)[0]
+    middle = Track.objects.get(pk=expected[75])
+    Track.objects.filter(pk=newcomer.pk).update(title=middle.title, created_at=middle.created_at)
+    set_state(artist, [newcomer], "recommendation", True)
+    now = [t.pk for t in Track.objects.filter(pk__in=[*expected, newcomer.pk]).order_by(*SORTS[sort])]
+    response = client.get(url + previous)
+    start = now.index(expected[100])
+    assert shown(response) == now[start - 50 : start]
+    assert (newcomer.pk in shown(response)) == (sort != "artist")
+
+
+def test_a_damaged_before_cursor_is_ignored_for_the_page_number(client, label_setup, make_user, make_tracks):
+    label, manager, delegate = label_setup
+    artist = make_user()
+    make_tracks(60, owner=artist)
+    delegate(artist, REC_SCOPES)
+    client.force_login(manager)
+    url = f"/labels/{label.slug}/"
+    second = [t.pk for t, _ in client.get(url, {"sort": "title", "page": 2}).context["rows"]]
+    assert len(second) == 10
+    # Not base64, not JSON, the wrong shape, a boolean id, and a cursor made for another sort.
+    other = re.search(r"after=([^&\"]+)", client.get(url, {"sort": "-uploaded"}).content.decode()).group(1)
+    for cursor in ("not-a-cursor", "W10", "WyJ0aXRsZSIsIFsiYSIsIHRydWVdXQ", other):
+        response = client.get(url, {"sort": "title", "before": cursor, "page": 2})
+        assert response.status_code == 200
+        assert [t.pk for t, _ in response.context["rows"]] == second, cursor
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        {"recommendation": "granted"},
+        {"recommendation": "granted", "fraud_detection": "not_granted"},
+        {"recommendation": "granted", "fraud_detection": "granted"},
+        {"fraud_detection": "not_granted"},
+        {},
+    ],
+)
+@pytest.mark.parametrize("one_artist", [False, True])
+def test_the_total_and_coverage_bars_count_what_the_filter_picks(
+    client, label_setup, make_user, make_tracks, set_state, states, one_artist
+):
+    """The roster's query brings each artist's grant counts: their sums are the tracks the filter picks."""
+    label, manager, delegate = label_setup
+    purposes = list(Purpose.objects.all())
+    artists = []
+    for n in range(3):
+        artist = make_user()
+        tracks = make_tracks(12, owner=artist)
+        set_state(artist, tracks[: 3 + n * 3], "recommendation", True)
+        set_state(artist, tracks[2 + n : 9], "fraud_detection", True)
+        set_state(artist, tracks[7:8], "recommendation", False)
+        delegate(artist, REC_SCOPES)
+        artists.append(artist)
+    outsider = make_user()  # not on the roster: never counted
+    set_state(outsider, make_tracks(5, owner=outsider), "recommendation", True)
+    query = {f"state_{slug}": state for slug, state in states.items()}
+    owners = [a.pk for a in artists]
+    if one_artist:
+        query["artist"] = artists[1].pk
+        owners = [artists[1].pk]
+
+    def granted_ids(slug):
+        return set(Consent.objects.filter(purpose__slug=slug, granted=True).values_list("track_id", flat=True))
+
+    picked = set(Track.objects.filter(owner_id__in=owners).values_list("pk", flat=True))
+    for slug, state in states.items():
+        picked = picked & granted_ids(slug) if state == "granted" else picked - granted_ids(slug)
+    client.force_login(manager)
+    response = client.get(f"/labels/{label.slug}/", query)
+    assert response.context["total"] == len(picked)
+    bars = {bar["purpose"].slug: bar["granted"] for bar in response.context["bars"]}
+    assert bars == {p.slug: len(picked & granted_ids(p.slug)) for p in purposes}
 
 
 def test_the_live_trigger_sql_is_what_the_migration_installed():
