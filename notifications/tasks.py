@@ -7,6 +7,7 @@ records the outcome on the row. The sweep hands out anything the broker lost.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -387,7 +388,51 @@ def _send_one(mailer: Any, outgoing: Outgoing, prepared: dict[str, str]) -> None
     sender = envelope_address(mailer, email.from_email, prepared)
     recipients = [envelope_address(mailer, address, prepared) for address in email.recipients()]
     assert mailer.connection is not None  # checked out open
-    mailer.connection.sendmail(sender, recipients, outgoing.data)
+    if outgoing.wire is not None and all(_PLAIN_ADDRESS.fullmatch(a) for a in (sender, *recipients)):
+        send_plain(mailer.connection, sender, recipients, outgoing.data, outgoing.wire)
+    else:
+        mailer.connection.sendmail(sender, recipients, outgoing.data)
+
+
+def _reset(smtp: smtplib.SMTP, code: int) -> None:
+    """What smtplib does after a refusal: a 421 closes the connection, anything else resets the transaction."""
+    if code == 421:
+        smtp.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def send_plain(smtp: smtplib.SMTP, sender: str, recipients: list[str], data: bytes, wire: bytes) -> None:
+    """smtplib's sendmail for plain addr-specs and DATA already dot-stuffed (`wire`): the same commands and
+    the same exceptions, without parsing every address again (email.utils.parseaddr was the largest part of
+    the worker's CPU for sending) nor dot-stuffing every copy of a shared body."""
+    smtp.ehlo_or_helo_if_needed()
+    size = f" size={len(data)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    code, reply = smtp.docmd("mail", f"FROM:<{sender}>{size}")
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = smtp.docmd("rcpt", f"TO:<{recipient}>")
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+            if code == 421:
+                smtp.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _reset(smtp, 0)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = smtp.docmd("data")
+    if code != 354:
+        _reset(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    smtp.send(wire)
+    code, reply = smtp.getreply()
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _send_built(

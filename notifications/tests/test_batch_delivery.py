@@ -176,3 +176,17 @@ def test_a_shared_encoding_serves_later_batches_until_its_date_would_be_stale(mo
 
     monkeypatch.setattr(rendering, "ENCODING_MAX_AGE_SECONDS", -1)
     assert rendering._shared_encoding("Same", "Same body", "<p>Same</p>") is not made
+
+
+def test_the_dot_stuffed_data_is_what_smtplib_would_send():
+    from notifications import rendering
+
+    body = ".starts with a dot\n..two\nmiddle . dot\n."
+    encoding = rendering._SharedEncoding("Subject", body, "<p>.x</p>\n.\n")
+    data, wire = encoding.for_recipient("fan@example.test", "<id@example.test>")
+
+    expected = smtplib._quote_periods(data)
+    if expected[-2:] != b"\r\n":
+        expected += b"\r\n"
+    assert wire == expected + b".\r\n"
+    assert b"\r\n..starts with a dot" in wire
