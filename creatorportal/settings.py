@@ -539,10 +539,15 @@ NOTIFICATIONS_BATCH_SIZE = 50
 # A worker keeps its SMTP connection between batches for at most this long idle
 # (servers drop idle clients after a few minutes; RFC 5321 asks them to wait 5).
 NOTIFICATIONS_SMTP_IDLE_SECONDS = env_int("NOTIFICATIONS_SMTP_IDLE_SECONDS", 30, minimum=0)
-# Delivery tasks may have workers of their own: a worker on the threads pool sends over one SMTP connection
-# per thread, which the other tasks do not suit (the threads pool enforces no time limits, and CPU-bound
-# tasks share one core). Name a queue here and start those workers with `-Q` it; unset, delivery
-# goes to the default queue like every other task.
+# A delivery task sends its batch over this many SMTP connections at once (one sender thread each, kept per
+# worker process from one batch to the next): most of a message's time is the mail server's round trips, so a
+# few connections raise one process's rate far more than its CPU does. A killed worker may send again up to
+# one message per connection (with the same Message-ID). Mind the mail server's limit of connections per
+# client: this times the worker processes of a machine (see docs/DEPLOY.md, "Email delivery").
+NOTIFICATIONS_SMTP_CONNECTIONS = env_int("NOTIFICATIONS_SMTP_CONNECTIONS", 4, minimum=1)
+# Delivery tasks may have workers of their own (a threads-pool worker suits only them: the threads pool
+# enforces no time limits, and CPU-bound tasks share one core). Name a queue here and start those workers
+# with `-Q` it; unset, delivery goes to the default queue like every other task.
 NOTIFICATIONS_QUEUE = env_str("NOTIFICATIONS_QUEUE", "")
 if NOTIFICATIONS_QUEUE:
     CELERY_TASK_ROUTES = {"notifications.tasks.deliver_notifications": {"queue": NOTIFICATIONS_QUEUE}}

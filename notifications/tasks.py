@@ -7,16 +7,20 @@ records the outcome on the row. The sweep hands out anything the broker lost.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import functools
 import json
 import logging
+import os
 import random
 import re
 import select
 import smtplib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -455,11 +459,23 @@ def _send_built(
     return to_retry, failed
 
 
+def _record_failed(failed: list[Notification], outcome: dict[str, int]) -> None:
+    for row in failed:
+        _mark_failed(row, row.error)
+        outcome["failed"] += 1
+        logger.error("notification %s failed permanently: %s", row.id, row.error)
+
+
 def _send_batch(rows: list[Notification], outcome: dict[str, int]) -> list[Notification]:
-    """Send claimed rows over one SMTP connection; record each outcome; return those to retry."""
+    """Send claimed rows; record each outcome; return those to retry."""
     built = _build_all(rows, outcome)
     if not built:
         return []
+    connections = min(settings.NOTIFICATIONS_SMTP_CONNECTIONS, len(built))
+    if connections > 1 and connection.vendor == "postgresql" and _smtp_configured():
+        to_retry, failed = _send_concurrently(built, outcome, connections)
+        _record_failed(failed, outcome)
+        return to_retry
     try:
         mailer = kept_mailers.checkout()
     except Exception as error:
@@ -472,16 +488,156 @@ def _send_batch(rows: list[Notification], outcome: dict[str, int]) -> list[Notif
     except BaseException:
         kept_mailers.discard(mailer)
         raise
-    for row in failed:
-        _mark_failed(row, row.error)
-        outcome["failed"] += 1
-        logger.error("notification %s failed permanently: %s", row.id, row.error)
+    _record_failed(failed, outcome)
     if to_retry or failed:
         # The connection may be what failed: the next batch starts a fresh one.
         kept_mailers.discard(mailer)
     else:
         kept_mailers.checkin(mailer)
     return to_retry
+
+
+def _smtp_configured() -> bool:
+    return isinstance(mail.mailers.default, SMTPEmailBackend)  # made, not opened
+
+
+class _SenderThreads:
+    """The worker process's sender threads, one SMTP connection each (kept_mailers keeps one per thread).
+
+    One pool per process, shared by every task it runs, so a process holds at
+    most NOTIFICATIONS_SMTP_CONNECTIONS connections whatever its Celery pool;
+    made in the process that uses it (a prefork child, after the fork).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._key: tuple[int, int] | None = None
+
+    def pool(self, size: int) -> ThreadPoolExecutor:
+        with self._lock:
+            key = (os.getpid(), size)
+            if self._pool is None or self._key != key:
+                if self._pool is not None and self._key is not None and self._key[0] == key[0]:
+                    self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(size, thread_name_prefix="notification-smtp")
+                self._key = key
+            return self._pool
+
+
+sender_threads = _SenderThreads()
+
+
+class _SharedMarks(PipelinedMarks):
+    """PipelinedMarks for several sender threads: one mark on the database connection at a time.
+
+    Only the raw PostgreSQL connection is used, from whichever thread holds the
+    lock; the task's thread waits meanwhile and does not touch the connection.
+    """
+
+    def __init__(self, outcome: dict[str, int]) -> None:
+        super().__init__()
+        self._outcome = outcome
+        self._lock = threading.RLock()  # a mark drains the one before it
+
+    def __enter__(self) -> _SharedMarks:
+        super().__enter__()
+        return self
+
+    def mark(self, row: Notification) -> None:
+        with self._lock:
+            super().mark(row)
+            self._outcome["sent"] += 1
+
+    def drain(self) -> None:
+        with self._lock:
+            super().drain()
+
+
+# Errors after which a connection is not used for another message (the server went away or the socket broke);
+# a reply to one message (a 4xx or 5xx, after which smtplib resets the transaction) leaves it usable.
+_CONNECTION_LOST = (smtplib.SMTPServerDisconnected, OSError)
+
+
+class _Batch:
+    """One batch shared by the sender threads: each takes the next message until none is left."""
+
+    def __init__(self, built: list[tuple[Notification, Outgoing]], marks: _SharedMarks) -> None:
+        self.work = collections.deque(built)
+        self.marks = marks
+        self.to_retry: list[Notification] = []
+        self.failed: list[Notification] = []
+        self.last_error: BaseException | None = None  # of a connection that could not be used
+        self.stop = threading.Event()
+
+    def send_share(self) -> None:
+        """Run in a sender thread. Marks each accepted message before taking the next, so a kill leaves at
+        most one message per connection sent and not marked."""
+        if self.stop.is_set() or not self.work:
+            return
+        try:
+            mailer = kept_mailers.checkout()
+        except Exception as error:
+            self.last_error = error  # the other connections take this one's share
+            return
+        prepared: dict[str, str] = {}
+        healthy = True
+        try:
+            while healthy and not self.stop.is_set():
+                try:
+                    row, outgoing = self.work.popleft()
+                except IndexError:
+                    break
+                try:
+                    _send_one(mailer, outgoing, prepared)
+                except Exception as error:
+                    row.error = _describe(error)
+                    (self.to_retry if is_transient(error) else self.failed).append(row)
+                    healthy = not isinstance(error, _CONNECTION_LOST)
+                    if not healthy:
+                        # Lost with this message perhaps on its way: it is retried, with its same Message-ID.
+                        self.last_error = error
+                        break
+                else:
+                    self.marks.mark(row)
+        except BaseException:
+            self.stop.set()
+            kept_mailers.discard(mailer)
+            raise
+        if healthy:
+            kept_mailers.checkin(mailer)
+        else:
+            kept_mailers.discard(mailer)
+
+    def left_over(self) -> list[Notification]:
+        """Rows no connection could take (none could be opened, or every one was lost): retried later."""
+        rows = []
+        while self.work:
+            row, _outgoing = self.work.popleft()
+            row.error = _describe(self.last_error) if self.last_error else "no SMTP connection left"
+            rows.append(row)
+        return rows
+
+
+def _send_concurrently(
+    built: list[tuple[Notification, Outgoing]], outcome: dict[str, int], connections: int
+) -> tuple[list[Notification], list[Notification]]:
+    """Send a batch over several SMTP connections at once; (to retry, failed for good)."""
+    pool = sender_threads.pool(settings.NOTIFICATIONS_SMTP_CONNECTIONS)
+    with _SharedMarks(outcome) as marks:
+        batch = _Batch(built, marks)
+        futures = [pool.submit(batch.send_share) for _ in range(connections)]
+        try:
+            concurrent.futures.wait(futures)
+        except BaseException:
+            # A time limit in the task's thread: no new message is started, and the ones on their way are
+            # waited for, so none is left accepted and not marked by a live worker.
+            batch.stop.set()
+            concurrent.futures.wait(futures)
+            raise
+        for future in futures:
+            future.result()  # a sender's database error fails the task, as it would on one connection
+    return batch.to_retry + batch.left_over(), batch.failed
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
