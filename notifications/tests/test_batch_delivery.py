@@ -276,3 +276,29 @@ def test_the_dot_stuffed_data_is_what_smtplib_would_send():
         expected += b"\r\n"
     assert wire == expected + b".\r\n"
     assert b"\r\n..starts with a dot" in wire
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_mark_fails_the_task_and_leaves_no_sender_waiting(smtp_server, monkeypatch, settings):
+    from django.db import DatabaseError
+
+    from notifications import tasks
+
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 3
+    rows = Notification.objects.bulk_create(
+        Notification(
+            kind=Notification.Kind.ACCOUNT_EMAIL,
+            to_email=f"fan{n}@example.test",
+            dedupe_key=f"mark-fails:{n}",
+            context={"subject": "Same", "body": "Same body"},
+        )
+        for n in range(9)
+    )
+    monkeypatch.setattr(tasks.PipelinedMarks, "_SQL", "UPDATE no_such_table SET x = 1 WHERE id = $1")
+
+    with pytest.raises(DatabaseError):
+        deliver_notifications.delay([row.id for row in rows])
+
+    # Nothing is recorded as sent; the rows stay claimed until their lease runs out and the sweep hands
+    # them out again (each sent again with its same Message-ID).
+    assert not Notification.objects.filter(status=Notification.Status.SENT).exists()
