@@ -45,6 +45,7 @@ class PolicyContexts:
         self._since: dict[int, dict] = {}
         self._titles: dict[int, dict[int, list[str]]] = {}
         self._changes: dict[tuple[int, int], dict] = {}
+        self._paths: dict[tuple[int, int | None], str] = {}
 
     def _prefetch(self, version) -> None:
         rows = [row for row in self.rows if row.context.get("version") == version.version]
@@ -77,7 +78,10 @@ class PolicyContexts:
         if version.version not in self._since:
             self._prefetch(version)
         since = self._since[version.version].get(notification.recipient_id)
-        context: dict = {"changes_path": changes_path(version, since)}
+        path_key = (version.version, since.version if since else None)
+        if path_key not in self._paths:  # a URL reversed per email was a tenth of building one
+            self._paths[path_key] = changes_path(version, since)
+        context: dict = {"changes_path": self._paths[path_key]}
         if since is not None:
             context.update(self._changes_since(since, version))
         if notification.context.get("purposes_changed"):

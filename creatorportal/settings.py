@@ -535,14 +535,23 @@ NOTIFICATIONS_CLAIM_LEASE_SECONDS = env_int("NOTIFICATIONS_CLAIM_LEASE_SECONDS",
 # The sweep leaves fresh rows to their on-commit task for this long.
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_SWEEP_INTERVAL_SECONDS = env_int("NOTIFICATIONS_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
-NOTIFICATIONS_BATCH_SIZE = 50
 # A worker keeps its SMTP connection between batches for at most this long idle
 # (servers drop idle clients after a few minutes; RFC 5321 asks them to wait 5).
 NOTIFICATIONS_SMTP_IDLE_SECONDS = env_int("NOTIFICATIONS_SMTP_IDLE_SECONDS", 30, minimum=0)
-# Delivery tasks may have workers of their own: a worker on the threads pool sends over one SMTP connection
-# per thread, which the other tasks do not suit (the threads pool enforces no time limits, and CPU-bound
-# tasks share one core). Name a queue here and start those workers with `-Q` it; unset, delivery
-# goes to the default queue like every other task.
+# A delivery task sends its batch over this many SMTP connections at once (one sender thread each, kept per
+# worker process from one batch to the next): most of a message's time is the mail server's round trips, so a
+# few connections raise one process's rate far more than its CPU does. A killed worker may send again up to
+# one message per connection (with the same Message-ID). Mind the mail server's limit of connections per
+# client: this times the worker processes of a machine (see docs/DEPLOY.md, "Email delivery").
+NOTIFICATIONS_SMTP_CONNECTIONS = env_int("NOTIFICATIONS_SMTP_CONNECTIONS", 4, minimum=1)
+# Rows per delivery task: 50 per SMTP connection, so what one connection sends per task (and the time that
+# takes against a slow mail server, within the task's time limit) stays what it was with one connection per
+# task, while the costs of a task (the broker's hand-off, a database connection, the claim, a policy
+# notice's context queries) are spread over more messages.
+NOTIFICATIONS_BATCH_SIZE = 50 * NOTIFICATIONS_SMTP_CONNECTIONS
+# Delivery tasks may have workers of their own (a threads-pool worker suits only them: the threads pool
+# enforces no time limits, and CPU-bound tasks share one core). Name a queue here and start those workers
+# with `-Q` it; unset, delivery goes to the default queue like every other task.
 NOTIFICATIONS_QUEUE = env_str("NOTIFICATIONS_QUEUE", "")
 if NOTIFICATIONS_QUEUE:
     CELERY_TASK_ROUTES = {"notifications.tasks.deliver_notifications": {"queue": NOTIFICATIONS_QUEUE}}

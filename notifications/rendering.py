@@ -10,6 +10,7 @@ equal contexts give equal emails.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -120,12 +121,31 @@ class _SharedEncoding:
         head, _, body = email.message(policy=email_policy.SMTP).as_bytes().partition(b"\r\n\r\n")
         self.usable = head.count(_TO_SLOT.encode()) == 1 and head.count(_ID_SLOT.encode()) == 1
         self.head, self.body = head, body
+        # The DATA as SMTP carries it (RFC 5321 4.5.2: a line's leading dot doubled, then CRLF.CRLF), made once:
+        # the slots are filled mid-line, so they never start a line.
+        ending = b"" if body.endswith(b"\r\n") else b"\r\n"
+        self._wire_head = dot_stuffed(head)
+        self._wire_body = b"\r\n\r\n" + dot_stuffed(body) + ending + b".\r\n"
 
-    def for_recipient(self, to: str, message_id: str) -> bytes | None:
+    def _fill(self, head: bytes, to: str, message_id: str) -> bytes:
+        return head.replace(_TO_SLOT.encode(), to.encode(), 1).replace(_ID_SLOT.encode(), message_id.encode(), 1)
+
+    def for_recipient(self, to: str, message_id: str) -> tuple[bytes, bytes] | None:
+        """(the message, its DATA as sent over SMTP) for this copy, or None when it needs its own encoding."""
         if not (self.usable and to.isascii() and message_id.isascii()):
             return None
-        head = self.head.replace(_TO_SLOT.encode(), to.encode(), 1).replace(_ID_SLOT.encode(), message_id.encode(), 1)
-        return head + b"\r\n\r\n" + self.body
+        return (
+            self._fill(self.head, to, message_id) + b"\r\n\r\n" + self.body,
+            self._fill(self._wire_head, to, message_id) + self._wire_body,
+        )
+
+
+_LINE_STARTING_WITH_A_DOT = re.compile(rb"(?m)^\.")
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """Each line that starts with a dot gets a second one, as smtplib does to the DATA it sends."""
+    return _LINE_STARTING_WITH_A_DOT.sub(b"..", data)
 
 
 # A shared encoding is kept per worker process too, not only per batch (encoding costs a few milliseconds,
@@ -151,6 +171,8 @@ class Outgoing:
     notification: Notification
     email: EmailMultiAlternatives
     data: bytes | None = None
+    # `data` dot-stuffed and ended for SMTP's DATA, when `data` is there.
+    wire: bytes | None = None
 
 
 class MessageBuilder:
@@ -195,7 +217,8 @@ class MessageBuilder:
 
     def outgoing(self, notification: Notification) -> Outgoing:
         subject, text, html, receipt = self._rendered(notification)
-        email = _email(subject, text, html, to=notification.to_email, message_id=notification.message_id)
+        message_id = notification.message_id  # a hash: made once per email
+        email = _email(subject, text, html, to=notification.to_email, message_id=message_id)
         if receipt:
             email.attach(
                 f"consent-receipt-{receipt.get('receipt_id', 'receipt')}.json",
@@ -203,8 +226,10 @@ class MessageBuilder:
                 "application/json",
             )
             return Outgoing(notification, email)
-        data = _shared_encoding(subject, text, html).for_recipient(notification.to_email, notification.message_id)
-        return Outgoing(notification, email, data)
+        encoded = _shared_encoding(subject, text, html).for_recipient(notification.to_email, message_id)
+        if encoded is None:
+            return Outgoing(notification, email)
+        return Outgoing(notification, email, *encoded)
 
     def build(self, notification: Notification) -> EmailMultiAlternatives:
         return self.outgoing(notification).email

@@ -6,6 +6,7 @@ import socket
 from email import policy
 
 import pytest
+from celery.exceptions import Retry
 
 from notifications.models import Notification
 from notifications.rendering import MessageBuilder
@@ -54,19 +55,25 @@ def _count_connections(monkeypatch) -> list:
     return opened
 
 
-def test_consecutive_batches_share_one_smtp_connection(smtp_server, queue_email, monkeypatch):
+@pytest.mark.parametrize("connections", [1, 3])
+def test_consecutive_batches_reuse_their_smtp_connections(smtp_server, queue_email, monkeypatch, settings, connections):
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = connections
     first, second = [queue_email(deliver=False) for _ in range(3)], [queue_email(deliver=False) for _ in range(3)]
     opened = _count_connections(monkeypatch)
 
     deliver_notifications.delay([row.id for row in first])
     deliver_notifications.delay([row.id for row in second])
 
-    assert len(opened) == 1
+    # Each sender opens one connection at most, and keeps it for the next batch.
+    assert 1 <= len(opened) <= connections
     assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in first + second)
     assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
 
 
-def test_a_kept_connection_that_went_dead_is_replaced_before_the_next_batch(smtp_server, queue_email, monkeypatch):
+def test_a_kept_connection_that_went_dead_is_replaced_before_the_next_batch(
+    smtp_server, queue_email, monkeypatch, settings
+):
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 1  # kept by the task's own thread, where this test can reach it
     deliver_notifications.delay([queue_email(deliver=False).id])
     _key, mailer, _used = kept_mailers._kept
     mailer.connection.sock.shutdown(socket.SHUT_RDWR)  # as when the server drops an idle client
@@ -122,8 +129,10 @@ def test_an_envelope_address_is_what_djangos_backend_would_use(address, smtp_ser
 
 
 @pytest.mark.django_db(transaction=True)
-def test_each_delivering_thread_keeps_its_own_connection(smtp_server, monkeypatch):
-    # As on the threads pool: two threads, two batches each, each thread reusing the connection it opened.
+def test_each_delivering_thread_keeps_its_own_connection(smtp_server, monkeypatch, settings):
+    # As on the threads pool with one connection per task: two threads, two batches each, each thread reusing
+    # the connection it opened.
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 1
     import threading
 
     from django.db import connections
@@ -176,3 +185,120 @@ def test_a_shared_encoding_serves_later_batches_until_its_date_would_be_stale(mo
 
     monkeypatch.setattr(rendering, "ENCODING_MAX_AGE_SECONDS", -1)
     assert rendering._shared_encoding("Same", "Same body", "<p>Same</p>") is not made
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_goes_out_over_several_connections_at_once(smtp_server, monkeypatch, settings):
+    import threading
+
+    from notifications import tasks
+
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 3
+    rows = Notification.objects.bulk_create(
+        Notification(
+            kind=Notification.Kind.ACCOUNT_EMAIL,
+            to_email=f"fan{n}@example.test",
+            dedupe_key=f"concurrent:{n}",
+            context={"subject": "Same", "body": "Same body"},
+        )
+        for n in range(9)
+    )
+    # Each sender's first message waits for the other two senders' first: it passes only if three
+    # connections send at the same time (with fewer, the barrier breaks and the task fails).
+    all_three = threading.Barrier(3, timeout=30)
+    first = threading.local()
+    connections_used = set()
+    real_send_plain = tasks.send_plain
+
+    def send_plain(smtp, *args):
+        connections_used.add(id(smtp))
+        if not getattr(first, "done", False):
+            first.done = True
+            all_three.wait()
+        real_send_plain(smtp, *args)
+
+    monkeypatch.setattr(tasks, "send_plain", send_plain)
+
+    assert deliver_notifications.delay([row.id for row in rows]).result == {"sent": 9, "retry": 0, "failed": 0}
+    assert len(connections_used) == 3
+    assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in rows)
+    assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_mid_batch_leaves_its_message_to_retry_and_the_others_go_out(
+    smtp_server, monkeypatch, settings
+):
+    from notifications import tasks
+
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 2
+    rows = Notification.objects.bulk_create(
+        Notification(
+            kind=Notification.Kind.ACCOUNT_EMAIL,
+            to_email=f"fan{n}@example.test",
+            dedupe_key=f"lost:{n}",
+            context={"subject": "Same", "body": "Same body"},
+        )
+        for n in range(6)
+    )
+    lost = rows[2]
+    real_send_plain = tasks.send_plain
+
+    def send_plain(smtp, sender, recipients, data, wire):
+        if recipients == [lost.to_email]:
+            smtp.close()
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        real_send_plain(smtp, sender, recipients, data, wire)
+
+    monkeypatch.setattr(tasks, "send_plain", send_plain)
+    monkeypatch.setattr(tasks, "retry_countdown", lambda attempt: 3600)
+    with pytest.raises(Retry):  # the lost message, in an hour
+        deliver_notifications.delay([row.id for row in rows])
+
+    lost.refresh_from_db()
+    assert lost.status == Notification.Status.PENDING and "SMTPServerDisconnected" in lost.last_error
+    others = [row for row in rows if row.id != lost.id]
+    assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in others)
+    assert set(Notification.objects.filter(status=Notification.Status.SENT).values_list("id", flat=True)) == {
+        row.id for row in others
+    }
+
+
+def test_the_dot_stuffed_data_is_what_smtplib_would_send():
+    from notifications import rendering
+
+    body = ".starts with a dot\n..two\nmiddle . dot\n."
+    encoding = rendering._SharedEncoding("Subject", body, "<p>.x</p>\n.\n")
+    data, wire = encoding.for_recipient("fan@example.test", "<id@example.test>")
+
+    expected = smtplib._quote_periods(data)
+    if expected[-2:] != b"\r\n":
+        expected += b"\r\n"
+    assert wire == expected + b".\r\n"
+    assert b"\r\n..starts with a dot" in wire
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_mark_fails_the_task_and_leaves_no_sender_waiting(smtp_server, monkeypatch, settings):
+    from django.db import DatabaseError
+
+    from notifications import tasks
+
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 3
+    rows = Notification.objects.bulk_create(
+        Notification(
+            kind=Notification.Kind.ACCOUNT_EMAIL,
+            to_email=f"fan{n}@example.test",
+            dedupe_key=f"mark-fails:{n}",
+            context={"subject": "Same", "body": "Same body"},
+        )
+        for n in range(9)
+    )
+    monkeypatch.setattr(tasks.PipelinedMarks, "_SQL", "UPDATE no_such_table SET x = 1 WHERE id = $1")
+
+    with pytest.raises(DatabaseError):
+        deliver_notifications.delay([row.id for row in rows])
+
+    # Nothing is recorded as sent; the rows stay claimed until their lease runs out and the sweep hands
+    # them out again (each sent again with its same Message-ID).
+    assert not Notification.objects.filter(status=Notification.Status.SENT).exists()

@@ -198,8 +198,13 @@ def test_the_sweep_leaves_a_row_another_worker_is_sending(smtp_server, queue_ema
     assert smtp_server.messages == []
 
 
-def test_a_batch_is_sent_over_one_smtp_connection(smtp_server, queue_email, monkeypatch):
+@pytest.mark.parametrize("setting", [1, 4])
+def test_a_batch_is_sent_over_at_most_the_configured_smtp_connections(
+    smtp_server, queue_email, monkeypatch, settings, setting
+):
     import smtplib
+
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = setting
 
     connections = []
     real_init = smtplib.SMTP.__init__
@@ -214,7 +219,7 @@ def test_a_batch_is_sent_over_one_smtp_connection(smtp_server, queue_email, monk
     deliver_notifications.delay([row.id for row in rows])
 
     assert len(smtp_server.messages) == 5
-    assert len(connections) == 1
+    assert 1 <= len(connections) <= setting
 
 
 def test_the_sweep_hands_out_released_rows_in_the_same_run_despite_the_grace_period(smtp_server, queue_email, settings):

@@ -121,8 +121,14 @@ def test_a_worker_killed_mid_policy_notice_to_2000_users_loses_nothing_and_sends
         [User(email=f"fan{n}@example.test", display_name=f"Fan {n}", date_joined=joined) for n in range(2_000)]
     )
     version = new_policy_version(effective_at=timezone.now())
-    # The workers renew their claims on the same short lease the sweep applies.
-    worker = start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="1")
+    # The workers renew their claims on the same short lease the sweep applies. One SMTP connection each, so
+    # at most the one message in flight is sent twice (with several, one per connection: the test below).
+    env = {
+        "EMAIL_URL": smtp_server.url,
+        "NOTIFICATIONS_CLAIM_LEASE_SECONDS": "1",
+        "NOTIFICATIONS_SMTP_CONNECTIONS": "1",
+    }
+    worker = start_celery_worker(**env)
 
     publish_policy_version(version=version)  # commits; the fan-out runs in the worker
 
@@ -133,7 +139,7 @@ def test_a_worker_killed_mid_policy_notice_to_2000_users_loses_nothing_and_sends
     worker.kill()
     assert len(smtp_server.messages) < 2_000
 
-    start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="1")
+    start_celery_worker(**env)
     time.sleep(1.5)  # past the claim lease of whatever the killed worker held
     sweep_notifications()  # what beat does every minute
 
@@ -173,16 +179,35 @@ def sweep_until_released() -> dict:
     return result
 
 
+def sweep_until_all_sent() -> None:
+    """Run the sweep as beat would (here back to back, with no grace period) until every row is sent.
+
+    A task the killed worker had taken from the broker but not yet claimed its rows for is lost with it (until
+    the broker's visibility timeout), its rows still pending: only the sweep hands those out again.
+    """
+
+    def all_sent():
+        sweep_notifications()
+        return not Notification.objects.exclude(status=Notification.Status.SENT).exists()
+
+    wait_until(all_sent, timeout=120, interval=0.5, message="every notice sent")
+
+
 def test_a_killed_workers_notices_go_out_after_one_lease_and_one_sweep(smtp_server, start_celery_worker, settings):
     settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 2
     smtp_server.slow_down(0.3)
-    worker = start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2")
+    env = {
+        "EMAIL_URL": smtp_server.url,
+        "NOTIFICATIONS_CLAIM_LEASE_SECONDS": "2",
+        "NOTIFICATIONS_SMTP_CONNECTIONS": "1",
+    }
+    worker = start_celery_worker(**env)
     rows = queue_batch(20, "killed")
     wait_until(lambda: len(smtp_server.messages) >= 3, timeout=60, message="the worker to be mid-batch")
     worker.kill()
     assert len(smtp_server.messages) < 20
 
-    start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2")
+    start_celery_worker(**env)
     result = sweep_until_released()
 
     # The sweep that releases the rows hands them out at once: no second
@@ -196,9 +221,10 @@ def test_a_killed_workers_notices_go_out_after_one_lease_and_one_sweep(smtp_serv
 def test_a_worker_on_the_threads_pool_killed_mid_delivery_repeats_at_most_one_message_per_thread(
     smtp_server, start_celery_worker, settings
 ):
-    # Four threads, four SMTP connections: at a kill, at most one accepted message per connection is not yet
-    # marked sent, and each goes out again with its same Message-ID.
+    # Four threads sharing the process's four SMTP connections (the default): at a kill, at most one accepted
+    # message per connection is not yet marked sent, and each goes out again with its same Message-ID.
     settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 2
+    settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS = 0
     smtp_server.slow_down(0.05)
     worker = start_celery_worker(
         pool="threads", concurrency=4, EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2"
@@ -209,9 +235,32 @@ def test_a_worker_on_the_threads_pool_killed_mid_delivery_repeats_at_most_one_me
     assert len(smtp_server.messages) < 160
 
     start_celery_worker(EMAIL_URL=smtp_server.url, NOTIFICATIONS_CLAIM_LEASE_SECONDS="2")
-    sweep_until_released()
-    wait_until(lambda: len(smtp_server.messages) >= 160, timeout=120, message="every notice of the eight batches")
-    wait_until(lambda: not Notification.objects.exclude(status=Notification.Status.SENT).exists(), timeout=30)
+    sweep_until_all_sent()
+    time.sleep(1)  # anything sent twice would arrive now
+    assert_each_received_once(smtp_server, rows, in_flight_at_kill=4)
+
+
+def test_a_worker_sending_over_four_connections_killed_mid_batch_repeats_at_most_one_message_per_connection(
+    smtp_server, start_celery_worker, settings
+):
+    # One process, each batch sent over four connections at once (the default): at a kill, at most one
+    # accepted message per connection is not yet marked sent, and each goes out again with its Message-ID.
+    settings.NOTIFICATIONS_CLAIM_LEASE_SECONDS = 2
+    settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS = 0
+    smtp_server.slow_down(0.05)
+    env = {
+        "EMAIL_URL": smtp_server.url,
+        "NOTIFICATIONS_CLAIM_LEASE_SECONDS": "2",
+        "NOTIFICATIONS_SMTP_CONNECTIONS": "4",
+    }
+    worker = start_celery_worker(**env)
+    rows = [row for batch in range(8) for row in queue_batch(20, f"four-{batch}")]
+    wait_until(lambda: len(smtp_server.messages) >= 40, timeout=60, message="the worker to be mid-way")
+    worker.kill()
+    assert len(smtp_server.messages) < 160
+
+    start_celery_worker(**env)
+    sweep_until_all_sent()
     time.sleep(1)  # anything sent twice would arrive now
     assert_each_received_once(smtp_server, rows, in_flight_at_kill=4)
 
