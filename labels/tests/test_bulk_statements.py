@@ -169,9 +169,13 @@ def test_the_sealer_thread_reads_nothing_from_the_database(
     queries_in_thread: list[int] = []
 
     def watched(*args, **kwargs):
-        # The thread's own connection object; CaptureQueriesContext counts whatever it would run.
-        with CaptureQueriesContext(connections["default"]) as captured:
-            result = seal_and_word(*args, **kwargs)
+        # The thread's own connection object; CaptureQueriesContext counts whatever it would run (and opens
+        # it, so it is closed again: a connection left open would outlive the test database).
+        try:
+            with CaptureQueriesContext(connections["default"]) as captured:
+                result = seal_and_word(*args, **kwargs)
+        finally:
+            connections["default"].close()
         queries_in_thread.append(len(captured.captured_queries))
         return result
 
