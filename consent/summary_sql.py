@@ -57,7 +57,8 @@ END;
 $$;
 """
 
-_FROM_CONSENT = f"""
+# Migration 0012's function: every write recomputed its tracks' masks from all their consent rows.
+_FROM_CONSENT_RECOMPUTED = f"""
 CREATE OR REPLACE FUNCTION {SUMMARY}_from_consent() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE touched bigint[];
 BEGIN
@@ -74,6 +75,61 @@ BEGIN
     END IF;
     IF touched IS NOT NULL THEN
         PERFORM {SUMMARY}_refresh(touched);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+"""
+
+# Migration 0017's: the masks moved by what the statement itself changed, read from its transition tables
+# alone (a consent row puts its purpose's bit in exactly one mask: granted, withdrawn by a person, or lapsed),
+# without reading the tracks' other consent rows again. The bits of the old rows are cleared, then the new
+# rows' set, so a row that moved to another track or purpose is right too. verify_audit_log recomputes the
+# masks from the consent table and reports any difference.
+_CELL_BITS = """
+        SELECT {alias}.track_id,
+            bit_or(1::bigint << p.mask_bit) AS cells,
+            coalesce(bit_or(1::bigint << p.mask_bit) FILTER (WHERE {alias}.granted), 0) AS granted,
+            coalesce(bit_or(1::bigint << p.mask_bit)
+                FILTER (WHERE NOT {alias}.granted AND {alias}.changed_by_kind <> 'system'), 0) AS withdrawn,
+            coalesce(bit_or(1::bigint << p.mask_bit)
+                FILTER (WHERE NOT {alias}.granted AND {alias}.changed_by_kind = 'system'), 0) AS lapsed
+        FROM {rows} {alias} JOIN consent_purpose p ON p.id = {alias}.purpose_id
+        GROUP BY {alias}.track_id"""
+_NEW_BITS = _CELL_BITS.format(alias="n", rows="new_rows")
+_OLD_BITS = _CELL_BITS.format(alias="o", rows="old_rows")
+_FROM_CONSENT = f"""
+CREATE OR REPLACE FUNCTION {SUMMARY}_from_consent() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE {SUMMARY} s
+        SET granted = (s.granted & ~x.cells) | x.granted, withdrawn = (s.withdrawn & ~x.cells) | x.withdrawn,
+            lapsed = (s.lapsed & ~x.cells) | x.lapsed
+        FROM ({_NEW_BITS}) AS x
+        WHERE s.track_id = x.track_id
+          AND (s.granted, s.withdrawn, s.lapsed) IS DISTINCT FROM (
+              (s.granted & ~x.cells) | x.granted, (s.withdrawn & ~x.cells) | x.withdrawn,
+              (s.lapsed & ~x.cells) | x.lapsed);
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE {SUMMARY} s
+        SET granted = s.granted & ~x.cells, withdrawn = s.withdrawn & ~x.cells, lapsed = s.lapsed & ~x.cells
+        FROM ({_OLD_BITS}) AS x
+        WHERE s.track_id = x.track_id AND (s.granted | s.withdrawn | s.lapsed) & x.cells <> 0;
+    ELSE
+        UPDATE {SUMMARY} s
+        SET granted = (s.granted & ~x.cleared) | x.granted, withdrawn = (s.withdrawn & ~x.cleared) | x.withdrawn,
+            lapsed = (s.lapsed & ~x.cleared) | x.lapsed
+        FROM (
+            SELECT coalesce(n.track_id, o.track_id) AS track_id,
+                coalesce(o.cells, 0) | coalesce(n.cells, 0) AS cleared,
+                coalesce(n.granted, 0) AS granted, coalesce(n.withdrawn, 0) AS withdrawn,
+                coalesce(n.lapsed, 0) AS lapsed
+            FROM ({_NEW_BITS}) AS n FULL JOIN ({_OLD_BITS}) AS o ON o.track_id = n.track_id
+        ) AS x
+        WHERE s.track_id = x.track_id
+          AND (s.granted, s.withdrawn, s.lapsed) IS DISTINCT FROM (
+              (s.granted & ~x.cleared) | x.granted, (s.withdrawn & ~x.cleared) | x.withdrawn,
+              (s.lapsed & ~x.cleared) | x.lapsed);
     END IF;
     RETURN NULL;
 END;
@@ -157,6 +213,7 @@ BACKFILL = [
     f"SELECT {SUMMARY}_refresh(array_agg(track_id)) FROM {SUMMARY};",
 ]
 
+# What a database migrated to the latest consent migration has (0012, then 0017's function).
 PG_INSTALL = [
     f"ALTER TABLE {SUMMARY} SET (fillfactor = 60);",
     _PURPOSE_BIT,
@@ -185,3 +242,8 @@ PG_UNINSTALL = [
     f"DROP FUNCTION IF EXISTS {SUMMARY}_from_consent();",
     f"DROP FUNCTION IF EXISTS {SUMMARY}_refresh(bigint[]);",
 ]
+
+# Migration 0012 installed the function that recomputed; 0017 replaced it with _FROM_CONSENT.
+PG_INSTALL_0012 = [_FROM_CONSENT_RECOMPUTED if statement is _FROM_CONSENT else statement for statement in PG_INSTALL]
+FROM_CONSENT = _FROM_CONSENT
+FROM_CONSENT_RECOMPUTED = _FROM_CONSENT_RECOMPUTED

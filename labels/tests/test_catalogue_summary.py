@@ -64,6 +64,45 @@ def test_single_writes_grant_withdraw_and_lapse_show_in_the_summary(roster, set_
     _clean()
 
 
+def test_statements_that_move_delete_and_mix_consent_rows_keep_the_masks_exact(roster, set_state):
+    """The trigger moves masks by what a statement changed: rows moved to another track or purpose, several
+    rows of one track in one statement, lapses and deletions all end where a recomputation ends."""
+    _label, _manager, (ada, bo) = roster
+    first, second, third = Track.objects.filter(owner=ada).order_by("pk")[:3]
+    other = Track.objects.filter(owner=bo).first()
+    for slug in ("recommendation", "fraud_detection"):
+        set_state(ada, [first, second], slug, True)
+    set_state(ada, [third], "recommendation", False)
+    rec, fraud = (Purpose.objects.get(slug=s).pk for s in ("recommendation", "fraud_detection"))
+    gen = Purpose.objects.get(slug="generative_training").pk
+    with connection.cursor() as cursor:
+        # One statement: a grant becomes a lapse, another a person's withdrawal, on the same track.
+        cursor.execute(
+            """UPDATE consent_consent SET granted = false,
+                   changed_by_kind = CASE WHEN purpose_id = %s THEN 'system' ELSE 'artist' END
+               WHERE track_id = %s""",
+            [rec, first.pk],
+        )
+        assert _masks(first) == (0, 1 << _bit_of(fraud), 1 << _bit_of(rec))
+        # A row moved to another purpose, and one moved to another artist's track.
+        cursor.execute(
+            "UPDATE consent_consent SET purpose_id = %s WHERE track_id = %s AND purpose_id = %s",
+            [gen, second.pk, fraud],
+        )
+        cursor.execute("UPDATE consent_consent SET track_id = %s WHERE track_id = %s", [other.pk, third.pk])
+        _clean()
+        # Deleted rows take their bits with them; a track's other rows keep theirs.
+        cursor.execute("DELETE FROM consent_consent WHERE track_id = %s AND purpose_id = %s", [second.pk, gen])
+        assert _masks(second) == (1 << _bit_of(rec), 0, 0)
+        cursor.execute("DELETE FROM consent_consent WHERE track_id IN (%s, %s)", [first.pk, other.pk])
+    assert _masks(first) == (0, 0, 0) and _masks(third) == (0, 0, 0) and _masks(other) == (0, 0, 0)
+    _clean()
+
+
+def _bit_of(purpose_id: int) -> int:
+    return Purpose.objects.get(pk=purpose_id).mask_bit
+
+
 def test_a_bulk_apply_keeps_summary_and_counts_equal_to_the_consent_table(roster, settings):
     settings.LABELS_BULK_CHUNK_TRACKS = 3  # several chunks, each one set-based statement per step
     label, manager, artists = roster
@@ -337,8 +376,12 @@ def test_the_live_trigger_sql_is_what_the_migration_installed():
     from consent import summary_sql
 
     installed = importlib.import_module("consent.migrations.0012_track_consent_summary")
-    assert installed.PG_INSTALL == summary_sql.PG_INSTALL
+    assert installed.PG_INSTALL == summary_sql.PG_INSTALL_0012
     assert installed.PG_UNINSTALL == summary_sql.PG_UNINSTALL
+    # 0017 replaced the consent trigger's function (it had recomputed the masks from every consent row).
+    replaced = importlib.import_module("consent.migrations.0017_summary_moved_by_the_statement")
+    assert replaced.FROM_CONSENT == summary_sql.FROM_CONSENT
+    assert replaced.FROM_CONSENT_RECOMPUTED == summary_sql.FROM_CONSENT_RECOMPUTED
 
 
 def test_a_new_purpose_takes_the_lowest_free_bit_and_is_summarised(make_user, make_tracks):
