@@ -100,7 +100,9 @@ def test_statements_that_move_delete_and_mix_consent_rows_keep_the_masks_exact(r
 
 
 def _bit_of(purpose_id: int) -> int:
-    return Purpose.objects.get(pk=purpose_id).mask_bit
+    mask_bit = Purpose.objects.get(pk=purpose_id).mask_bit
+    assert mask_bit is not None  # given by a trigger on PostgreSQL
+    return mask_bit
 
 
 def test_a_bulk_apply_keeps_summary_and_counts_equal_to_the_consent_table(roster, settings):
