@@ -245,16 +245,17 @@ class _Common:
 
 @dataclass
 class _Sealed:
-    """A chunk's events, chained and with their personal parts committed, ready to insert."""
+    """A chunk's events, chained and with their personal parts committed, as the INSERTs' array literals.
+
+    Building the literals is Python's share of those statements, so it is done here too, off the writing thread.
+    """
 
     fields: dict[str, Any]
     varying: tuple[str, ...]
-    values: list[tuple]
-    links: list[tuple[int, str, str]]
-    subject_parts: list[tuple[str, str]]
-    actor_parts: list[tuple[str, str]]
-    actor_values: tuple[str, str]
     chain_state: dict[int, tuple[int, str]]
+    event_arrays: list[str]
+    subject_arrays: list[str] | None
+    actor_arrays: list[str] | None
 
 
 def _seal(chain_state: dict[int, tuple[int, str]], changed: Sequence[_Cell], common: _Common) -> _Sealed:
@@ -294,31 +295,42 @@ def _seal(chain_state: dict[int, tuple[int, str]], changed: Sequence[_Cell], com
         for c, subject, actor in zip(changed, subject_parts, actor_parts, strict=True)
     ]
     links = chain.link_events(template, values, chain_state)
-    return _Sealed(fields, varying, values, links, subject_parts, actor_parts, actor_values, chain_state)
+    hashes = [link[2] for link in links]
+    return _Sealed(
+        fields,
+        varying,
+        chain_state,
+        event_arrays=_event_arrays(varying, values, links),
+        subject_arrays=_part_arrays(hashes, subject_parts, [(c.title[:300],) for c in changed]),
+        actor_arrays=_part_arrays(hashes, actor_parts, [actor_values] * len(changed)),
+    )
 
 
 def _store(heads: dict[int, AuditChainHead], changed: Sequence[_Cell], sealed: _Sealed) -> None:
     """The sealed events, their personal parts and the moved heads: one statement each."""
-    _insert_events(sealed.fields, sealed.varying, sealed.values, sealed.links)
-    hashes = [link[2] for link in sealed.links]
-    titles = [(c.title[:300],) for c in changed]
-    _insert_parts(AuditSubjectData, ("track_title",), hashes, sealed.subject_parts, titles)
-    actor_rows = [sealed.actor_values] * len(changed)
-    _insert_parts(AuditActorData, ("ip", "user_agent"), hashes, sealed.actor_parts, actor_rows)
+    _insert_events(sealed.fields, sealed.varying, sealed.event_arrays)
+    _insert_parts(AuditSubjectData, ("track_title",), sealed.subject_arrays)
+    _insert_parts(AuditActorData, ("ip", "user_agent"), sealed.actor_arrays)
     for artist_id, (seq, digest) in sealed.chain_state.items():
         heads[artist_id].seq, heads[artist_id].hash = seq, digest
     _move_heads({a: sealed.chain_state[a] for a in {c.owner_id for c in changed}})
 
 
-def _insert_events(fields: Mapping[str, Any], varying: Sequence[str], values, links) -> None:
+# The varying columns whose values are ints or UUIDs (no quoting); the rest may be "" and are quoted.
+_PLAIN = {"artist_id", "seq", "track_id", "track_uuid", "purpose_id"}
+
+
+def _event_arrays(varying: Sequence[str], values, links) -> list[str]:
+    """One array literal per varying column, then prev_hash and hash, with each event's seq from its link."""
+    arrays = [(_plain_array if name in _PLAIN else _array)(row[i] for row in values) for i, name in enumerate(varying)]
+    arrays[varying.index("seq")] = _plain_array(link[0] for link in links)
+    return [*arrays, _plain_array(link[1] for link in links), _plain_array(link[2] for link in links)]
+
+
+def _insert_events(fields: Mapping[str, Any], varying: Sequence[str], arrays: list[str]) -> None:
     constant = [name for name in fields if fields[name] is not None or name not in chain.OPTIONAL_HASHED_FIELDS]
     columns = [*constant, *varying, "prev_hash", "hash"]
     column_types = {name: AuditEvent._meta.get_field(name).db_type(connection) for name in varying}
-    # The digests may be "" (nothing personal to commit to), which only a quoted element can hold.
-    plain = {"artist_id", "seq", "track_id", "track_uuid", "purpose_id"}
-    arrays = [(_plain_array if name in plain else _array)(row[i] for row in values) for i, name in enumerate(varying)]
-    arrays[varying.index("seq")] = _plain_array(link[0] for link in links)
-    arrays += [_plain_array(link[1] for link in links), _plain_array(link[2] for link in links)]
     unnest = ", ".join([*(f"%s::{column_types[name]}[]" for name in varying), "%s::varchar[]", "%s::varchar[]"])
     names = [_event_column(name) for name in columns]
     sql = f"""
@@ -331,14 +343,19 @@ def _insert_events(fields: Mapping[str, Any], varying: Sequence[str], values, li
         cursor.execute(sql, [*constants, *arrays])
 
 
-def _insert_parts(model, names: Sequence[str], hashes, parts, values) -> None:
-    """The erasable personal parts (key and values) of the events that have any."""
+def _part_arrays(hashes: Sequence[str], parts, values) -> list[str] | None:
+    """The array literals of the erasable personal parts (event, key, values) of the events that have any."""
     kept = [(h, key, vals) for h, (key, _), vals in zip(hashes, parts, values, strict=True) if key]
     if not kept:
+        return None
+    arrays = [_plain_array(h for h, _, _ in kept), _plain_array(key for _, key, _ in kept)]
+    return arrays + [_array(vals[i] for _, _, vals in kept) for i in range(len(kept[0][2]))]
+
+
+def _insert_parts(model, names: Sequence[str], arrays: list[str] | None) -> None:
+    if arrays is None:
         return
     columns = ["event_id", "key", *names]
-    arrays = [_plain_array(h for h, _, _ in kept), _plain_array(key for _, key, _ in kept)]
-    arrays += [_array(vals[i] for _, _, vals in kept) for i in range(len(names))]
     unnest = ", ".join(["%s::varchar[]"] * len(columns))
     sql = f"INSERT INTO {_table(model)} ({', '.join(columns)}) SELECT * FROM unnest({unnest})"  # noqa: S608
     with connection.cursor() as cursor:
