@@ -37,10 +37,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = ["-h", "127.0.0.1", "-U", "postgres"]
+from bench_setup import PG, ROOT, label_roster, prepare_database
 
 FLOOR_SQL = """
     INSERT INTO consent_auditevent (artist_id, seq, actor_id, actor_kind, source, kind, track_id,
@@ -51,15 +49,6 @@ FLOOR_SQL = """
         md5(t.id::text) || md5('p'), md5(t.id::text) || md5(t.uuid::text)
     FROM tracks_track t
 """
-
-
-def _prepare_database(name: str) -> str:
-    subprocess.run(["dropdb", *PG, "--if-exists", name], check=True)
-    subprocess.run(["createdb", *PG, name], check=True)
-    url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    return url
 
 
 class StatementLog:
@@ -87,20 +76,9 @@ class StatementLog:
 
 
 def _setup(n_artists: int, per_artist: int):
-    from accounts.models import User
-    from labels.models import Delegation, Label, LabelMembership
     from tracks.models import Track
 
-    artists = User.objects.bulk_create(
-        [User(email=f"artist{i}@bench.test", display_name=f"Artist {i:03d}", password="!") for i in range(n_artists)]
-    )
-    manager = User.objects.create_user(email="manager@bench.test", display_name="Manager")
-    label = Label.objects.create(name="Bench Records", slug="bench-records")
-    LabelMembership.objects.create(label=label, user=manager, role="owner")
-    scopes = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
-    Delegation.objects.bulk_create(
-        [Delegation(artist=a, label=label, status=Delegation.Status.ACTIVE, scopes=scopes) for a in artists]
-    )
+    artists, manager, label = label_roster(n_artists)
     Track.objects.bulk_create(
         [
             Track(
@@ -189,7 +167,7 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = _prepare_database(args.db)
+    os.environ["DATABASE_URL"] = prepare_database(args.db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
     sys.path.insert(0, str(ROOT))
     import django

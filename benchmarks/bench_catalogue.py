@@ -41,32 +41,13 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = ["-h", "127.0.0.1", "-U", "postgres"]
+from bench_setup import PG, ROOT, StatementCounter, label_roster, prepare_database
+
 FILTER = "state_recommendation=granted"
 # The catalogue's sorts the script can measure, and the track field each sorts by (ties: the id, in the same direction).
 SORT_KEYS = {"title": "title", "-title": "title", "uploaded": "created_at", "-uploaded": "created_at"}
 DEEP_OFFSET = 40_000
-
-
-def _prepare_database(name: str) -> str:
-    subprocess.run(["dropdb", *PG, "--if-exists", name], check=True)
-    subprocess.run(["createdb", *PG, name], check=True)
-    url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    return url
-
-
-class Counter:
-    def __init__(self):
-        self.n = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.n += 1
-        return execute(sql, params, many, context)
 
 
 # Each cell's state, from (track id * 7 + purpose id) % 10: 4 granted, 2 withdrawn, 1 lapsed, 3 never.
@@ -88,21 +69,10 @@ def _setup(n_artists: int, per_artist: int):
 
     from django.db import connection
 
-    from accounts.models import User
     from consent.models import PolicyVersion
-    from labels.models import Delegation, Label, LabelMembership
     from tracks.models import Track
 
-    artists = User.objects.bulk_create(
-        [User(email=f"artist{i}@bench.test", display_name=f"Artist {i:03d}", password="!") for i in range(n_artists)]
-    )
-    manager = User.objects.create_user(email="manager@bench.test", display_name="Manager")
-    label = Label.objects.create(name="Bench Records", slug="bench-records")
-    LabelMembership.objects.create(label=label, user=manager, role="owner")
-    scopes = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
-    Delegation.objects.bulk_create(
-        [Delegation(artist=a, label=label, status=Delegation.Status.ACTIVE, scopes=scopes) for a in artists]
-    )
+    artists, manager, label = label_roster(n_artists)
     n = len(WORDS)
     Track.objects.bulk_create(
         [
@@ -163,7 +133,7 @@ def main() -> None:
     parser.add_argument("--setup-only", action="store_true")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = _prepare_database(args.db)
+    os.environ["DATABASE_URL"] = prepare_database(args.db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -210,7 +180,7 @@ def main() -> None:
     ]
     client = Client()
     client.force_login(manager)
-    counter = Counter()
+    counter = StatementCounter()
     print(f"  {matching:,} tracks match; {per} rows per page; median of {args.repeat}, catalogue and floor alternating")
     results = []
     for name, url, offset in cases:

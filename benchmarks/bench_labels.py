@@ -25,30 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = ["-h", "127.0.0.1", "-U", "postgres"]
-
-
-def _prepare_database(name: str) -> str:
-    subprocess.run(["dropdb", *PG, "--if-exists", name], check=True)
-    subprocess.run(["createdb", *PG, name], check=True)
-    url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    return url
-
-
-class Counter:
-    """Counts statements without copying their text (the JSON payloads are megabytes)."""
-
-    def __init__(self):
-        self.n = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.n += 1
-        return execute(sql, params, many, context)
+from bench_setup import PG, ROOT, StatementCounter, label_roster, prepare_database
 
 
 def main() -> None:
@@ -59,7 +37,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = _prepare_database(args.db)
+    os.environ["DATABASE_URL"] = prepare_database(args.db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatorportal.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -70,11 +48,10 @@ def main() -> None:
     from django.test import Client
 
     import notifications.services
-    from accounts.models import User
     from consent.models import AuditEvent
     from labels import bulk as bulk_changes
     from labels import csvio, selectors
-    from labels.models import BulkChange, Delegation, Label, LabelMembership
+    from labels.models import BulkChange
     from tracks.models import Track
 
     # Email delivery is not what is measured: the outbox rows are written (in
@@ -86,16 +63,7 @@ def main() -> None:
     total_tracks = args.artists * args.tracks_per_artist
     print(f"Setting up {args.artists} artists x {args.tracks_per_artist} tracks = {total_tracks:,} tracks ...")
     t0 = time.perf_counter()
-    artists = User.objects.bulk_create(
-        [User(email=f"artist{i}@bench.test", display_name=f"Artist {i:03d}", password="!") for i in range(args.artists)]
-    )
-    manager = User.objects.create_user(email="manager@bench.test", display_name="Manager")
-    label = Label.objects.create(name="Bench Records", slug="bench-records")
-    LabelMembership.objects.create(label=label, user=manager, role="owner")
-    scopes = {"recommendation": "grant_withdraw", "fraud_detection": "withdraw", "generative_training": "none"}
-    Delegation.objects.bulk_create(
-        [Delegation(artist=a, label=label, status=Delegation.Status.ACTIVE, scopes=scopes) for a in artists]
-    )
+    artists, manager, label = label_roster(args.artists)
     for a in artists:
         Track.objects.bulk_create(
             [
@@ -117,7 +85,7 @@ def main() -> None:
     results: list[tuple[str, str]] = []
 
     # --- Bulk edit -----------------------------------------------------------------------
-    counter = Counter()
+    counter = StatementCounter()
     with connection.execute_wrapper(counter):
         start = time.perf_counter()
         bulk = bulk_changes.preview_bulk_edit(
