@@ -26,6 +26,7 @@ from consent.services import ConsentError
 from labels import bulk as bulk_changes
 from labels.models import BulkChange, BulkChangeItem
 from labels.services import LabelError
+from labels.views import confirm_and_report
 
 # As many as the matrix shows on four pages: more ticked boxes than that are a forged form.
 MAX_SELECTED = 100
@@ -155,18 +156,7 @@ def confirm(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     bulk = _own_change(request, pk)
     # Only the box on this page confirms, and only the purposes it names.
     confirmed = [p.slug for p in _needs_confirmation(bulk)] if request.POST.get("understand") else []
-    try:
-        queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed)
-    except bulk_changes.PreviewOutdated as exc:
-        messages.error(request, exc.message)
-    except (LabelError, ConsentError) as exc:
-        _error(request, exc)
-    else:
-        bulk.refresh_from_db()
-        if queued or not bulk.finished:
-            messages.info(request, gettext("Applying in the background; this page shows the progress."))
-        else:
-            _done_message(request, bulk)
+    confirm_and_report(request, bulk, confirmed=confirmed, done_message=_done_message)
     return redirect("own_bulk:detail", pk)
 
 

@@ -6,6 +6,7 @@ every bulk change lookup is scoped to that label.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -601,8 +602,23 @@ def bulk_detail(request: AuthenticatedRequest, slug: str, pk: int) -> HttpRespon
 @require_POST
 def bulk_confirm(request: AuthenticatedRequest, slug: str, pk: int) -> HttpResponse:
     _, bulk = _bulk_for(request, slug, pk)
+    confirm_and_report(request, bulk, done_message=_done_message)
+    return redirect("labels:bulk_detail", slug, pk)
+
+
+def confirm_and_report(
+    request: AuthenticatedRequest,
+    bulk: BulkChange,
+    *,
+    confirmed: list[str] | None = None,
+    done_message: Callable[[HttpRequest, BulkChange], None],
+) -> None:
+    """Confirm a previewed bulk change and say what became of it: out of date, refused, queued or done.
+
+    The label's and the artist's confirm pages differ only in whose words `done_message` uses.
+    """
     try:
-        queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk)
+        queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed or ())
     except bulk_changes.PreviewOutdated as exc:
         # The detail page lists what changed and offers a new preview.
         messages.error(request, exc.message)
@@ -613,8 +629,7 @@ def bulk_confirm(request: AuthenticatedRequest, slug: str, pk: int) -> HttpRespo
         if queued or not bulk.finished:
             messages.info(request, gettext("Applying in the background; this page shows the progress."))
         else:
-            _done_message(request, bulk)
-    return redirect("labels:bulk_detail", slug, pk)
+            done_message(request, bulk)
 
 
 def _done_message(request: HttpRequest, bulk: BulkChange) -> None:
@@ -622,7 +637,9 @@ def _done_message(request: HttpRequest, bulk: BulkChange) -> None:
         messages.error(request, gettext("The change failed: %(error)s") % {"error": bulk.error})
     else:
         messages.success(
-            request, f"Applied {bulk.applied} change(s); {bulk.artists_notified} artist(s) were emailed once each."
+            request,
+            gettext("Applied %(applied)d change(s); %(artists)d artist(s) were emailed once each.")
+            % {"applied": bulk.applied, "artists": bulk.artists_notified},
         )
 
 
