@@ -116,7 +116,12 @@ class Consent(models.Model):
         related_name="+",
     )
     changed_by_kind = models.CharField(max_length=16, blank=True)
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, db_constraint=False, related_name="+")
+    # Not indexed: nothing looks consent rows up by their terms (policy versions are never deleted: the admin
+    # offers no delete, and the statement-level guard refuses one still referenced, at the cost of a scan),
+    # and every consent write that changes a cell would pay for the index entry.
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, db_constraint=False, db_index=False, related_name="+"
+    )
 
     class Meta:
         constraints = [
