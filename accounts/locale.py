@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 
 from django.conf import settings
@@ -55,13 +55,25 @@ def language_for(user) -> str:
     )
 
 
+def time_zone_name_for(user) -> str:
+    return valid_time_zone(getattr(user, "time_zone", None)) or settings.TIME_ZONE
+
+
 def time_zone_for(user) -> zoneinfo.ZoneInfo:
-    name = valid_time_zone(getattr(user, "time_zone", None)) or settings.TIME_ZONE
-    return zoneinfo.ZoneInfo(name)
+    return zoneinfo.ZoneInfo(time_zone_name_for(user))
 
 
 @contextmanager
-def user_locale(user) -> Iterator[None]:
+def locale(language: str, time_zone: str | None = None) -> Iterator[None]:
+    """Render in this language and, when one is given, this time zone (else the current one)."""
+    with translation.override(language):
+        if time_zone is None:
+            yield
+            return
+        with timezone.override(zoneinfo.ZoneInfo(time_zone)):
+            yield
+
+
+def user_locale(user) -> AbstractContextManager[None]:
     """Render (an email, a notice) in this user's language and time zone."""
-    with translation.override(language_for(user)), timezone.override(time_zone_for(user)):
-        yield
+    return locale(language_for(user), time_zone_name_for(user))

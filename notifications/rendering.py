@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone, translation
 
-from accounts.locale import user_locale
+from accounts.locale import language_for, locale, time_zone_name_for
 from notifications.models import Notification
 from platformkit.emails import render_email
 
@@ -190,16 +190,26 @@ class MessageBuilder:
             self._providers[notification.kind] = factory([r for r in self._rows if r.kind == notification.kind])
         return self._providers[notification.kind](notification)
 
-    def _rendered(self, notification: Notification) -> tuple[str, str, str, dict | None]:
-        """(subject, text, HTML, receipt or None), in the recipient's language and time zone, whatever the
-        worker's are. A notice to an address without an account is written in the language that was active
-        when it was queued (the sender's page), kept in its context."""
-        locale: AbstractContextManager[object]
+    @staticmethod
+    def _locale_key(notification: Notification) -> tuple[str, str | None]:
+        """The language and time zone the notice is written in, whatever the worker's are. A notice to an
+        address without an account is written in the language that was active when it was queued (the
+        sender's page), kept in its context."""
         if notification.recipient_id is not None:
-            locale = user_locale(notification.recipient)
-        else:
-            locale = translation.override(notification.context.get("language") or settings.LANGUAGE_CODE)
-        with locale:
+            return language_for(notification.recipient), time_zone_name_for(notification.recipient)
+        return notification.context.get("language") or settings.LANGUAGE_CODE, None
+
+    def by_locale(self, rows: Iterable[Notification]) -> list[tuple[AbstractContextManager[None], list[Notification]]]:
+        """The rows grouped by the language and time zone they are written in, each group in the order given:
+        a batch switches to each locale once, not once per email (switching cost as much as rendering)."""
+        groups: dict[tuple[str, str | None], list[Notification]] = {}
+        for row in rows:
+            groups.setdefault(self._locale_key(row), []).append(row)
+        return [(locale(*key), group) for key, group in groups.items()]
+
+    def _rendered(self, notification: Notification) -> tuple[str, str, str, dict | None]:
+        """(subject, text, HTML, receipt or None), in the notice's own language and time zone."""
+        with locale(*self._locale_key(notification)):
             return self._rendered_here(notification)
 
     def _rendered_here(self, notification: Notification) -> tuple[str, str, str, dict | None]:
@@ -215,8 +225,12 @@ class MessageBuilder:
         }
         return (*_render_shared(notification.kind, context), context.get("receipt"))
 
-    def outgoing(self, notification: Notification) -> Outgoing:
-        subject, text, html, receipt = self._rendered(notification)
+    def outgoing(self, notification: Notification, *, in_its_locale: bool = False) -> Outgoing:
+        """The row's email; `in_its_locale`: the caller has switched to the row's locale (see by_locale)."""
+        if in_its_locale:
+            subject, text, html, receipt = self._rendered_here(notification)
+        else:
+            subject, text, html, receipt = self._rendered(notification)
         message_id = notification.message_id  # a hash: made once per email
         email = _email(subject, text, html, to=notification.to_email, message_id=message_id)
         if receipt:

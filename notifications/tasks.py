@@ -356,15 +356,17 @@ kept_mailers = _KeptMailers()
 def _build_all(rows: list[Notification], outcome: dict[str, int]) -> list[tuple[Notification, Outgoing]]:
     """Every row's email, built before the first is sent; a row that cannot be built fails for good."""
     builder = MessageBuilder(rows)
-    built: list[tuple[Notification, Outgoing]] = []
-    for row in rows:
-        try:
-            built.append((row, builder.outgoing(row)))
-        except Exception as error:
-            _mark_failed(row, _describe(error))
-            outcome["failed"] += 1
-            logger.exception("notification %s could not be built", row.id)
-    return built
+    emails: dict[int, Outgoing] = {}
+    for locale, group in builder.by_locale(rows):
+        with locale:
+            for row in group:
+                try:
+                    emails[row.id] = builder.outgoing(row, in_its_locale=True)
+                except Exception as error:
+                    _mark_failed(row, _describe(error))
+                    outcome["failed"] += 1
+                    logger.exception("notification %s could not be built", row.id)
+    return [(row, emails[row.id]) for row in rows if row.id in emails]
 
 
 # An addr-spec of ASCII dot-atoms, nothing else: what Django's prep_address hands back unchanged, known

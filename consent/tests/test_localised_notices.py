@@ -102,3 +102,46 @@ def test_a_change_made_on_the_artists_behalf_names_the_actor_in_the_artists_lang
     [message] = smtp_server.messages
     assert message["Subject"] == "Das Portal-Team hat 1 Einwilligung für Ihre Tracks geändert"
     assert "widerrufen für 1 Track: Morgen" in _text(message)
+
+
+def test_one_batch_writes_each_email_in_its_own_recipients_language_and_time_zone(
+    make_user, make_track, smtp_server, django_capture_on_commit_callbacks
+):
+    """A batch switches to each locale once (notifications.rendering.MessageBuilder.by_locale): artists whose
+    locales alternate within one batch still each get their own."""
+    from notifications.models import Notification
+    from notifications.tasks import deliver_notifications
+
+    locales = [("de", "Europe/Berlin"), ("", "Asia/Tokyo"), ("de", "Asia/Tokyo"), ("de", "Europe/Berlin"), ("", "UTC")]
+    artists = []
+    for n, (language, time_zone) in enumerate(locales):
+        artist = make_user(display_name=f"Artist {n}", language=language, time_zone=time_zone)
+        track = make_track(owner=artist, title=f"Track {n}")
+        # Queued, not sent: the batch below sends them together.
+        with translation.override("en-gb"), time_machine.travel(SAVED_AT, tick=False):
+            services.change_consent(
+                actor=artist, tracks=Track.objects.filter(pk=track.pk), changes={"recommendation": True}, source="web"
+            )
+        artists.append(artist)
+    ids = list(
+        Notification.objects.filter(recipient__in=artists, kind=Notification.Kind.CONSENT_RECEIPT)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    assert len(ids) == len(artists)
+    smtp_server.messages.clear()
+
+    with time_machine.travel(SAVED_AT, tick=False):  # when they were queued: due, not in the future
+        deliver_notifications.run(ids)
+
+    by_recipient = {m["To"]: _text(m).split("\n") for m in smtp_server.messages}
+    expected = [
+        "Gespeichert am 15. Januar 2027 um 13:00 (Europe/Berlin).",
+        "Saved on 15 Jan 2027 at 21:00 (Asia/Tokyo).",
+        "Gespeichert am 15. Januar 2027 um 21:00 (Asia/Tokyo).",
+        "Gespeichert am 15. Januar 2027 um 13:00 (Europe/Berlin).",
+        "Saved on 15 Jan 2027 at 12:00 (UTC).",
+    ]
+    assert sorted(by_recipient) == sorted(a.email for a in artists)
+    for artist, line in zip(artists, expected, strict=True):
+        assert line in by_recipient[artist.email], (artist.email, line)
