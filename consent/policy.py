@@ -6,8 +6,10 @@ this module decides who is affected and when.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -283,9 +285,15 @@ def last_accepted_versions(users, *, before: PolicyVersion) -> dict[int, PolicyV
         .annotate(newest=Max("policy_version__version"))
         .values_list("artist_id", "newest")
     )
+    # The terms in force at each sign-up: the newest version published by then, found by bisection over the
+    # versions in order of publication (each with the newest number published up to it), not by a scan per user.
+    by_publication = sorted(older, key=lambda v: v.published_at)
+    published_at = [v.published_at for v in by_publication]
+    newest_by_then = list(itertools.accumulate((v.version for v in by_publication), max))
     accepted = {}
     for user in users:
-        signed_up_under = max((v.version for v in older if v.published_at <= user.date_joined), default=None)
+        published_before = bisect.bisect_right(published_at, user.date_joined)
+        signed_up_under = newest_by_then[published_before - 1] if published_before else None
         candidates = [v for v in (acknowledged.get(user.pk), signed_up_under) if v is not None]
         accepted[user.pk] = by_number[max(candidates)] if candidates else older[-1]
     return accepted
