@@ -302,3 +302,30 @@ def test_a_failed_mark_fails_the_task_and_leaves_no_sender_waiting(smtp_server, 
     # Nothing is recorded as sent; the rows stay claimed until their lease runs out and the sweep hands
     # them out again (each sent again with its same Message-ID).
     assert not Notification.objects.filter(status=Notification.Status.SENT).exists()
+
+
+def test_the_sent_mark_is_prepared_once_per_database_connection(smtp_server, queue_email, settings):
+    from django.db import connection
+
+    from conftest import service_missing
+    from notifications.tasks import PipelinedMarks
+
+    if connection.vendor != "postgresql":
+        service_missing("PostgreSQL: the sent mark is a prepared statement there only; set DATABASE_URL")
+    settings.NOTIFICATIONS_SMTP_CONNECTIONS = 1
+    rows = [queue_email(deliver=False) for _ in range(4)]
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_prepared_statements WHERE name = 'notifications_mark_sent'")
+            return [name for (name,) in cursor.fetchall()]
+
+    deliver_notifications.delay([rows[0].id])
+    deliver_notifications.delay([rows[1].id])
+    assert prepared() == ["notifications_mark_sent"]
+    # Prepared on this connection before this process tracked it (as after a module reload): still used.
+    PipelinedMarks._prepared_on.clear()
+    deliver_notifications.delay([row.id for row in rows[2:]])
+    assert prepared() == ["notifications_mark_sent"]
+    assert sorted(smtp_server.message_ids()) == sorted(row.message_id for row in rows)
+    assert not Notification.objects.exclude(status=Notification.Status.SENT).exists()
