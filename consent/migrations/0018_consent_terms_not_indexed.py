@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0017_summary_moved_by_the_statement'),
+        ("consent", "0017_summary_moved_by_the_statement"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='consent',
-            name='policy_version',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='consent.policyversion'),
+            model_name="consent",
+            name="policy_version",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="consent.policyversion",
+            ),
         ),
     ]
