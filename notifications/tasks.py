@@ -20,7 +20,6 @@ import select
 import smtplib
 import threading
 import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -216,9 +215,8 @@ class PipelinedMarks:
         f"UPDATE {Notification._meta.db_table} "  # noqa: S608 (a table name from the model, no input)
         "SET status = 'sent', sent_at = now(), last_error = '' WHERE id = $1 AND status = 'sending'"
     )
-    # Prepared once per database connection: parsing and planning the mark cost PostgreSQL more than running it.
+    # A prepared statement: parsing and planning the mark cost PostgreSQL more than running it.
     _STATEMENT = b"notifications_mark_sent"
-    _prepared_on: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
         self._pending = False
@@ -229,23 +227,16 @@ class PipelinedMarks:
             connection.ensure_connection()
             with connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO OFF")
-            self._pg = connection.connection.pgconn
-            self._prepare(connection.connection)
+                # Looked up for every batch, not remembered: psycopg sends DEALLOCATE ALL after a rollback when it
+                # holds prepared statements of its own on the connection (the API's read), which drops this one too.
+                cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [self._STATEMENT.decode()])
+                prepared_already = cursor.fetchone() is not None
+            pg = self._pg = connection.connection.pgconn
+            if not prepared_already:
+                result = pg.prepare(self._STATEMENT, self._SQL.encode())
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    raise DatabaseError(f"could not prepare the sent mark: {result.get_error_message()}")
         return self
-
-    def _prepare(self, raw_connection: Any) -> None:
-        if raw_connection in self._prepared_on:
-            return
-        assert self._pg is not None  # set just before, on PostgreSQL
-        # Asked first rather than tried: a second PREPARE fails, and inside a transaction that aborts it.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [self._STATEMENT.decode()])
-            prepared_already = cursor.fetchone() is not None
-        if not prepared_already:
-            result = self._pg.prepare(self._STATEMENT, self._SQL.encode())
-            if result.status != pq.ExecStatus.COMMAND_OK:
-                raise DatabaseError(f"could not prepare the sent mark: {result.get_error_message()}")
-        self._prepared_on[raw_connection] = True
 
     def __exit__(self, *exc_info: object) -> None:
         self.drain()
