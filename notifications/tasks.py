@@ -234,7 +234,7 @@ class PipelinedMarks:
             pg = self._pg = connection.connection.pgconn
             if not prepared_already:
                 result = pg.prepare(self._STATEMENT, self._SQL.encode())
-                # 42P05, prepared already: behind PgBouncer (1.21+) the server's list shows PgBouncer's own names.
+                # 42P05, prepared already: behind a pooler the server's list need not show this client's names.
                 failed = result.status != pq.ExecStatus.COMMAND_OK
                 if failed and result.error_field(pq.DiagnosticField.SQLSTATE) != b"42P05":
                     raise DatabaseError(f"could not prepare the sent mark: {result.get_error_message()}")
