@@ -6,7 +6,7 @@ every bulk change lookup is scoped to that label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -610,7 +610,7 @@ def confirm_and_report(
     request: AuthenticatedRequest,
     bulk: BulkChange,
     *,
-    confirmed: list[str] | None = None,
+    confirmed: Collection[str] = (),
     done_message: Callable[[HttpRequest, BulkChange], None],
 ) -> None:
     """Confirm a previewed bulk change and say what became of it: out of date, refused, queued or done.
@@ -618,7 +618,7 @@ def confirm_and_report(
     The label's and the artist's confirm pages differ only in whose words `done_message` uses.
     """
     try:
-        queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed or ())
+        queued = bulk_changes.confirm_bulk_change(actor=request.user, bulk_change=bulk, confirmed=confirmed)
     except bulk_changes.PreviewOutdated as exc:
         # The detail page lists what changed and offers a new preview.
         messages.error(request, exc.message)
