@@ -58,7 +58,7 @@ $$;
 """
 
 # Migration 0012's function: every write recomputed its tracks' masks from all their consent rows.
-_FROM_CONSENT_RECOMPUTED = f"""
+FROM_CONSENT_RECOMPUTED = f"""
 CREATE OR REPLACE FUNCTION {SUMMARY}_from_consent() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE touched bigint[];
 BEGIN
@@ -98,7 +98,7 @@ _CELL_BITS = """
         GROUP BY {alias}.track_id"""
 _NEW_BITS = _CELL_BITS.format(alias="n", rows="new_rows")
 _OLD_BITS = _CELL_BITS.format(alias="o", rows="old_rows")
-_FROM_CONSENT = f"""
+FROM_CONSENT = f"""
 CREATE OR REPLACE FUNCTION {SUMMARY}_from_consent() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -224,7 +224,7 @@ PG_INSTALL = [
         SELECT id, row_number() OVER (ORDER BY id) - 1 AS bit FROM consent_purpose) n
         WHERE consent_purpose.id = n.id;""",
     _REFRESH,
-    _FROM_CONSENT,
+    FROM_CONSENT,
     _FROM_TRACKS,
     _counts_function("UPDATE"),
     _counts_function("DELETE"),
@@ -243,7 +243,5 @@ PG_UNINSTALL = [
     f"DROP FUNCTION IF EXISTS {SUMMARY}_refresh(bigint[]);",
 ]
 
-# Migration 0012 installed the function that recomputed; 0017 replaced it with _FROM_CONSENT.
-PG_INSTALL_0012 = [_FROM_CONSENT_RECOMPUTED if statement is _FROM_CONSENT else statement for statement in PG_INSTALL]
-FROM_CONSENT = _FROM_CONSENT
-FROM_CONSENT_RECOMPUTED = _FROM_CONSENT_RECOMPUTED
+# Migration 0012 installed the function that recomputed; 0017 replaced it with FROM_CONSENT.
+PG_INSTALL_0012 = [FROM_CONSENT_RECOMPUTED if statement is FROM_CONSENT else statement for statement in PG_INSTALL]
