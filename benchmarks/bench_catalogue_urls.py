@@ -1,10 +1,12 @@
-"""The site's URLs plus /bench/floor: the bare-queryset floor that bench_catalogue.py measures against.
+"""The site's URLs plus the two bare-queryset floors that bench_catalogue.py measures against.
 
-The view is given the track ids (comma-separated, in the order to show) and
+/bench/floor is given the track ids (comma-separated, in the order to show) and
 renders those tracks, fetched by a plain queryset, into a page extending the
 site's base template: one row per track with the columns the catalogue shows
-for a track. Login is required, as for the catalogue, so both pay for the
-session and the user.
+for a track. /bench/floor-filtered finds the same rows itself, as a plain ORM
+queryset would (the label's roster, a join on the consent rows, ORDER BY and
+a slice), and renders them into the same page. Login is required, as for the
+catalogue, so every page pays for the session and the user.
 """
 
 from django.contrib.auth.decorators import login_required
@@ -13,6 +15,7 @@ from django.template import engines
 from django.urls import path
 
 from creatorportal.urls import urlpatterns as site_urlpatterns
+from labels.models import Delegation
 from tracks.models import Track
 
 FLOOR_TEMPLATE = engines["django"].from_string(
@@ -36,4 +39,22 @@ def floor(request):
     return HttpResponse(FLOOR_TEMPLATE.render({"tracks": tracks}, request))
 
 
-urlpatterns = [path("bench/floor", floor), *site_urlpatterns]
+def filtering_queryset(label_slug: str, purpose_slug: str, order: list[str]):
+    """The label's tracks whose `purpose` is granted, as the plain ORM says it: no summary, no cursor."""
+    roster = Delegation.objects.active().filter(label__slug=label_slug).values("artist_id")
+    return (
+        Track.objects.filter(owner__in=roster, consents__purpose__slug=purpose_slug, consents__granted=True)
+        .select_related("owner")
+        .order_by(*order)
+    )
+
+
+@login_required
+def floor_filtered(request):
+    offset, per_page = int(request.GET["offset"]), int(request.GET["per_page"])
+    order = request.GET.get("order", "title,id").split(",")
+    tracks = filtering_queryset(request.GET["label"], request.GET["purpose"], order)[offset : offset + per_page]
+    return HttpResponse(FLOOR_TEMPLATE.render({"tracks": tracks}, request))
+
+
+urlpatterns = [path("bench/floor", floor), path("bench/floor-filtered", floor_filtered), *site_urlpatterns]
