@@ -345,6 +345,13 @@ def _chromium():
         )
         yield browser
         browser.close()
+        # Each sync call leaves Playwright's event loop marked as running in this thread, and while it is,
+        # Django (through asgiref's Local) keeps this thread's database connections apart from those opened
+        # before the browser started. Close them while they are still the current ones: the test database's
+        # teardown, which runs after this, would find one of them open.
+        from django.db import connections
+
+        connections.close_all()
     if previous is None:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     else:
